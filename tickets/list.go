@@ -1,0 +1,243 @@
+package tickets
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/phone"
+)
+
+// Filter selects tickets for a list. Empty fields do not filter.
+type Filter struct {
+	Status     []Status
+	Department string // code: tickets dispatched to it or its sub-units
+	Category   string // code: the category and its children
+	Channel    Channel
+	Overdue    *bool
+	Open       *bool
+	From, To   *time.Time // registration time, [From, To)
+	Text       string     // in the number, title, content, address or phone
+	Phone      string     // the citizen's number (national format)
+}
+
+// Summary is a ticket in a list: no timeline, no content beyond a snippet.
+type Summary struct {
+	Number         string         `json:"number"`
+	Channel        Channel        `json:"channel"`
+	Status         Status         `json:"status"`
+	Version        int            `json:"version"`
+	Title          string         `json:"title"`
+	Category       CategoryRef    `json:"category"`
+	Urgency        Urgency        `json:"urgency"`
+	LeadDepartment *DepartmentRef `json:"lead_department,omitempty"`
+	CitizenPhone   string         `json:"citizen_phone,omitempty"`
+	SignDueAt      *time.Time     `json:"sign_due_at,omitempty"`
+	DueAt          *time.Time     `json:"due_at,omitempty"`
+	Late           bool           `json:"late"`
+	Overdue        bool           `json:"overdue"`
+	RegisteredAt   time.Time      `json:"registered_at"`
+	CompletedAt    *time.Time     `json:"completed_at,omitempty"`
+}
+
+// List returns one page of tickets p may see, newest first, and whether more follow.
+// It does not count all matches: on a million tickets a count costs more than the page.
+func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.Page) ([]Summary, bool, error) {
+	dir, err := s.directory(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	q := s.db.WithContext(ctx).Model(&Ticket{})
+	var deptIDs []uint
+	switch {
+	case p == nil:
+		return nil, false, api.Errorf(api.ErrUnauthorized, "unauthorized", "log in first")
+	case p.Role == auth.RoleDepartment:
+		own, ok := dir.depts[p.DepartmentID]
+		if !ok {
+			return nil, false, api.Errorf(api.ErrForbidden, "no_department", "your account is not bound to a department")
+		}
+		deptIDs = dir.subtree(own)
+		if f.Department != "" {
+			d, err := dir.department(f.Department)
+			if err != nil {
+				return nil, false, err
+			}
+			if !dir.within(d.ID, own) {
+				return nil, false, api.Errorf(api.ErrForbidden, "other_department", "department %s is not yours or one of your sub-units", d.Code)
+			}
+			deptIDs = dir.subtree(d)
+		}
+	case p.Is(auth.RoleOperator, auth.RoleSupervisor, auth.RoleIntegrator):
+		if f.Department != "" {
+			d, err := dir.department(f.Department)
+			if err != nil {
+				return nil, false, err
+			}
+			deptIDs = dir.subtree(d)
+		}
+	default:
+		return nil, false, api.Errorf(api.ErrForbidden, "forbidden", "a %s may not list tickets", p.Role)
+	}
+	if deptIDs != nil {
+		q = q.Where("EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = tickets.id AND a.department_id IN ?)", deptIDs)
+	}
+	if len(f.Status) > 0 {
+		for _, st := range f.Status {
+			if !st.Valid() {
+				return nil, false, invalid("unknown_status", "unknown status %q; one of %v", st, Statuses)
+			}
+		}
+		q = q.Where("status IN ?", f.Status)
+	}
+	if f.Category != "" {
+		c, ok := dir.catCode[f.Category]
+		if !ok {
+			return nil, false, invalid("unknown_category", "unknown category %q", f.Category)
+		}
+		var ids []uint
+		for id, x := range dir.cats {
+			for _, anc := range dir.categoryChain(x) {
+				if anc.ID == c.ID {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		q = q.Where("category_id IN ?", ids)
+	}
+	if f.Channel != "" {
+		if !f.Channel.Valid() {
+			return nil, false, invalid("unknown_channel", "unknown channel %q; one of %v", f.Channel, channels)
+		}
+		q = q.Where("channel = ?", f.Channel)
+	}
+	if f.Overdue != nil {
+		q = q.Where("overdue = ?", *f.Overdue)
+	}
+	if f.Open != nil {
+		q = q.Where("open = ?", *f.Open)
+	}
+	if f.From != nil {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("created_at < ?", f.To.UTC())
+	}
+	if f.Phone != "" {
+		q = q.Where("citizen_phone = ?", f.Phone)
+	}
+	if txt := strings.TrimSpace(f.Text); txt != "" {
+		if len([]rune(txt)) > 100 {
+			return nil, false, invalid("text_too_long", "search text is over 100 characters")
+		}
+		like := "%" + escapeLike(txt) + "%"
+		q = q.Where("(number = ? OR title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR citizen_phone = ?)",
+			NormalizeNumber(txt), like, like, like, txt)
+	}
+	var ts []*Ticket
+	err = q.Select("id", "number", "channel", "status", "version", "title", "category_id", "urgency", "lead_department_id",
+		"citizen_phone", "sign_due_at", "due_at", "overdue", "open", "registered_at", "completed_at", "created_at").
+		Order("created_at DESC").Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&ts).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("list tickets: %w", err)
+	}
+	more := len(ts) > page.PerPage
+	if more {
+		ts = ts[:page.PerPage]
+	}
+	now := s.now()
+	out := make([]Summary, 0, len(ts))
+	for _, t := range ts {
+		sm := Summary{Number: t.Number, Channel: t.Channel, Status: t.Status, Version: t.Version, Title: t.Title,
+			Urgency: t.Urgency, LeadDepartment: dir.deptRef(t.LeadDepartmentID), CitizenPhone: t.CitizenPhone,
+			SignDueAt: s.in(t.SignDueAt), DueAt: s.in(t.DueAt), Late: late(t, now), Overdue: t.Overdue,
+			RegisteredAt: t.RegisteredAt.In(s.opts.Location), CompletedAt: s.in(t.CompletedAt)}
+		if c, ok := dir.cats[t.CategoryID]; ok {
+			sm.Category = CategoryRef{Code: c.Code, Name: c.Name, Kind: dir.kindOf(c)}
+		}
+		if p.Role == auth.RoleDepartment {
+			sm.CitizenPhone = phone.Mask(sm.CitizenPhone)
+		}
+		out = append(out, sm)
+	}
+	return out, more, nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// similar lists earlier tickets of the same citizen, within the duplicate window, whose
+// content is close to t's: candidates for merging as duplicates (重复件).
+func (s *Store) similar(ctx context.Context, t *Ticket) ([]string, error) {
+	since := t.CreatedAt.Add(-s.opts.DuplicateWindow)
+	var cands []Ticket
+	err := s.db.WithContext(ctx).Select("id", "number", "title", "content").
+		Where("citizen_phone = ? AND id <> ? AND created_at >= ? AND status <> ?", t.CitizenPhone, t.ID, since, StatusMerged).
+		Order("created_at DESC").Limit(50).Find(&cands).Error
+	if err != nil {
+		return nil, fmt.Errorf("find similar tickets: %w", err)
+	}
+	var out []string
+	for _, c := range cands {
+		if similarity(t.Title+" "+t.Content, c.Title+" "+c.Content) >= 0.35 {
+			out = append(out, c.Number)
+		}
+	}
+	return out, nil
+}
+
+// Similar is the duplicate suggestion for an existing ticket.
+func (s *Store) Similar(ctx context.Context, p *auth.Principal, number string) ([]string, error) {
+	if !p.Is(auth.RoleOperator, auth.RoleSupervisor) {
+		return nil, api.Errorf(api.ErrForbidden, "forbidden", "only the central desk looks for duplicates")
+	}
+	t, _, err := s.load(ctx, s.db, number, false)
+	if err != nil {
+		return nil, err
+	}
+	if t.CitizenPhone == "" {
+		return []string{}, nil
+	}
+	out, err := s.similar(ctx, t)
+	if out == nil {
+		out = []string{}
+	}
+	return out, err
+}
+
+// similarity is the Jaccard index of the texts' character bigrams: it works for Chinese,
+// which has no spaces between words, and is cheap.
+func similarity(a, b string) float64 {
+	ga, gb := bigrams(a), bigrams(b)
+	if len(ga) == 0 || len(gb) == 0 {
+		return 0
+	}
+	inter := 0
+	for g := range ga {
+		if gb[g] {
+			inter++
+		}
+	}
+	return float64(inter) / float64(len(ga)+len(gb)-inter)
+}
+
+func bigrams(s string) map[string]bool {
+	var rs []rune
+	for _, r := range strings.ToLower(s) {
+		if r == ' ' || r == '\n' || r == '\t' || r == '，' || r == '。' || r == ',' || r == '.' {
+			continue
+		}
+		rs = append(rs, r)
+	}
+	out := make(map[string]bool, len(rs))
+	for i := 0; i+1 < len(rs); i++ {
+		out[string(rs[i:i+2])] = true
+	}
+	return out
+}
