@@ -68,7 +68,7 @@ func (s *Store) Act(ctx context.Context, p *auth.Principal, number string, actio
 		if !r.allows(t.Status) {
 			return api.Errorf(api.ErrConflict, "illegal_transition", "ticket %s is %s; it cannot be %s now", t.Number, t.Status, pastTense(action))
 		}
-		w := &work{s: s, dir: dir, p: p, t: t, as: as, now: s.now(), from: t.Status, version: t.Version}
+		w := &work{s: s, dir: dir, p: p, t: t, as: as, now: s.now(), from: t.Status, version: t.Version, tx: tx}
 		if r.departmental {
 			if w.mine, err = w.ownAssignment(); err != nil {
 				return err
@@ -137,6 +137,7 @@ type work struct {
 	t       *Ticket
 	as      []*Assignment
 	mine    *Assignment // for departmental actions: the acting department's assignment
+	tx      *gorm.DB
 	now     time.Time
 	from    Status
 	version int
@@ -214,7 +215,7 @@ func (w *work) do(action Action, req ActionRequest) error {
 		}
 		a.Status, a.SignedAt = AssignSigned, &w.now
 		if a.DueAt == nil {
-			due := w.s.opts.Calendar.Add(w.now, mustLimit(a.HandleLimit))
+			due := w.s.deadline(w.now, mustLimit(a.HandleLimit))
 			a.DueAt = &due
 		}
 		w.touch(a)
@@ -236,10 +237,10 @@ func (w *work) do(action Action, req ActionRequest) error {
 		}
 		if a.DueAt == nil { // handing it down counts as signing for it
 			a.SignedAt = &w.now
-			due := w.s.opts.Calendar.Add(w.now, mustLimit(a.HandleLimit))
+			due := w.s.deadline(w.now, mustLimit(a.HandleLimit))
 			a.DueAt = &due
 		}
-		signDue := w.s.opts.Calendar.Add(w.now, w.s.limitsFor(w.dir, t).sign)
+		signDue := w.s.deadline(w.now, w.s.limitsFor(w.dir, t).sign)
 		if signDue.After(*a.DueAt) {
 			signDue = *a.DueAt
 		}
@@ -561,7 +562,7 @@ func (w *work) settle() {
 
 func (w *work) merge(into, note string) error {
 	var orig Ticket
-	err := w.s.db.Where("number = ?", into).Take(&orig).Error
+	err := w.tx.Where("number = ?", into).Take(&orig).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && orig.ID == w.t.ID) {
 		return invalid("unknown_original", "original ticket %s not found", into)
 	}
@@ -752,10 +753,10 @@ func (s *Store) applyDispatch(t *Ticket, plan *dispatchPlan, now time.Time, acto
 		return nil, nil, errors.New("dispatch: directory not loaded")
 	}
 	lim := s.limitsFor(dir, t)
-	signDue := s.opts.Calendar.Add(now, lim.sign)
+	signDue := s.deadline(now, lim.sign)
 	var due *time.Time
 	if s.opts.ClockFrom == ClockFromDispatch {
-		d := s.opts.Calendar.Add(now, lim.handle)
+		d := s.deadline(now, lim.handle)
 		due = &d
 	}
 	var as []*Assignment
@@ -785,4 +786,10 @@ func (s *Store) applyDispatch(t *Ticket, plan *dispatchPlan, now time.Time, acto
 	ev.Hash = eventHash(ev)
 	t.EventHash = ev.Hash
 	return as, ev, nil
+}
+
+// deadline is start plus l on the calendar, in UTC: every time is stored in UTC so that
+// SQLite, which compares times as text, orders them correctly.
+func (s *Store) deadline(start time.Time, l calendar.Limit) time.Time {
+	return s.opts.Calendar.Add(start, l).UTC().Truncate(time.Microsecond)
 }

@@ -71,11 +71,11 @@ type rule struct {
 }
 
 var (
-	desk       = []auth.Role{auth.RoleOperator, auth.RoleSupervisor}
-	supervisor = []auth.Role{auth.RoleSupervisor}
-	department = []auth.Role{auth.RoleDepartment}
-	anyOpen    = []Status{StatusRegistered, StatusDispatched, StatusHandling, StatusReplied, StatusReturned}
-	atDept     = []Status{StatusDispatched, StatusHandling, StatusReplied, StatusReturned}
+	desk            = []auth.Role{auth.RoleOperator, auth.RoleSupervisor}
+	supervisorRoles = []auth.Role{auth.RoleSupervisor}
+	department      = []auth.Role{auth.RoleDepartment}
+	anyOpen         = []Status{StatusRegistered, StatusDispatched, StatusHandling, StatusReplied, StatusReturned}
+	atDept          = []Status{StatusDispatched, StatusHandling, StatusReplied, StatusReturned}
 )
 
 // rules is the state machine. An action not listed for the current status is a 409 that
@@ -91,9 +91,9 @@ var rules = map[Action]rule{
 	ActApprove:          {from: []Status{StatusReplied}, roles: desk},
 	ActSendBack:         {from: []Status{StatusReplied}, roles: desk},
 	ActRequestExtension: {from: []Status{StatusDispatched, StatusHandling, StatusReturned}, roles: department, departmental: true},
-	ActApproveExtension: {from: atDept, roles: supervisor},
-	ActRefuseExtension:  {from: atDept, roles: supervisor},
-	ActUrge:             {from: atDept, roles: supervisor},
+	ActApproveExtension: {from: atDept, roles: supervisorRoles},
+	ActRefuseExtension:  {from: atDept, roles: supervisorRoles},
+	ActUrge:             {from: atDept, roles: supervisorRoles},
 	ActAnswer:           {from: []Status{StatusRegistered}, roles: desk},
 	ActReopen:           {from: []Status{StatusCompleted}, roles: desk},
 	ActMerge:            {from: []Status{StatusRegistered}, roles: desk},
