@@ -1,0 +1,77 @@
+package auth
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/database"
+)
+
+// Migrations are the auth package's schema steps, in order. Each step creates its tables
+// from a snapshot of the struct as it was when the step was written, so that changing
+// User, Session or Token later never changes what an old step does; a new column gets a
+// new step.
+func Migrations() []*database.Migration {
+	return []*database.Migration{
+		{
+			ID:       "20261126_01_auth_users",
+			Migrate:  func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&userV1{}) },
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("users") },
+		},
+		{
+			ID:       "20261126_02_auth_sessions",
+			Migrate:  func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&sessionV1{}) },
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("sessions") },
+		},
+		{
+			ID:       "20261126_03_auth_api_tokens",
+			Migrate:  func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&apiTokenV1{}) },
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("api_tokens") },
+		},
+	}
+}
+
+// Snapshots for 20261126_01..03. Never edit them.
+
+type userV1 struct {
+	ID           uint       `gorm:"primaryKey"`
+	Username     string     `gorm:"size:64;not null;uniqueIndex:users_username_key"`
+	DisplayName  string     `gorm:"size:128;not null"`
+	Role         string     `gorm:"size:16;not null"`
+	DepartmentID *uint      `gorm:"index:users_department_id_idx"` // no FK: departments are another package's
+	PasswordHash string     `gorm:"size:255;not null"`
+	Disabled     bool       `gorm:"not null;default:false"`
+	CreatedAt    time.Time  `gorm:"not null"`
+	UpdatedAt    time.Time  `gorm:"not null"`
+	LastLoginAt  *time.Time `gorm:"column:last_login_at"`
+}
+
+func (userV1) TableName() string { return "users" }
+
+type sessionV1 struct {
+	ID         string    `gorm:"primaryKey;size:64"` // hex SHA-256 of the session token
+	UserID     uint      `gorm:"not null;index:sessions_user_id_idx"`
+	User       userV1    `gorm:"foreignKey:UserID;constraint:OnDelete:CASCADE"`
+	CSRFToken  string    `gorm:"column:csrf_token;size:64;not null"`
+	CreatedAt  time.Time `gorm:"not null"`
+	ExpiresAt  time.Time `gorm:"not null;index:sessions_expires_at_idx"`
+	LastSeenAt time.Time `gorm:"not null"`
+	UserAgent  string    `gorm:"size:255;not null;default:''"`
+	IP         string    `gorm:"column:ip;size:64;not null;default:''"`
+}
+
+func (sessionV1) TableName() string { return "sessions" }
+
+type apiTokenV1 struct {
+	ID           uint   `gorm:"primaryKey"`
+	Name         string `gorm:"size:64;not null"`
+	Role         string `gorm:"size:16;not null"`
+	TokenHash    string `gorm:"size:64;not null;uniqueIndex:api_tokens_token_hash_key"`
+	DepartmentID *uint
+	CreatedAt    time.Time `gorm:"not null"`
+	LastUsedAt   *time.Time
+	RevokedAt    *time.Time
+}
+
+func (apiTokenV1) TableName() string { return "api_tokens" }
