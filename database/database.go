@@ -58,6 +58,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error
 	)
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		cfg.SkipDefaultTransaction = true // our writes choose their own transactions
 		db, err = gorm.Open(postgres.Open(rawURL), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)

@@ -158,7 +158,7 @@ func (w *work) event(action Action, dept *uint, note string, data map[string]any
 	e := newEvent(w.t, w.now, w.p.Actor(), action, w.from, note, data)
 	if dept != nil {
 		e.DepartmentID = dept
-		e.Hash = eventHash(e)
+		e.Hash = eventHash(w.t.Number, e)
 		w.t.EventHash = e.Hash
 	}
 	w.events = append(w.events, e)
@@ -783,7 +783,7 @@ func (s *Store) applyDispatch(t *Ticket, plan *dispatchPlan, now time.Time, acto
 	}
 	ev := newEvent(t, now, actor, ActDispatch, from, plan.note, data)
 	ev.DepartmentID = &plan.depts[0].ID
-	ev.Hash = eventHash(ev)
+	ev.Hash = eventHash(t.Number, ev)
 	t.EventHash = ev.Hash
 	return as, ev, nil
 }

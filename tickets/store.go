@@ -361,79 +361,76 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, in NewTicket) (*V
 	}
 	t.Number = FormatNumber(now.In(s.opts.Location).Year(), serial)
 
-	var dups []string
+	// Build the whole registration in memory, then write it in one transaction.
+	evs := []*Event{newEvent(t, now, p.Actor(), ActRegister, "", note, map[string]any{"channel": t.Channel, "category": cat.Code, "urgency": t.Urgency})}
+	var as []*Assignment
+	switch {
+	case answer != "":
+		from := t.Status
+		t.Status, t.Open, t.Answer, t.CompletedAt = StatusCompleted, false, answer, &now
+		evs = append(evs, newEvent(t, now, p.Actor(), ActAnswer, from, answer, nil))
+	case plan != nil:
+		var ev *Event
+		if as, ev, err = s.applyDispatch(t, plan, now, p.Actor()); err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(t).Error; err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
 		}
-		evs := []*Event{newEvent(t, now, p.Actor(), ActRegister, "", note, map[string]any{"channel": t.Channel, "category": cat.Code, "urgency": t.Urgency})}
-		switch {
-		case answer != "":
-			from := t.Status
-			t.Status, t.Open, t.Answer, t.CompletedAt = StatusCompleted, false, answer, &now
-			evs = append(evs, newEvent(t, now, p.Actor(), ActAnswer, from, answer, nil))
-		case plan != nil:
-			as, ev, err := s.applyDispatch(t, plan, now, p.Actor())
-			if err != nil {
-				return err
-			}
-			for _, a := range as {
-				a.TicketID = t.ID
-			}
+		for _, a := range as {
+			a.TicketID = t.ID
+		}
+		for _, e := range evs {
+			e.TicketID = t.ID
+		}
+		if len(as) > 0 {
 			if err := tx.Create(as).Error; err != nil {
 				return fmt.Errorf("insert assignments: %w", err)
 			}
-			evs = append(evs, ev)
 		}
 		if err := tx.Create(evs).Error; err != nil {
 			return fmt.Errorf("insert events: %w", err)
-		}
-		// The first save wrote the ticket before its events existed; save the head.
-		if err := tx.Model(t).Select("*").Omit("id", "created_at").Updates(t).Error; err != nil {
-			return fmt.Errorf("update ticket: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register ticket: %w", err)
 	}
+	v := s.view(dir, p, t, as)
+	for _, e := range evs {
+		v.Timeline = append(v.Timeline, s.eventView(dir, e))
+	}
 	if t.CitizenPhone != "" {
-		dups, err = s.similar(ctx, t)
+		v.PossibleDuplicates, err = s.similar(ctx, t)
 		if err != nil {
 			s.opts.Log.WarnContext(ctx, "duplicate check failed", "ticket", t.Number, "err", err)
 		}
 	}
-	v, err := s.Find(ctx, p, t.Number)
-	if err != nil {
-		return nil, err
-	}
-	v.PossibleDuplicates = dups
 	return v, nil
 }
 
 func (s *Store) nextSerial(ctx context.Context, year int) (int64, error) {
 	name := fmt.Sprintf("ticket:%d", year)
-	var value int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Counter{}).Where("name = ?", name).Update("value", gorm.Expr("value + 1"))
-		if res.Error != nil {
-			return res.Error
+	db := s.db.WithContext(ctx)
+	for attempt := 0; attempt < 2; attempt++ {
+		// One statement, outside the registration's transaction, so the counter row is
+		// locked only for an instant; a failed registration leaves a harmless gap.
+		var values []int64
+		if err := db.Raw("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", name).Scan(&values).Error; err != nil {
+			return 0, fmt.Errorf("next ticket serial: %w", err)
 		}
-		if res.RowsAffected == 0 {
-			// First ticket of the year; two instances may race to create the row.
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Counter{Name: name, Value: 0}).Error; err != nil {
-				return err
-			}
-			if err := tx.Model(&Counter{}).Where("name = ?", name).Update("value", gorm.Expr("value + 1")).Error; err != nil {
-				return err
-			}
+		if len(values) == 1 {
+			return values[0], nil
 		}
-		return tx.Model(&Counter{}).Where("name = ?", name).Pluck("value", &value).Error
-	})
-	if err != nil {
-		return 0, fmt.Errorf("next ticket serial: %w", err)
+		// First ticket of the year; two instances may race to create the row.
+		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&Counter{Name: name, Value: 0}).Error; err != nil {
+			return 0, fmt.Errorf("create ticket counter: %w", err)
+		}
 	}
-	return value, nil
+	return 0, fmt.Errorf("next ticket serial: counter %s missing", name)
 }
 
 func summarize(s string, n int) string {

@@ -41,7 +41,7 @@ type fixture struct {
 	depts map[string]uint
 }
 
-func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
+func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	t.Helper()
 	db := dbtest.Open(t, Migrations())
 	// Monday 2026-11-23 09:00 in the city: a working day, inside working hours.
