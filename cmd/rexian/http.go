@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/database"
+)
+
+var ginModeOnce sync.Once
+
+// newEngine builds the HTTP surface: probes and metrics at the root, the REST API under
+// /api/v1, JSON errors for everything else.
+func (a *App) newEngine() (*gin.Engine, error) {
+	// Debug mode prints route tables to stdout, which belongs to the commands' output.
+	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
+
+	e := gin.New()
+	// gin trusts every proxy by default, which would let any client choose the address
+	// that the login limiter and the logs see by sending X-Forwarded-For.
+	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true // c.Done()/c.Value() follow the request's context
+	// Metrics and the log see the final status, including a recovered panic's 500.
+	e.Use(a.metrics.middleware(), requestLog(a.log), api.Recovery(a.log))
+	e.NoRoute(api.NotFoundHandler)
+	e.NoMethod(api.MethodNotAllowedHandler)
+
+	e.GET("/healthz", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{
+		Registry:          a.metrics.registry,
+		EnableOpenMetrics: true,
+	})))
+
+	v1 := e.Group("/api/v1")
+	a.domains.routes(v1)
+	for _, f := range a.extraRoutes {
+		f(e)
+	}
+	return e, nil
+}
+
+// check is one dependency's part of the readiness answer.
+type check struct {
+	Status string `json:"status"` // ok or error
+	Error  string `json:"error,omitempty"`
+}
+
+// readyz answers 200 when the database and the live store both answer, else 503 with the
+// failing check named, so that a load balancer stops sending calls to an instance that
+// cannot serve them.
+func (a *App) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]check{}
+	ready := true
+	record := func(name string, err error) {
+		if err != nil {
+			ready = false
+			checks[name] = check{Status: "error", Error: err.Error()}
+			a.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+			return
+		}
+		checks[name] = check{Status: "ok"}
+	}
+	record("database", database.Ping(ctx, a.db))
+	record("redis", a.live.Ping(ctx).Err())
+
+	status, code := "ok", http.StatusOK
+	if !ready {
+		status, code = "unavailable", http.StatusServiceUnavailable
+	}
+	c.JSON(code, gin.H{"status": status, "checks": checks})
+}
+
+// requestLog logs each request once it is answered. Probes and scrapes log at debug so
+// that they do not drown the requests people make.
+func requestLog(log *slog.Logger) gin.HandlerFunc {
+	quiet := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		level := slog.LevelInfo
+		switch status := c.Writer.Status(); {
+		case status >= 500:
+			level = slog.LevelError
+		case quiet[c.FullPath()]:
+			level = slog.LevelDebug
+		}
+		log.LogAttrs(c.Request.Context(), level, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.String("route", c.FullPath()),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client", c.ClientIP()),
+		)
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// worker is a background job that runs in passes: one at start, then one every interval.
+// Each pass derives its work from rows in the database and is idempotent, so a pass cut
+// short by shutdown or a crash is simply done again by the next one (on any instance).
+type worker struct {
+	name     string
+	interval time.Duration
+	pass     func(ctx context.Context) error
+	logsOwn  bool // the pass logs its own failures; do not log them twice
+}
+
+// runWorker makes passes of w until ctx ends.
+func (a *App) runWorker(ctx context.Context, w worker) {
+	log := a.log.With("worker", w.name)
+	log.Debug("worker started", "interval", w.interval)
+	ticker := time.NewTicker(w.interval)
+	defer ticker.Stop()
+	for {
+		a.workerPass(ctx, log, w)
+		select {
+		case <-ctx.Done():
+			log.Debug("worker stopped")
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// workerPass runs one pass and records it in the metrics. A panic fails the pass, not the
+// process: the next pass retries.
+func (a *App) workerPass(ctx context.Context, log *slog.Logger, w worker) {
+	start := time.Now()
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return w.pass(ctx)
+	}()
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return // cut short by shutdown: neither a run nor a failure
+	}
+	a.metrics.workerRuns.WithLabelValues(w.name).Inc()
+	a.metrics.workerDuration.WithLabelValues(w.name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.metrics.workerErrors.WithLabelValues(w.name).Inc()
+		if !w.logsOwn {
+			log.ErrorContext(ctx, "worker pass failed", "err", err)
+		}
+		return
+	}
+	a.metrics.workerLastSuccess.WithLabelValues(w.name).SetToCurrentTime()
+}

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Mask replaces a secret value.
+const Mask = "xxxxx"
+
+// Masked returns a copy of c that is safe to print or log: fields tagged secret:"true" are
+// replaced by Mask, and so are passwords and secret query parameters inside any URL-valued
+// string, so that a DSN added later is masked without anyone remembering to tag it.
+func (c Config) Masked() Config {
+	out := c
+	maskFields(reflect.ValueOf(&out).Elem(), Keys())
+	return out
+}
+
+// maskFields masks the keys of the struct v in place. Slices are replaced, never written
+// through, because a copied Config still shares them with the original.
+func maskFields(v reflect.Value, keys []Key) {
+	for _, k := range keys {
+		f := v.FieldByIndex(k.index)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(maskString(f.String(), k.Secret))
+		case reflect.Slice:
+			if f.Type().Elem().Kind() != reflect.String || f.Len() == 0 {
+				continue
+			}
+			items := make([]string, f.Len())
+			for i := range items {
+				items[i] = maskString(f.Index(i).String(), k.Secret)
+			}
+			f.Set(reflect.ValueOf(items).Convert(f.Type()))
+		}
+	}
+}
+
+func maskString(s string, secret bool) string {
+	if secret {
+		if s == "" {
+			return ""
+		}
+		return Mask
+	}
+	return maskURL(s)
+}
+
+// secretParams are query parameters that carry credentials (Kannel's sendsms takes
+// password=, some DSNs take password= too).
+var secretParams = []string{"password", "pass", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_token"}
+
+// maskURL hides the password and secret query parameters of a URL; anything that is not
+// a URL comes back unchanged.
+func maskURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// Unparseable but URL-like: it may still hold a password after "user:".
+		scheme, rest, _ := strings.Cut(s, "://")
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+				return scheme + "://" + user + ":" + Mask + rest[at:]
+			}
+		}
+		return s
+	}
+	changed := false
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), Mask)
+			changed = true
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		queryChanged := false
+		for name := range q {
+			if slices.Contains(secretParams, strings.ToLower(name)) {
+				q.Set(name, Mask)
+				queryChanged = true
+			}
+		}
+		if queryChanged {
+			u.RawQuery = q.Encode()
+			changed = true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return u.String()
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rexian/rexian/calendar"
+)
+
+// Validate checks every key and reports all problems at once, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		bad("addr", "%q is not HOST:PORT (e.g. 127.0.0.1:8080, or :8080 for every interface)", c.Addr)
+	}
+	checkURL(bad, "database_url", c.DatabaseURL, false, "postgres", "postgresql", "sqlite")
+	checkURL(bad, "redis_url", c.RedisURL, true, "redis", "rediss", "unix")
+	checkURL(bad, "public_url", c.PublicURL, true, "http", "https")
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("trusted_proxies", "%q is not an IP address or CIDR range", p)
+			}
+		}
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" {
+		bad("time_zone", "%q is not a known time zone (e.g. Asia/Shanghai)", c.TimeZone)
+	}
+
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+
+	if !slices.Contains([]string{ClockFromDispatch, ClockFromSign}, c.Tickets.HandleClockFrom) {
+		bad("tickets.handle_clock_from", "%q is not one of %s, %s", c.Tickets.HandleClockFrom, ClockFromDispatch, ClockFromSign)
+	}
+	if _, err := calendar.ParseWorkHours(c.Tickets.WorkHours); err != nil {
+		bad("tickets.work_hours", "%v", err)
+	}
+	if c.Tickets.AttachmentMaxBytes <= 0 {
+		bad("tickets.attachment_max_bytes", "must be more than 0, not %d", c.Tickets.AttachmentMaxBytes)
+	}
+	if c.Tickets.DuplicateWindowDays < 1 {
+		bad("tickets.duplicate_window_days", "must be at least 1, not %d", c.Tickets.DuplicateWindowDays)
+	}
+	if len(c.Tickets.RefusalReasons) == 0 {
+		bad("tickets.refusal_reasons", "must list at least one reason, or no ticket can be refused")
+	}
+	codes := map[string]bool{}
+	for i, r := range c.Tickets.RefusalReasons {
+		code, _, err := ParseRefusalReason(r)
+		if err != nil {
+			bad("tickets.refusal_reasons", "reason %d: %v", i+1, err)
+			continue
+		}
+		if codes[code] {
+			bad("tickets.refusal_reasons", "reason %d: code %q is listed twice", i+1, code)
+		}
+		codes[code] = true
+	}
+
+	if c.Auth.SessionTTL <= 0 {
+		bad("auth.session_ttl", "must be more than 0, not %s", c.Auth.SessionTTL)
+	}
+	if c.Auth.IdleTimeout <= 0 {
+		bad("auth.idle_timeout", "must be more than 0, not %s", c.Auth.IdleTimeout)
+	} else if c.Auth.IdleTimeout > c.Auth.SessionTTL && c.Auth.SessionTTL > 0 {
+		bad("auth.idle_timeout", "%s is longer than auth.session_ttl (%s), so it would never apply", c.Auth.IdleTimeout, c.Auth.SessionTTL)
+	}
+
+	if c.Workers.OverdueInterval < time.Second {
+		bad("workers.overdue_interval", "must be at least 1s, not %s", c.Workers.OverdueInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// checkURL reports a value that is not a URL with one of schemes.
+func checkURL(bad func(path, format string, args ...any), path, raw string, optional bool, schemes ...string) {
+	if raw == "" {
+		if !optional {
+			bad(path, "must not be empty")
+		}
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's error quotes the value, password and all.
+		bad(path, "%q is not a URL", maskURL(raw))
+		return
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		bad(path, "%q: scheme %q is not one of %s", maskURL(raw), u.Scheme, strings.Join(schemes, ", "))
+		return
+	}
+	if (u.Scheme == "http" || u.Scheme == "https" || strings.HasPrefix(u.Scheme, "postgres") || strings.HasPrefix(u.Scheme, "redis")) && u.Host == "" {
+		bad(path, "%q has no host", maskURL(raw))
+	}
+	if u.Scheme == "sqlite" && strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//") == "" {
+		bad(path, "%q has no file path (sqlite://PATH)", raw)
+	}
+}
+
+// refusalCode is the stable part of a refusal reason, kept in tickets and reports.
+var refusalCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// ParseRefusalReason splits "code=名称" into the stable code and the wording the citizen
+// is told.
+func ParseRefusalReason(s string) (code, name string, err error) {
+	code, name, ok := strings.Cut(s, "=")
+	code, name = strings.TrimSpace(code), strings.TrimSpace(name)
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("%q is not code=wording (e.g. outside_remit=不属于本市管辖范围)", s)
+	}
+	if !refusalCode.MatchString(code) {
+		return "", "", fmt.Errorf("%q: the code %q must be lower-case letters, digits and _", s, code)
+	}
+	return code, name, nil
+}
