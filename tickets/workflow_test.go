@@ -467,3 +467,41 @@ func TestDemoCityLoadsTwice(t *testing.T) {
 		t.Errorf("%d categories", len(cs))
 	}
 }
+
+// Several instances mark overdue tickets at the same time: every late ticket is marked
+// exactly once, with exactly one overdue event.
+func TestOverdueMarkingByConcurrentInstances(t *testing.T) {
+	f := newFixture(t)
+	const n = 30
+	for i := 0; i < n; i++ {
+		in := heating()
+		in.Citizen.Phone = ""
+		in.Dispatch = &DispatchRequest{}
+		f.create(t, in)
+	}
+	f.clock.Add(2 * time.Hour)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total := 0
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each "instance" is a store of its own over the same database.
+			s := NewStore(f.store.DB(), f.store.opts)
+			m, err := s.MarkOverdue(f.ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			total += m
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var events int64
+	f.store.DB().Model(&Event{}).Where("action = ?", ActOverdue).Count(&events)
+	if total != n || events != n {
+		t.Fatalf("marked %d with %d overdue events; want %d and %d", total, events, n, n)
+	}
+}
