@@ -107,6 +107,15 @@ func (d *domains) workers(cfg config.Config) []worker {
 			overdue.RunOnce(ctx)
 			return lastErr
 		},
+	}, {
+		// Expired sessions are refused anyway; removing them keeps the table small. A
+		// DELETE by expiry is safe to run from every instance at once.
+		name:     "auth_session_purge",
+		interval: time.Hour,
+		pass: func(ctx context.Context) error {
+			_, err := d.auth.PurgeExpiredSessions(ctx)
+			return err
+		},
 	}}
 }
 
