@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -277,19 +278,7 @@ func TestWorkflowHappyPath(t *testing.T) {
 	// Completed: any further step is a conflict naming the status.
 	_, err := f.store.Act(f.ctx, operator, v.Number, ActDispatch, ActionRequest{})
 	wantKind(t, err, api.ErrConflict, "illegal_transition")
-	if err != nil && !contains(err.Error(), "completed") {
+	if err != nil && !strings.Contains(err.Error(), "completed") {
 		t.Errorf("message %q does not name the status", err)
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
