@@ -154,6 +154,22 @@ func TestRegisterNormalisesAndNumbers(t *testing.T) {
 	if _, off := v.RegisteredAt.Zone(); off != 8*3600 {
 		t.Errorf("registered_at %v is not in the city's zone", v.RegisteredAt)
 	}
+	if !v.Citizen.WantsReply {
+		t.Error("a citizen who said nothing about replies is stored as not wanting one")
+	}
+	// A citizen who asks not to be contacted stays so after a reload (a boolean false
+	// must not fall back to the column's default).
+	quiet := heating()
+	no := false
+	quiet.Citizen.WantsReply = &no
+	quiet.Content = "反映路灯问题，不需要回复"
+	got, err := f.store.Find(f.ctx, operator, f.create(t, quiet).Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Citizen.WantsReply {
+		t.Error("wants_reply=false was stored as true")
+	}
 	// Landline with the Ordos area code.
 	in := heating()
 	in.Citizen.Phone = "0477-8581234"

@@ -70,7 +70,9 @@ type Ticket struct {
 	PhoneKind    PhoneKind `gorm:"size:16"`
 	CitizenEmail string    `gorm:"size:254"`
 	Anonymous    bool      `gorm:"not null;default:false"`
-	WantsReply   bool      `gorm:"not null;default:true"`
+	// No default tag here (the column has one): with it, gorm leaves a false out of the
+	// INSERT and the database turns "does not want a reply" into true.
+	WantsReply bool `gorm:"not null"`
 
 	Title      string  `gorm:"size:200;not null"`
 	Content    string  `gorm:"type:text;not null"`
