@@ -1,0 +1,37 @@
+// Package aritest is an in-process emulation of Asterisk's REST Interface
+// (ARI), REST and WebSocket, for testing the hotline controller in package
+// ivr and for `rexian sim`.
+//
+// It behaves like the Asterisk 22.10.1 whose ARI traffic is kept in
+// testdata/ (recorded verbatim from a real server): the same URLs, JSON
+// bodies with the same key order, timestamps, ids and channel names, the
+// same error bodies and status codes, and the same events in the same order,
+// for both subscribeAll and plain event sockets. The ari/v5 native client
+// connects to it unchanged (New, then Options.URL = srv.URL(),
+// Options.WebsocketURL = srv.WebsocketURL()).
+//
+// Tests script the outside world: citizens call in (Dial), press keys
+// (Press), talk (Speak) and hang up (Hangup); operators' phones answer after
+// a delay, never, busy or congested (SetPhone, WaitOriginated); faults
+// drop or refuse the event socket and make REST calls fail (DropWebsockets,
+// RefuseWebsockets, FailNext).
+//
+// What it covers: channels and their states, answer, ring, music on hold,
+// silence, variables, DTMF, hang-up requests and causes, playbacks with
+// their queue, comma lists and controls, live and stored recordings
+// (terminateOn, maxDurationSeconds, maxSilenceSeconds, stop, cancel, copy),
+// mixing bridges with music on hold, playback and recording, originate and
+// create/dial, applications, asterisk info and ping, and the application's
+// registration rules around lost and replaced event sockets.
+//
+// What it does not: there is no media. A playback lasts
+// Options.MediaDuration; a channel recording holds as much audio as the
+// caller Speaks while it runs and a bridge recording as long as it runs, and
+// both download as WAV files of silence. There is no dialplan beyond the
+// hotline entry (Stasis with arguments) and the Local channel pairs the
+// controller originates; snoop, external media, transfers, mailboxes,
+// endpoints, device states and user events are absent or answer empty
+// lists. DeviceStateChanged, ChannelConnectedLine and the BRIDGEPEER
+// variable events are not sent. Only the configured application can
+// connect.
+package aritest
