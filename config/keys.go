@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // EnvPrefix starts every environment variable rexian reads.
@@ -108,8 +111,38 @@ func describe(t reflect.Type) (string, error) {
 		if t.Elem().Kind() == reflect.String {
 			return "a list of strings (comma-separated in the environment)", nil
 		}
+		if t.Elem().Kind() == reflect.Struct {
+			return structuredDesc, nil
+		}
+	case reflect.Map:
+		if t.Key().Kind() == reflect.String {
+			return structuredDesc, nil
+		}
 	}
-	return "", fmt.Errorf("type %s is not supported: use string, bool, int, int64, float64, time.Duration, []string or an encoding.TextUnmarshaler", t)
+	return "", fmt.Errorf("type %s is not supported: use string, bool, int, int64, float64, time.Duration, []string, a list of structs, a map with string keys or an encoding.TextUnmarshaler", t)
+}
+
+// structuredDesc describes keys whose value is a YAML structure (lists of lines, menus,
+// prompt texts): in the file they are written as YAML, in the environment as one YAML
+// flow value, e.g. REXIAN_IVR_LINES='[{number: "12345", hotline: mayor, channels: 14}]'.
+const structuredDesc = "YAML (in the environment a YAML flow value such as [{key: value}])"
+
+// structured reports whether k's value is a YAML structure rather than a scalar or a list
+// of strings.
+func (k Key) structured() bool { return k.Type == structuredDesc }
+
+// setYAML decodes a YAML document into the field k of root, strictly: an unknown field
+// inside the structure is an error rather than a silently ignored typo.
+func (k Key) setYAML(root reflect.Value, doc []byte) error {
+	v := root.FieldByIndex(k.index)
+	fresh := reflect.New(v.Type())
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(fresh.Interface()); err != nil {
+		return fmt.Errorf("cannot use the value as %s: %w", k.Type, err)
+	}
+	v.Set(fresh.Elem())
+	return nil
 }
 
 // findKey returns the key at path.
@@ -124,6 +157,9 @@ func findKey(keys []Key, path string) (Key, bool) {
 
 // set parses raw into the field k of root, an addressable struct.
 func (k Key) set(root reflect.Value, raw string) error {
+	if k.structured() {
+		return k.setYAML(root, []byte(raw))
+	}
 	v := root.FieldByIndex(k.index)
 	if err := setValue(v, raw); err != nil {
 		// "invalid syntax" says enough; strconv's own prefix repeats the value.
@@ -141,6 +177,10 @@ func (k Key) setList(root reflect.Value, items []string) error {
 	v := root.FieldByIndex(k.index)
 	if v.Kind() != reflect.Slice {
 		return fmt.Errorf("want %s, not a list", k.Type)
+	}
+	if len(items) == 0 {
+		v.Set(reflect.Zero(v.Type())) // `key: []` reads back as the default's nil
+		return nil
 	}
 	v.Set(reflect.ValueOf(append([]string{}, items...)).Convert(v.Type()))
 	return nil

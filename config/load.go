@@ -154,6 +154,16 @@ func walkFile(cfg reflect.Value, keys []Key, n *yaml.Node, prefix string, report
 }
 
 func setFromNode(cfg reflect.Value, k Key, n *yaml.Node, report reportFunc) {
+	if k.structured() {
+		doc, err := yaml.Marshal(n)
+		if err == nil {
+			err = k.setYAML(cfg, doc)
+		}
+		if err != nil {
+			report(n.Line, "%s: %v", k.Path, err)
+		}
+		return
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if err := k.set(cfg, n.Value); err != nil {

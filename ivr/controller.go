@@ -1,0 +1,456 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/tickets"
+)
+
+// Options are what a Controller is built from.
+type Options struct {
+	ARI      config.ARI
+	Settings config.IVR
+	DB       *gorm.DB
+	Tickets  *tickets.Store
+	// Live may be nil (no Redis at all): screens then see only this instance.
+	Live     *live.Store
+	Log      *slog.Logger
+	Now      func() time.Time
+	Location *time.Location
+	// ObserveReply, when set, receives every event→reply latency (rexian sim and the
+	// benchmark compute exact percentiles from them).
+	ObserveReply func(time.Duration)
+}
+
+// Controller answers the hotlines on one or more Asterisk nodes.
+type Controller struct {
+	cfg     config.IVR
+	lines   map[string]config.Line
+	hotline map[string]config.Hotline
+	menus   map[string]config.Menu
+	queues  map[string]config.Queue
+	emerg   map[string]string
+	ops     map[string]string
+
+	log     *slog.Logger
+	now     func() time.Time
+	loc     *time.Location
+	records records
+	tickets *tickets.Store
+	acd     *acd
+	live    *liveState
+
+	nodes []*node
+
+	mu       sync.Mutex
+	occupied map[string]int // line number → calls on it
+	active   map[uint64]*call
+	wg       sync.WaitGroup
+	ctx      context.Context
+
+	replyHist   prometheus.Histogram
+	observeHook func(time.Duration)
+	callsGauge  prometheus.GaugeFunc
+}
+
+// New builds a controller; Run connects it.
+func New(opts Options) (*Controller, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if err := opts.Settings.Validate("ivr."); err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		cfg:         opts.Settings,
+		lines:       map[string]config.Line{},
+		hotline:     map[string]config.Hotline{},
+		menus:       map[string]config.Menu{},
+		queues:      map[string]config.Queue{},
+		emerg:       map[string]string{},
+		ops:         map[string]string{},
+		log:         opts.Log.With("component", "ivr"),
+		now:         opts.Now,
+		loc:         opts.Location,
+		records:     records{db: opts.DB},
+		tickets:     opts.Tickets,
+		occupied:    map[string]int{},
+		active:      map[uint64]*call{},
+		ctx:         context.Background(),
+		observeHook: opts.ObserveReply,
+		replyHist: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "rexian_ivr_event_reply_seconds",
+			Help:    "Time from an ARI event arriving to the answer of the REST request it caused.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1},
+		}),
+	}
+	for _, l := range c.cfg.Lines {
+		c.lines[l.Number] = l
+	}
+	for _, h := range c.cfg.Hotlines {
+		c.hotline[h.Code] = h
+	}
+	for _, m := range c.cfg.Menus {
+		c.menus[m.Name] = m
+	}
+	for _, q := range c.cfg.Queues {
+		c.queues[q.Name] = q
+	}
+	for _, e := range c.cfg.Emergency {
+		name, dial, _ := config.ParseNamedDial(e)
+		c.emerg[name] = dial
+	}
+	for _, o := range c.cfg.Operators {
+		name, dial, _ := config.ParseNamedDial(o)
+		c.ops[name] = dial
+	}
+	c.live = newLiveState(opts.Live, c.log)
+	c.acd = newACD(c.now, c.live.touch)
+	c.live.snapshot = c.snapshot
+	c.live.apply = c.applyCommand
+	for _, u := range opts.ARI.URL {
+		n, err := newNode(c, u, opts.ARI.User, opts.ARI.Password, opts.ARI.App, c.log)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	c.callsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rexian_ivr_active_calls", Help: "Calls the controller is handling now.",
+	}, func() float64 { return float64(c.ActiveCalls()) })
+	return c, nil
+}
+
+// Collectors are the controller's Prometheus metrics.
+func (c *Controller) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.replyHist, c.callsGauge}
+}
+
+// Run keeps the nodes connected and serves calls until ctx ends; then it waits for the
+// calls' goroutines to finish their clean-up.
+func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	c.restoreAgents(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.live.run(ctx) }()
+	for _, n := range c.nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.run(ctx) }()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	c.wg.Wait()
+	c.acd.stop()
+	for _, n := range c.nodes {
+		n.rest.close()
+	}
+	return nil
+}
+
+// Connected reports how many nodes have their event socket up.
+func (c *Controller) Connected() int {
+	k := 0
+	for _, n := range c.nodes {
+		if n.connected.Load() {
+			k++
+		}
+	}
+	return k
+}
+
+// ActiveCalls is the number of calls being handled.
+func (c *Controller) ActiveCalls() int {
+	n := 0
+	for _, nd := range c.nodes {
+		nd.mu.Lock()
+		n += len(nd.calls)
+		nd.mu.Unlock()
+	}
+	return n
+}
+
+func (c *Controller) observeReply(d time.Duration) {
+	c.replyHist.Observe(d.Seconds())
+	if c.observeHook != nil {
+		c.observeHook(d)
+	}
+}
+
+// stopping reports whether the controller is shutting down. Calls then leave their
+// channels as they are (in Stasis, on hold or talking) for the next run to re-adopt: a
+// restart of rexian must not hang up on citizens.
+func (c *Controller) stopping() bool {
+	c.mu.Lock()
+	ctx := c.ctx
+	c.mu.Unlock()
+	return ctx.Err() != nil
+}
+
+// ReplyLatency exposes the event→reply histogram for the benchmark.
+func (c *Controller) ReplyLatency() prometheus.Histogram { return c.replyHist }
+
+// startCall begins a call for a channel that entered Stasis and that no call owns.
+func (c *Controller) startCall(n *node, ss *ari.StasisStart, at time.Time) {
+	if len(ss.Args) > 0 && ss.Args[0] != "" && !isDialled(ss.Args[0]) {
+		// A leg we originated whose call is gone (it ended while the phone rang): hang
+		// it up so that an operator's phone does not connect to nobody.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			defer cancel()
+			if err := n.rest.hangup(ctx, ss.Channel.ID, ""); err != nil {
+				n.log.Warn("hang up orphan leg", "channel", ss.Channel.ID, "err", err)
+			}
+		}()
+		return
+	}
+	dialled := ""
+	if len(ss.Args) > 0 {
+		dialled = ss.Args[0]
+	} else if ss.Channel.Dialplan != nil {
+		dialled = ss.Channel.Dialplan.Exten
+	}
+	cl := newCall(c, n, ss.Channel, dialled)
+	cl.lastEvt = at
+	c.launch(n, cl, func(ctx context.Context) { cl.run(ctx) })
+}
+
+// isDialled tells the dialled-number argument of an incoming call from the role
+// arguments of legs the controller originates ("agent", "callback", "transfer", …).
+func isDialled(arg string) bool {
+	for _, r := range arg {
+		if !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '*' || r == '#') {
+			return false
+		}
+	}
+	return true
+}
+
+// launch runs a call's flow on its own goroutine with its clean-up.
+func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) {
+	c.mu.Lock()
+	parent := c.ctx
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
+	cl.ctx, cl.cancel = ctx, cancel
+	cl.log = n.log.With("channel", cl.id, "caller", cl.caller)
+	n.mu.Lock()
+	n.calls[cl.id] = cl
+	n.routes[cl.id] = cl
+	n.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		defer func() {
+			n.mu.Lock()
+			delete(n.calls, cl.id)
+			delete(n.routes, cl.id)
+			for _, id := range cl.routed {
+				if n.routes[id] == cl {
+					delete(n.routes, id)
+				}
+			}
+			n.mu.Unlock()
+		}()
+		defer func() {
+			// A bug in one call must not take the controller (and every other caller)
+			// down: log it with the stack, hang the caller up politely.
+			if r := recover(); r != nil {
+				cl.log.Error("ivr: call flow panicked", "panic", r, "stack", string(debug.Stack()))
+				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				defer cancel()
+				_ = n.rest.hangup(ctx, cl.id, "")
+			}
+		}()
+		flow(ctx)
+	}()
+}
+
+// lineFor finds the line of a dialled number; an unknown number goes to the first line's
+// hotline and is logged, so a dialplan typo never drops a citizen.
+func (c *Controller) lineFor(dialled string) (config.Line, bool) {
+	if l, ok := c.lines[dialled]; ok {
+		return l, true
+	}
+	return c.cfg.Lines[0], false
+}
+
+// takeLine occupies one channel of a line; false when all are busy.
+func (c *Controller) takeLine(l config.Line) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.occupied[l.Number] >= l.Channels {
+		return false
+	}
+	c.occupied[l.Number]++
+	c.live.touch()
+	return true
+}
+
+func (c *Controller) freeLine(l config.Line) {
+	c.mu.Lock()
+	if c.occupied[l.Number] > 0 {
+		c.occupied[l.Number]--
+	}
+	c.mu.Unlock()
+	c.live.touch()
+}
+
+// LineUse is a line's occupancy for live screens.
+type LineUse struct {
+	Number   string `json:"number"`
+	Hotline  string `json:"hotline"`
+	Channels int    `json:"channels"`
+	Busy     int    `json:"busy"`
+}
+
+// Snapshot is the live picture: lines, operators and waiting callers.
+type Snapshot struct {
+	At        time.Time `json:"at"`
+	Connected int       `json:"nodes_connected"`
+	Nodes     int       `json:"nodes"`
+	Lines     []LineUse `json:"lines"`
+	Agents    []Agent   `json:"agents"`
+	Waiting   []Waiting `json:"waiting"`
+}
+
+func (c *Controller) snapshot() Snapshot {
+	agents, waiting := c.acd.snapshot()
+	s := Snapshot{At: c.now().UTC(), Connected: c.Connected(), Nodes: len(c.nodes), Agents: agents, Waiting: waiting}
+	c.mu.Lock()
+	for _, l := range c.cfg.Lines {
+		s.Lines = append(s.Lines, LineUse{Number: l.Number, Hotline: l.Hotline, Channels: l.Channels, Busy: c.occupied[l.Number]})
+	}
+	c.mu.Unlock()
+	return s
+}
+
+// Snapshot returns the live picture of this controller.
+func (c *Controller) Snapshot() Snapshot { return c.snapshot() }
+
+// register and unregister keep the calls by record id, for transfers from the console.
+func (c *Controller) register(id uint64, cl *call) {
+	if id == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.active[id] = cl
+	c.mu.Unlock()
+}
+
+func (c *Controller) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.active, id)
+	c.mu.Unlock()
+}
+
+// ErrNoCall: the call is not (or no longer) handled by this controller.
+var ErrNoCall = errors.New("ivr: no such call in progress")
+
+// transfer asks a call in progress to hand the caller to an emergency number.
+func (c *Controller) transfer(id uint64, target, by string) error {
+	dial, ok := c.emerg[target]
+	if !ok {
+		return fmt.Errorf("%w: %q is not a configured emergency number (%s)", errUnknownTarget, target, strings.Join(c.emergencyNames(), ", "))
+	}
+	c.mu.Lock()
+	cl := c.active[id]
+	c.mu.Unlock()
+	if cl == nil {
+		return ErrNoCall
+	}
+	cl.deliver(event{cmd: cmdTransfer{target: target, dial: dial, by: by}})
+	return nil
+}
+
+var errUnknownTarget = errors.New("ivr: unknown transfer target")
+
+func (c *Controller) emergencyNames() []string {
+	var out []string
+	for _, e := range c.cfg.Emergency {
+		name, _, _ := config.ParseNamedDial(e)
+		out = append(out, name)
+	}
+	return out
+}
+
+type cmdTransfer struct{ target, dial, by string }
+
+// applyCommand applies an operator command that arrived from another instance.
+func (c *Controller) applyCommand(cmd command) {
+	switch cmd.Op {
+	case "login":
+		c.acd.login(cmd.User, cmd.Name, cmd.Phone, cmd.Skills)
+	case "logout":
+		c.acd.logout(cmd.User)
+	case "ready", "pause":
+		c.acd.setState(cmd.User, cmd.Op == "ready", cmd.Reason)
+	case "transfer":
+		if err := c.transfer(cmd.CallID, cmd.Target, cmd.User); err != nil && !errors.Is(err, ErrNoCall) {
+			c.log.Warn("ivr: transfer from another instance failed", "call", cmd.CallID, "err", err)
+		}
+	}
+}
+
+// nodeNamed finds a node by the name call records carry.
+func (c *Controller) nodeNamed(name string) *node {
+	for _, n := range c.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	if len(c.nodes) == 1 {
+		return c.nodes[0]
+	}
+	return nil
+}
+
+// Live is the controller's live-state access, shared with the API on this instance.
+func (c *Controller) Live() *Live { return c.live.Live }
+
+// restoreAgents brings back the operators who were logged in when rexian last stopped,
+// from the picture kept in Redis, so that a restart does not log the whole room out.
+// Those who were talking or wrapping up come back ready; paused ones stay paused.
+func (c *Controller) restoreAgents(ctx context.Context) {
+	snap, err := c.live.Snapshot(ctx)
+	if err != nil || snap == nil {
+		return
+	}
+	for _, a := range snap.Agents {
+		c.acd.login(a.User, a.Name, a.Phone, a.Skills)
+		if a.State == AgentPaused && a.Reason != PauseNoAnswer && a.Reason != PauseUnreachable {
+			c.acd.setState(a.User, false, a.Reason)
+		}
+	}
+	if len(snap.Agents) > 0 {
+		c.log.Info("ivr: operators restored from the live store", "operators", len(snap.Agents))
+	}
+}
+
+// Login puts an operator in the queue on this controller (the API does the same for a
+// logged-in user; rexian sim logs in its scripted operators).
+func (c *Controller) Login(user, name, phone string, skills []string) Agent {
+	return c.acd.login(user, name, phone, skills)
+}

@@ -1,0 +1,718 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+
+	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/phone"
+)
+
+// run is an incoming call from arrival to clean-up.
+func (c *call) run(ctx context.Context) {
+	line, known := c.ctrl.lineFor(c.dialled)
+	if !known {
+		c.log.Warn("ivr: call to a number with no line configured; taking it on the first line", "dialled", c.dialled, "line", line.Number)
+	}
+	c.line = line
+	c.hotline = c.ctrl.hotline[line.Hotline]
+	c.log = c.log.With("line", line.Number, "hotline", c.hotline.Code)
+	c.rec = &Record{
+		Node: c.node.name, ChannelID: c.id, Caller: c.caller, Dialled: c.dialled,
+		Hotline: c.hotline.Code, Direction: "inbound", ArrivedAt: c.ctrl.now().UTC(),
+	}
+
+	if !c.ctrl.takeLine(line) {
+		c.busy(ctx)
+		return
+	}
+	defer c.ctrl.freeLine(line)
+
+	// Answer first, write the record after: the caller should not wait on the database.
+	err := c.node.rest.answer(ctx, c.id)
+	c.observe()
+	if err != nil {
+		c.log.Warn("ivr: answer failed", "err", err)
+		c.finish(ctx, OutcomeAbandonedMenu)
+		return
+	}
+	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not written; the call goes on", "err", err)
+	}
+	c.ctrl.register(c.rec.ID, c)
+	defer c.ctrl.unregister(c.rec.ID)
+
+	outcome, err := c.flow(ctx)
+	if err != nil && !errors.Is(err, errHangup) && !errors.Is(err, context.Canceled) {
+		c.log.Error("ivr: call flow failed", "err", err)
+		outcome = OutcomeFailed
+		// A word rather than silence, then hang up.
+		_ = c.play(ctx, false, c.sound("error-try-later"))
+	}
+	c.finish(ctx, outcome)
+}
+
+// finish writes the outcome and hangs the caller up if still there.
+func (c *call) finish(ctx context.Context, outcome Outcome) {
+	bg := context.WithoutCancel(ctx)
+	if c.ctrl.stopping() && !c.isHungup() {
+		c.log.Info("ivr: controller stopping; the call stays in Asterisk for the next run to re-adopt")
+		if c.rec != nil && c.rec.ID != 0 {
+			c.rec.Note = appendNote(c.rec.Note, "rexian 停止时通话仍在进行，由重启后的控制器接管")
+			if err := c.ctrl.records.save(bg, c.rec); err != nil {
+				c.log.Error("ivr: call record not saved", "err", err)
+			}
+		}
+		return
+	}
+	if !c.isHungup() {
+		if err := c.node.rest.hangup(bg, c.id, ""); err != nil {
+			c.log.Warn("ivr: hang up", "err", err)
+		}
+	}
+	if c.rec == nil {
+		return
+	}
+	if outcome == OutcomeOngoing {
+		outcome = OutcomeAbandonedMenu
+	}
+	now := c.ctrl.now().UTC()
+	c.rec.EndedAt = &now
+	c.rec.Outcome = outcome
+	if err := c.ctrl.records.save(bg, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "outcome", outcome, "err", err)
+	}
+}
+
+// busy serves a caller over the line's capacity: they hear so and may leave a message;
+// no caller is dropped without a word.
+func (c *call) busy(ctx context.Context) {
+	c.log.Info("ivr: all lines busy", "channels", c.line.Channels)
+	if err := c.node.rest.answer(ctx, c.id); err != nil {
+		c.observe()
+		c.finish(ctx, OutcomeBusy)
+		return
+	}
+	c.observe()
+	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not written", "err", err)
+	}
+	if err := c.play(ctx, false, c.sound("all-busy")); err != nil {
+		c.finish(ctx, OutcomeBusy)
+		return
+	}
+	outcome, _ := c.voicemail(ctx)
+	if outcome != OutcomeVoicemail {
+		outcome = OutcomeBusy
+	}
+	c.finish(ctx, outcome)
+}
+
+// flow is the hotline's script after the answer.
+func (c *call) flow(ctx context.Context) (Outcome, error) {
+	if err := c.play(ctx, true, c.sound(c.hotline.Welcome)); err != nil {
+		return OutcomeAbandonedMenu, err
+	}
+	if c.hotline.KnownCaller {
+		if out, done, err := c.knownCaller(ctx); done || err != nil {
+			return out, err
+		}
+	}
+	if c.hotline.Mode == config.ModeDirect {
+		return c.queue(ctx, c.ctrl.queues[c.hotline.Queue], "")
+	}
+	return c.menu(ctx, c.ctrl.menus[c.hotline.Menu])
+}
+
+// menu plays a keypad menu until a valid key, up to its tries; then the fallback.
+func (c *call) menu(ctx context.Context, m config.Menu) (Outcome, error) {
+	for try := 0; try < m.Tries; try++ {
+		if try > 0 && m.Invalid != "" {
+			if err := c.play(ctx, true, c.sound(m.Invalid)); err != nil {
+				return OutcomeAbandonedMenu, err
+			}
+		}
+		if err := c.play(ctx, true, c.sound(m.Prompt)); err != nil {
+			return OutcomeAbandonedMenu, err
+		}
+		k, err := c.waitDigit(ctx, m.Timeout)
+		if err != nil {
+			return OutcomeAbandonedMenu, err
+		}
+		if k == 0 {
+			continue
+		}
+		opt, ok := option(m, k)
+		if !ok {
+			c.log.Debug("ivr: invalid menu key", "key", string(k))
+			continue
+		}
+		if opt.Action == config.ActionRepeat {
+			try--
+			continue
+		}
+		return c.do(ctx, m, opt)
+	}
+	return c.do(ctx, m, m.Fallback)
+}
+
+func option(m config.Menu, k byte) (config.MenuOption, bool) {
+	for _, o := range m.Options {
+		if o.Key == string(k) {
+			return o, true
+		}
+	}
+	return config.MenuOption{}, false
+}
+
+// do carries out a menu choice.
+func (c *call) do(ctx context.Context, m config.Menu, o config.MenuOption) (Outcome, error) {
+	if o.Topic != "" && c.rec != nil {
+		c.rec.Topic = o.Topic
+	}
+	switch o.Action {
+	case config.ActionStatus:
+		back, err := c.status(ctx)
+		if err != nil || !back {
+			return OutcomeStatusLookup, err
+		}
+		return c.menu(ctx, m)
+	case config.ActionVoicemail:
+		return c.voicemail(ctx)
+	default:
+		return c.queue(ctx, c.ctrl.queues[o.Queue], o.Topic)
+	}
+}
+
+// knownCaller offers the progress of the caller's open ticket before the menu.
+func (c *call) knownCaller(ctx context.Context) (Outcome, bool, error) {
+	if c.caller == "" || c.ctrl.tickets == nil {
+		return OutcomeOngoing, false, nil
+	}
+	v, err := c.ctrl.openTicketOf(ctx, c.caller)
+	if err != nil {
+		c.log.Warn("ivr: known-caller lookup failed; going on with the menu", "err", err)
+		return OutcomeOngoing, false, nil
+	}
+	if v == nil {
+		return OutcomeOngoing, false, nil
+	}
+	if err := c.play(ctx, true, c.sound("known-caller")); err != nil {
+		return OutcomeAbandonedMenu, true, err
+	}
+	k, err := c.waitDigit(ctx, 5*time.Second)
+	if err != nil {
+		return OutcomeAbandonedMenu, true, err
+	}
+	if k != '1' {
+		return OutcomeOngoing, false, nil
+	}
+	back, err := c.speakStatus(ctx, v.Number)
+	if err != nil || !back {
+		return OutcomeStatusLookup, true, err
+	}
+	return OutcomeOngoing, false, nil
+}
+
+// queue waits for an operator: music, position announcements, the voice-message and
+// call-back keys, the wait limit.
+func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome, error) {
+	if !c.patient && !c.ctrl.acd.servable(q) {
+		if err := c.play(ctx, false, c.sound("no-agent")); err != nil {
+			return OutcomeAbandonedQueue, err
+		}
+		return c.voicemail(ctx)
+	}
+	now := c.ctrl.now()
+	if c.rec.QueuedAt == nil {
+		t := now.UTC()
+		c.rec.QueuedAt = &t
+	}
+	w := &waiter{
+		key: c.waiterKey(), queue: q, since: now, caller: c.caller,
+		hotline: c.hotline.Code, line: c.line.Number, offer: make(chan []*Agent, 1),
+	}
+	if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
+		return OutcomeAbandonedQueue, err
+	}
+	c.clearDigits()
+	c.ctrl.acd.enqueue(w)
+	inQueue := true
+	defer func() {
+		if inQueue {
+			c.ctrl.acd.leave(w)
+		}
+	}()
+	deadline := time.NewTimer(q.MaxWait)
+	defer deadline.Stop()
+	var announce <-chan time.Time
+	if q.AnnounceEvery > 0 {
+		t := time.NewTicker(q.AnnounceEvery)
+		defer t.Stop()
+		announce = t.C
+	}
+	mohOn := false
+	moh := func(on bool) {
+		if on == mohOn || c.isHungup() {
+			return
+		}
+		var err error
+		if on {
+			err = c.node.rest.moh(ctx, c.id, q.MusicClass)
+		} else {
+			err = c.node.rest.stopMOH(ctx, c.id)
+		}
+		c.observe()
+		if err != nil && !gone(err) {
+			c.log.Warn("ivr: music on hold", "on", on, "err", err)
+		}
+		mohOn = on
+	}
+	moh(true)
+	defer moh(false)
+	// keys acts on the keys pressed while waiting; done reports that the caller left
+	// the queue for a voice message or a call-back.
+	keys := func() (out Outcome, done bool, err error) {
+		for {
+			k, ok := c.takeDigit()
+			if !ok {
+				return OutcomeOngoing, false, nil
+			}
+			switch string(k) {
+			case q.VoicemailKey:
+				c.ctrl.acd.leave(w)
+				inQueue = false
+				moh(false)
+				out, err := c.voicemail(ctx)
+				return out, true, err
+			case q.CallbackKey:
+				moh(false)
+				if c.virtualHold(ctx, w) {
+					inQueue = false // the waiter now belongs to the call-back
+					_ = c.play(ctx, false, c.sound("queue-callback-ok"))
+					return OutcomeCallback, true, nil
+				}
+				if err := c.play(ctx, false, c.sound("queue-callback-no")); err != nil {
+					return OutcomeAbandonedQueue, true, err
+				}
+				moh(true)
+			}
+		}
+	}
+	for {
+		if out, done, err := keys(); done || err != nil {
+			return out, err
+		}
+		select {
+		case agents := <-w.offer:
+			inQueue = false
+			moh(false)
+			res, err := c.connect(ctx, q, agents, w)
+			switch {
+			case err != nil:
+				return OutcomeAbandonedQueue, err
+			case res == connected:
+				return OutcomeAnswered, nil
+			case res == callerLeft:
+				return OutcomeAbandonedQueue, errHangup
+			}
+			// Nobody answered: back in the queue at the same place.
+			c.ctrl.acd.enqueue(w)
+			inQueue = true
+			if !c.patient && !c.ctrl.acd.servable(q) {
+				c.ctrl.acd.leave(w)
+				inQueue = false
+				if err := c.play(ctx, false, c.sound("no-agent")); err != nil {
+					return OutcomeAbandonedQueue, err
+				}
+				return c.voicemail(ctx)
+			}
+			moh(true)
+		case <-deadline.C:
+			c.ctrl.acd.leave(w)
+			inQueue = false
+			moh(false)
+			c.log.Info("ivr: wait limit reached; offering a voice message", "waited", q.MaxWait)
+			if err := c.play(ctx, false, c.sound("no-agent")); err != nil {
+				return OutcomeAbandonedQueue, err
+			}
+			return c.voicemail(ctx)
+		case <-announce:
+			pos, eta := c.ctrl.acd.position(w)
+			if pos == 0 {
+				continue // taken out meanwhile (an offer is on its way)
+			}
+			moh(false)
+			minutes := int((eta + time.Minute - 1) / time.Minute)
+			err := c.play(ctx, true,
+				c.sound("queue-position"), "number:"+strconv.Itoa(pos-1), c.sound("queue-position-unit"),
+				c.sound("queue-wait"), "number:"+strconv.Itoa(max(minutes, 1)), c.sound("queue-wait-unit"),
+				c.sound("queue-options"))
+			if err != nil {
+				return OutcomeAbandonedQueue, err
+			}
+			moh(true)
+		case <-c.signal:
+			for {
+				e, ok := c.pop()
+				if !ok {
+					break
+				}
+				if c.handle(e) {
+					return OutcomeAbandonedQueue, errHangup
+				}
+				if cmd, ok := e.cmd.(cmdTransfer); ok {
+					c.log.Warn("ivr: transfer asked for a caller not talking to an operator; ignored", "target", cmd.target)
+				}
+			}
+		case <-ctx.Done():
+			return OutcomeAbandonedQueue, ctx.Err()
+		}
+	}
+}
+
+func (c *call) waiterKey() string {
+	if c.rec != nil && c.rec.ID != 0 {
+		return strconv.FormatUint(c.rec.ID, 10)
+	}
+	return c.id
+}
+
+type connectResult int
+
+const (
+	connected connectResult = iota
+	noAnswer
+	callerLeft
+)
+
+// connect rings the offered operators (one, or all at once), bridges the first who
+// answers with the caller, records the conversation and stays until one side hangs up.
+func (c *call) connect(ctx context.Context, q config.Queue, agents []*Agent, w *waiter) (connectResult, error) {
+	waited := c.ctrl.now().Sub(w.since)
+	c.ctrl.screenPop(ctx, agents, c, waited)
+	legs := map[string]*Agent{}
+	var failed []*Agent
+	for _, a := range agents {
+		legID := newID("agent-")
+		c.route(legID)
+		c.rec.Offers++
+		_, err := c.node.rest.originate(ctx, ari.OriginateRequest{
+			Endpoint:  a.Phone,
+			App:       c.node.app,
+			AppArgs:   "agent",
+			ChannelID: legID,
+			CallerID:  fmt.Sprintf("\"%s\" <%s>", c.hotline.Name, c.caller),
+			Timeout:   int(q.RingTimeout / time.Second),
+		})
+		c.observe()
+		if err != nil {
+			c.log.Warn("ivr: cannot ring operator; pausing them", "operator", a.User, "phone", a.Phone, "err", err)
+			failed = append(failed, a)
+			c.node.unroute(legID)
+			continue
+		}
+		legs[legID] = a
+	}
+	if len(failed) > 0 {
+		c.ctrl.acd.missed(failed, PauseUnreachable, nil)
+	}
+	if len(legs) == 0 {
+		return noAnswer, nil
+	}
+	hangLegs := func(except string) {
+		for id := range legs {
+			if id != except {
+				if err := c.node.rest.hangup(context.WithoutCancel(ctx), id, ""); err != nil {
+					c.log.Warn("ivr: hang up operator leg", "leg", id, "err", err)
+				}
+			}
+		}
+	}
+	ring := time.NewTimer(q.RingTimeout + 2*time.Second) // Asterisk's own timeout ends it first
+	defer ring.Stop()
+	var winner string
+	var winnerAgent *Agent
+	for winner == "" {
+		e, err := c.next(ctx, ring.C)
+		if errors.Is(err, errTimeout) {
+			break
+		}
+		if err != nil {
+			hangLegs("")
+			return callerLeft, err
+		}
+		if rs, ok := e.cmd.(cmdResync); ok {
+			// Events lost with the socket: a leg that vanished did not answer; one that
+			// is up in our app did.
+			for id, a := range legs {
+				ch, alive := rs.alive[id]
+				switch {
+				case !alive:
+					delete(legs, id)
+					c.ctrl.acd.missed([]*Agent{a}, PauseNoAnswer, nil)
+				case ch.State == "Up" && c.node.inOurApp(ch) && winner == "":
+					winner, winnerAgent = id, a
+				}
+			}
+		}
+		switch v := e.ev.(type) {
+		case *ari.StasisStart:
+			if a, ok := legs[v.Channel.ID]; ok {
+				winner, winnerAgent = v.Channel.ID, a
+			}
+		case *ari.ChannelDestroyed:
+			if a, ok := legs[v.Channel.ID]; ok {
+				// No answer (19), busy (17), congestion (34): recorded causes.
+				c.log.Info("ivr: operator did not answer", "operator", a.User, "cause", v.Cause, "cause_txt", v.CauseTxt)
+				delete(legs, v.Channel.ID)
+				reason := PauseNoAnswer
+				if v.Cause == 34 || v.Cause == 0 {
+					reason = PauseUnreachable
+				}
+				c.ctrl.acd.missed([]*Agent{a}, reason, nil)
+			}
+		}
+		if c.handle(e) {
+			hangLegs("")
+			c.ctrl.acd.missed(nil, "", agentsOf(legs))
+			return callerLeft, errHangup
+		}
+		if len(legs) == 0 {
+			break
+		}
+	}
+	if winner == "" {
+		hangLegs("")
+		c.ctrl.acd.missed(agentsOf(legs), PauseNoAnswer, nil)
+		return noAnswer, nil
+	}
+	// Ring-all: the others stop ringing and go back to ready.
+	var others []*Agent
+	for id, a := range legs {
+		if id != winner {
+			others = append(others, a)
+		}
+	}
+	hangLegs(winner)
+	c.ctrl.acd.missed(nil, "", others)
+	if c.rec.Direction == "callback" {
+		ok, err := c.dialCitizen(ctx)
+		if !ok || err != nil {
+			if err != nil {
+				c.log.Warn("ivr: call-back not placed", "err", err)
+			}
+			_ = c.node.rest.hangup(context.WithoutCancel(ctx), winner, "")
+			c.ctrl.acd.finished(winnerAgent, 0, 0)
+			return noAnswer, nil
+		}
+	}
+	return c.talk(ctx, q, winner, winnerAgent, waited)
+}
+
+func agentsOf(legs map[string]*Agent) []*Agent {
+	out := make([]*Agent, 0, len(legs))
+	for _, a := range legs {
+		out = append(out, a)
+	}
+	return out
+}
+
+// talk bridges caller and operator and stays until the conversation ends.
+func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, waited time.Duration) (connectResult, error) {
+	bg := context.WithoutCancel(ctx)
+	c.ctrl.acd.answered(a, c.rec.ID)
+	bridge := newID("bridge-")
+	c.route(bridge)
+	started := c.ctrl.now()
+	defer func() {
+		if c.ctrl.stopping() && !c.isHungup() {
+			return // the conversation goes on; the next run re-adopts it
+		}
+		if err := c.node.rest.hangup(bg, leg, ""); err != nil {
+			c.log.Warn("ivr: hang up operator leg", "leg", leg, "err", err)
+		}
+		if err := c.node.rest.deleteBridge(bg, bridge); err != nil {
+			c.log.Warn("ivr: delete bridge", "bridge", bridge, "err", err)
+		}
+		c.ctrl.acd.finished(a, c.ctrl.now().Sub(started), q.WrapUp)
+	}()
+	if err := c.node.rest.createBridge(ctx, bridge, "call-"+c.waiterKey()); err != nil {
+		c.observe()
+		return callerLeft, fmt.Errorf("create bridge: %w", err)
+	}
+	c.observe()
+	for _, ch := range []string{c.id, leg} {
+		if err := c.node.rest.addToBridge(ctx, bridge, ch); err != nil {
+			if isStatus(err, 400, 404, 422) {
+				// One side is gone already.
+				return callerLeft, errHangup
+			}
+			return callerLeft, fmt.Errorf("add %s to bridge: %w", ch, err)
+		}
+	}
+	now := c.ctrl.now().UTC()
+	c.rec.ConnectedAt = &now
+	c.rec.Operator = a.User
+	c.rec.WaitMS = waited.Milliseconds()
+	c.rec.ConnectMS = now.Sub(c.rec.ArrivedAt).Milliseconds()
+	c.rec.InTarget = now.Sub(c.rec.ArrivedAt) <= c.ctrl.cfg.AnswerTarget
+	if q.Record {
+		name := c.recordingName("call")
+		c.route(name)
+		if err := c.node.rest.recordBridge(ctx, bridge, name, recordOptions{Format: "wav"}); err != nil {
+			c.log.Warn("ivr: conversation not recorded", "err", err)
+		} else {
+			c.rec.Recording = name
+		}
+	}
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "err", err)
+	}
+	c.ctrl.publishCall(c, a, "connected")
+	for {
+		e, err := c.next(ctx, nil)
+		if err != nil {
+			return connected, err
+		}
+		switch v := e.ev.(type) {
+		case *ari.ChannelHangupRequest:
+			if v.Channel.ID == leg {
+				return connected, nil
+			}
+		case *ari.StasisEnd:
+			if v.Channel.ID == leg {
+				return connected, nil
+			}
+		case *ari.ChannelDestroyed:
+			if v.Channel.ID == leg {
+				return connected, nil
+			}
+		}
+		if cmd, ok := e.cmd.(cmdTransfer); ok {
+			c.handOff(ctx, bridge, cmd)
+		}
+		if rs, ok := e.cmd.(cmdResync); ok {
+			if _, alive := rs.alive[leg]; !alive {
+				return connected, nil // the operator hung up while the socket was down
+			}
+		}
+		if c.handle(e) {
+			return connected, nil
+		}
+	}
+}
+
+// handOff adds an emergency number to the conversation: the operator stays on until the
+// emergency service answers and may then hang up; the caller stays with the service.
+func (c *call) handOff(ctx context.Context, bridge string, cmd cmdTransfer) {
+	legID := newID("transfer-")
+	c.route(legID)
+	_, err := c.node.rest.originate(ctx, ari.OriginateRequest{
+		Endpoint: cmd.dial, App: c.node.app, AppArgs: "transfer", ChannelID: legID,
+		CallerID: fmt.Sprintf("<%s>", c.caller), Timeout: 60,
+	})
+	note := fmt.Sprintf("%s 由 %s 转接至 %s", c.ctrl.now().In(c.ctrl.loc).Format("2006-01-02 15:04:05"), cmd.by, cmd.target)
+	if err != nil {
+		c.log.Error("ivr: emergency hand-off failed", "target", cmd.target, "err", err)
+		note += "（转接失败）"
+	} else {
+		c.rec.Transfer = cmd.target
+		go c.joinWhenAnswered(context.WithoutCancel(ctx), legID, bridge)
+	}
+	c.rec.Note = appendNote(c.rec.Note, note)
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "err", err)
+	}
+	c.ctrl.noteTicket(ctx, c.rec, note)
+}
+
+// joinWhenAnswered adds the emergency leg to the bridge once it answers (its StasisStart
+// reaches the call's inbox, which is busy in talk; so this polls the channel state).
+func (c *call) joinWhenAnswered(ctx context.Context, leg, bridge string) {
+	deadline := time.Now().Add(70 * time.Second)
+	for time.Now().Before(deadline) {
+		chans, err := c.node.rest.channels(ctx)
+		if err != nil {
+			return
+		}
+		found := false
+		for _, ch := range chans {
+			if ch.ID != leg {
+				continue
+			}
+			found = true
+			if ch.State == "Up" {
+				if err := c.node.rest.addToBridge(ctx, bridge, leg); err != nil {
+					c.log.Error("ivr: emergency leg not bridged", "err", err)
+				}
+				return
+			}
+		}
+		if !found {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func appendNote(old, add string) string {
+	if old == "" {
+		return add
+	}
+	return old + "\n" + add
+}
+
+// recordingName names a recording by kind, date and call, e.g. call/20261126/1234.
+func (c *call) recordingName(kind string) string {
+	return fmt.Sprintf("rexian/%s/%s/%s", kind, c.ctrl.now().In(c.ctrl.loc).Format("20060102"), c.waiterKey())
+}
+
+// voicemail takes a voice message and turns it into a ticket.
+func (c *call) voicemail(ctx context.Context) (Outcome, error) {
+	if err := c.play(ctx, false, c.sound("voicemail-intro")); err != nil {
+		return OutcomeAbandonedQueue, err
+	}
+	name := c.recordingName("voicemail")
+	c.clearDigits()
+	dur, hungup, err := c.recordMessage(ctx, name, c.ctrl.cfg.Voicemail.MaxDuration, c.ctrl.cfg.Voicemail.Format)
+	if err != nil && !errors.Is(err, errHangup) {
+		return OutcomeFailed, err
+	}
+	if errors.Is(err, errHangup) {
+		return OutcomeAbandonedQueue, errHangup
+	}
+	if dur == 0 && !hungup {
+		// Nothing said: tell the caller rather than opening an empty ticket.
+		_ = c.play(ctx, false, c.sound("voicemail-empty"))
+		return OutcomeNoMessage, nil
+	}
+	c.rec.Voicemail = name
+	number, regErr := c.ctrl.registerVoicemail(context.WithoutCancel(ctx), c.rec, dur)
+	if regErr != nil {
+		c.log.Error("ivr: voice message kept but no ticket yet; the retry worker will register it", "recording", name, "err", regErr)
+	}
+	if c.isHungup() {
+		return OutcomeVoicemail, nil
+	}
+	if number == "" {
+		_ = c.play(ctx, false, c.sound("goodbye"))
+		return OutcomeVoicemail, nil
+	}
+	media := []string{c.sound("voicemail-thanks"), "digits:" + number}
+	if n, err := phone.Parse(c.caller); err == nil && n.Kind == phone.Mobile {
+		media = append(media, c.sound("voicemail-sms"))
+	}
+	media = append(media, c.sound("goodbye"))
+	_ = c.play(ctx, false, media...)
+	return OutcomeVoicemail, nil
+}

@@ -1,0 +1,453 @@
+package ivr
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/ivr/aritest"
+	"github.com/rexian/rexian/tickets"
+)
+
+func TestComplaintCallReachesAnOperatorAndIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.login("wang", "PJSIP/8001", aritest.Phone{AnswerAfter: 20 * time.Millisecond})
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "welcome-mayor")
+	h.waitPlayed(caller, "menu-main")
+	caller.Press("1")
+	leg := h.originated("PJSIP/8001")
+	h.eventually("caller and operator share a bridge", func() bool {
+		return caller.BridgeID() != "" && caller.BridgeID() == leg.BridgeID()
+	})
+	h.waitAgent("wang", AgentBusy)
+	if caller.MOH() {
+		t.Error("the caller still hears music on hold while talking to the operator")
+	}
+	caller.Hangup()
+	h.waitDone(leg) // the operator's leg is hung up with the caller
+	rec := h.record(caller.ID())
+	if rec.Outcome != OutcomeAnswered || rec.Operator != "wang" || rec.Topic != "complaint" {
+		t.Errorf("record: outcome %q operator %q topic %q, want answered by wang, complaint", rec.Outcome, rec.Operator, rec.Topic)
+	}
+	if rec.Hotline != "mayor" || rec.Dialled != "12345" || rec.Caller != "13800138000" {
+		t.Errorf("record: hotline %q dialled %q caller %q", rec.Hotline, rec.Dialled, rec.Caller)
+	}
+	if rec.ConnectedAt == nil || !rec.InTarget || rec.Recording == "" {
+		t.Errorf("record: connected %v in target %v recording %q; want connected within 15 s and recorded", rec.ConnectedAt, rec.InTarget, rec.Recording)
+	}
+	if !slices.Contains(h.srv.StoredRecordings(), rec.Recording) {
+		t.Errorf("conversation recording %q not stored; stored: %v", rec.Recording, h.srv.StoredRecordings())
+	}
+	h.waitAgent("wang", AgentReady)
+	h.idle()
+}
+
+func TestBargeInSkipsTheRestOfThePrompt(t *testing.T) {
+	h := newHarness(t)
+	// The welcome plays long enough to be interrupted; the key goes on to the menu.
+	h.srv.Close()
+	h = newHarness(t, func(_ *Options, ao *aritest.Options) {
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "welcome") {
+				return 10 * time.Second
+			}
+			return 20 * time.Millisecond
+		}
+	})
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "welcome-mayor")
+	caller.Press("1")
+	h.originated("PJSIP/8001")
+	if played(caller, "menu-main") {
+		t.Errorf("the menu was played although the caller had already chosen; played %v", caller.Played())
+	}
+	caller.Hangup()
+	h.idle()
+}
+
+func TestMenuInvalidKeysThenFallback(t *testing.T) {
+	h := newHarness(t)
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	caller := h.dial("13800138000", "12345")
+	for i := 0; i < 3; i++ {
+		h.eventually("menu played again", func() bool {
+			n := 0
+			for _, m := range caller.Played() {
+				if m == "sound:rexian/menu-main" {
+					n++
+				}
+			}
+			return n > i
+		})
+		caller.Press("7") // not a menu key
+	}
+	// After three wrong keys the caller goes to the fallback queue, not away.
+	h.originated("PJSIP/8001")
+	if n := strings.Count(strings.Join(caller.Played(), " "), "menu-invalid"); n != 2 {
+		t.Errorf("heard the invalid-key prompt %d times, want 2 (before the 2nd and 3rd menu)", n)
+	}
+	caller.Hangup()
+	h.idle()
+}
+
+func TestNoOperatorTakesAVoiceMessageThatBecomesATicket(t *testing.T) {
+	h := newHarness(t)
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "menu-main")
+	caller.Press("1")
+	h.waitPlayed(caller, "no-agent")
+	h.waitPlayed(caller, "voicemail-intro")
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	name, err := caller.WaitRecording(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller.Speak(5 * time.Second)
+	caller.Press("#")
+	h.waitPlayed(caller, "voicemail-thanks")
+	h.waitPlayed(caller, "voicemail-sms") // a mobile caller is told the number comes by SMS
+	h.waitDone(caller)
+	rec := h.record(caller.ID())
+	if rec.Outcome != OutcomeVoicemail || rec.Voicemail != name || rec.TicketNumber == "" {
+		t.Fatalf("record: outcome %q voicemail %q (recorded %q) ticket %q", rec.Outcome, rec.Voicemail, name, rec.TicketNumber)
+	}
+	if !slices.Contains(caller.Played(), "digits:"+rec.TicketNumber) {
+		t.Errorf("the ticket number was not read out; played %v", caller.Played())
+	}
+	v, err := h.store.Find(ctx, desk, rec.TicketNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Channel != tickets.ChannelVoicemail || v.Recording != name || v.Status != tickets.StatusRegistered || !strings.Contains(v.Content, "5 秒") {
+		t.Errorf("ticket: channel %s recording %q status %s content %q", v.Channel, v.Recording, v.Status, v.Content)
+	}
+	if v.Citizen.Phone == "" {
+		t.Error("the voice-message ticket does not carry the caller's number")
+	}
+	h.idle()
+}
+
+func TestCallerHangsUpDuringVoiceMessageStillMakesATicket(t *testing.T) {
+	h := newHarness(t)
+	caller := h.dial("13800138000", "12345")
+	caller.Press("1")
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := caller.WaitRecording(ctx); err != nil {
+		t.Fatal(err)
+	}
+	caller.Speak(3 * time.Second)
+	caller.Hangup() // Asterisk ends the recording with "done" and keeps the file
+	rec := h.record(caller.ID())
+	if rec.Outcome != OutcomeVoicemail || rec.TicketNumber == "" {
+		t.Fatalf("record: outcome %q ticket %q; a message cut by a hang-up must still become a ticket", rec.Outcome, rec.TicketNumber)
+	}
+	h.idle()
+}
+
+func TestStatusLookup(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.ctx
+	v, err := h.store.Create(ctx, desk, tickets.NewTicket{
+		Content: "小区暖气不热", Category: "TS-GN", Citizen: tickets.NewCitizen{Phone: "13900000001"},
+		Dispatch: &tickets.DispatchRequest{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := v.Number[:len(v.Number)-1] + string('0'+(v.Number[len(v.Number)-1]-'0'+1)%10)
+	tests := []struct {
+		name, keys string
+		want       []string
+	}{
+		{"right number", v.Number + "#", []string{"digits:" + v.Number, "sound:rexian/status-dispatched", "sound:rexian/status-department", "sound:rexian/dept-heat", "sound:rexian/status-due"}},
+		{"wrong check digit", wrong + "#", []string{"sound:rexian/status-wrong"}},
+		{"overlong input", strings.Repeat("1", 20) + "#", []string{"sound:rexian/status-wrong"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			caller := h.dial("13700000000", "12345")
+			h.waitPlayed(caller, "menu-main")
+			caller.Press("3")
+			h.waitPlayed(caller, "status-ask")
+			caller.Press(tc.keys)
+			for _, w := range tc.want {
+				h.waitPlayed(caller, w)
+			}
+			caller.Hangup()
+			h.waitDone(caller)
+		})
+	}
+	h.idle()
+}
+
+func TestAllLinesBusy(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) { s.Lines[0].Channels = 1 }))
+	first := h.dial("13800000001", "12345")
+	h.waitPlayed(first, "menu-main")
+	second := h.dial("13800000002", "12345")
+	h.waitPlayed(second, "all-busy")
+	h.waitPlayed(second, "voicemail-intro") // never dropped without a word
+	second.Hangup()
+	if rec := h.record(second.ID()); rec.Outcome != OutcomeBusy && rec.Outcome != OutcomeVoicemail {
+		t.Errorf("busy caller's outcome %q", rec.Outcome)
+	}
+	if played(first, "all-busy") {
+		t.Error("the first caller heard all lines busy")
+	}
+	first.Hangup()
+	h.idle()
+	// The line is free again.
+	third := h.dial("13800000003", "12345")
+	h.waitPlayed(third, "menu-main")
+	third.Hangup()
+	h.idle()
+}
+
+func TestUnknownDialledNumberGoesToTheMayorHotline(t *testing.T) {
+	h := newHarness(t)
+	caller := h.dial("13800000001", "99999")
+	h.waitPlayed(caller, "welcome-mayor")
+	caller.Hangup()
+	if rec := h.record(caller.ID()); rec.Hotline != "mayor" || rec.Outcome != OutcomeAbandonedMenu {
+		t.Errorf("record: hotline %q outcome %q", rec.Hotline, rec.Outcome)
+	}
+	h.idle()
+}
+
+func TestDirectModeSkipsTheMenu(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) {
+		s.Hotlines[1].Mode = config.ModeDirect
+	}))
+	h.login("li", "PJSIP/8002", aritest.Phone{})
+	caller := h.dial("13800000001", "8393000")
+	h.originated("PJSIP/8002")
+	if played(caller, "menu-main") {
+		t.Errorf("direct mode played the menu: %v", caller.Played())
+	}
+	h.waitPlayed(caller, "welcome-government")
+	caller.Hangup()
+	h.idle()
+}
+
+func TestOperatorWhoDoesNotAnswerIsPausedAndTheNextRung(t *testing.T) {
+	h := newHarness(t)
+	h.login("asleep", "PJSIP/8001", aritest.Phone{Never: true})
+	time.Sleep(time.Millisecond) // asleep has been idle longer: rung first
+	h.login("awake", "PJSIP/8002", aritest.Phone{AnswerAfter: 10 * time.Millisecond})
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	a := h.waitAgent("asleep", AgentPaused)
+	if a.Reason != PauseNoAnswer {
+		t.Errorf("paused for %q, want %q", a.Reason, PauseNoAnswer)
+	}
+	leg := h.originated("PJSIP/8002")
+	h.eventually("caller bridged to the second operator", func() bool {
+		return caller.BridgeID() != "" && caller.BridgeID() == leg.BridgeID()
+	})
+	caller.Hangup()
+	rec := h.record(caller.ID())
+	if rec.Operator != "awake" || rec.Offers != 2 {
+		t.Errorf("record: operator %q after %d offers, want awake after 2", rec.Operator, rec.Offers)
+	}
+	h.idle()
+}
+
+func TestUnreachableOperatorPhone(t *testing.T) {
+	h := newHarness(t)
+	h.login("gone", "Bogus/1", aritest.Phone{}) // Asterisk: 500 Allocation failed
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	a := h.waitAgent("gone", AgentPaused)
+	if a.Reason != PauseUnreachable {
+		t.Errorf("paused for %q, want %q", a.Reason, PauseUnreachable)
+	}
+	// With nobody left, the caller is offered a voice message rather than music forever.
+	h.waitPlayed(caller, "voicemail-intro")
+	caller.Hangup()
+	h.idle()
+}
+
+func TestRingAllFirstAnswerWins(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) {
+		for i := range s.Queues {
+			s.Queues[i].Strategy = config.StrategyRingAll
+		}
+	}))
+	h.login("slow", "PJSIP/8001", aritest.Phone{Never: true})
+	h.login("fast", "PJSIP/8002", aritest.Phone{AnswerAfter: 10 * time.Millisecond})
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	slow := h.originated("PJSIP/8001")
+	fast := h.originated("PJSIP/8002")
+	h.eventually("caller bridged to the fast operator", func() bool {
+		return caller.BridgeID() != "" && caller.BridgeID() == fast.BridgeID()
+	})
+	h.waitDone(slow) // the other phone stops ringing
+	if a, _ := h.ctrl.acd.agent("slow"); a.State != AgentReady {
+		t.Errorf("the operator who lost the race is %s, want ready", a.State)
+	}
+	caller.Hangup()
+	h.idle()
+}
+
+func TestQueueVoicemailKeyAndWaitLimit(t *testing.T) {
+	t.Run("key", func(t *testing.T) {
+		h := newHarness(t)
+		h.login("busy", "PJSIP/8001", aritest.Phone{})
+		h.ctrl.acd.setState("busy", false, "meeting") // logged in, not ready: the caller waits
+		h.ctrl.acd.login("other", "other", "PJSIP/8009", nil)
+		h.ctrl.acd.setState("other", false, "") // paused too: queue not servable…
+		h.ctrl.acd.setState("busy", true, "")   // …until busy is ready, then takes a call
+		blocker := h.dial("13800000009", "12345")
+		blocker.Press("0")
+		h.originated("PJSIP/8001")
+		caller := h.dial("13800000001", "12345")
+		caller.Press("0")
+		h.waitPlayed(caller, "queue-enter")
+		h.eventually("caller is waiting", func() bool { return caller.MOH() })
+		caller.Press("9")
+		h.waitPlayed(caller, "voicemail-intro")
+		caller.Hangup()
+		blocker.Hangup()
+		h.idle()
+	})
+	t.Run("wait limit", func(t *testing.T) {
+		h := newHarness(t, withSettings(func(s *config.IVR) {
+			for i := range s.Queues {
+				s.Queues[i].MaxWait = time.Second
+			}
+		}))
+		h.login("wang", "PJSIP/8001", aritest.Phone{})
+		blocker := h.dial("13800000009", "12345")
+		blocker.Press("0")
+		h.originated("PJSIP/8001")
+		caller := h.dial("13800000001", "12345")
+		caller.Press("0")
+		h.waitPlayed(caller, "no-agent")
+		h.waitPlayed(caller, "voicemail-intro")
+		caller.Hangup()
+		blocker.Hangup()
+		h.idle()
+	})
+}
+
+func TestPositionAnnouncements(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) {
+		for i := range s.Queues {
+			s.Queues[i].AnnounceEvery = 200 * time.Millisecond
+		}
+	}))
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	blocker := h.dial("13800000009", "12345")
+	blocker.Press("0")
+	h.originated("PJSIP/8001")
+	first := h.dial("13800000001", "12345")
+	first.Press("0")
+	h.eventually("first caller waits", func() bool { return first.MOH() })
+	second := h.dial("13800000002", "12345")
+	second.Press("0")
+	h.waitPlayed(second, "queue-position")
+	h.waitPlayed(second, "number:1") // one caller ahead
+	h.waitPlayed(first, "number:0")
+	h.eventually("music resumes after the announcement", func() bool { return second.MOH() })
+	for _, c := range []*aritest.Call{first, second, blocker} {
+		c.Hangup()
+	}
+	h.idle()
+}
+
+func TestKnownCallerHearsTheirTicket(t *testing.T) {
+	h := newHarness(t)
+	v, err := h.store.Create(h.ctx, desk, tickets.NewTicket{Content: "路灯不亮", Category: "TS-WY", Citizen: tickets.NewCitizen{Phone: "13911112222"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := h.dial("13911112222", "12345")
+	h.waitPlayed(caller, "known-caller")
+	caller.Press("1")
+	h.waitPlayed(caller, "digits:"+v.Number)
+	h.waitPlayed(caller, "status-registered")
+	caller.Hangup()
+	h.idle()
+
+	stranger := h.dial("13911113333", "12345")
+	h.waitPlayed(stranger, "menu-main")
+	if played(stranger, "known-caller") {
+		t.Error("a caller with no open ticket was offered one")
+	}
+	stranger.Hangup()
+	h.idle()
+}
+
+func TestScreenPopReachesTheOfferedOperator(t *testing.T) {
+	h := newHarness(t)
+	msgs, cancel := h.ctrl.Live().Hub().Subscribe()
+	defer cancel()
+	if _, err := h.store.Create(h.ctx, desk, tickets.NewTicket{Content: "噪音扰民", Category: "TS-WY", Citizen: tickets.NewCitizen{Phone: "13811112222"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.login("wang", "PJSIP/8001", aritest.Phone{AnswerAfter: 50 * time.Millisecond})
+	caller := h.dial("13811112222", "12345")
+	h.waitPlayed(caller, "known-caller")
+	caller.Press("2") // not now: to the menu
+	h.waitPlayed(caller, "menu-main")
+	caller.Press("2") // consultation
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-msgs:
+			if m.Type != "screen_pop" {
+				continue
+			}
+			if m.For != "wang" || m.Pop.Caller != "13811112222" || m.Pop.Line != "12345" || m.Pop.Topic != "consultation" || len(m.Pop.Tickets) != 1 {
+				t.Fatalf("screen-pop %+v for %q", m.Pop, m.For)
+			}
+			caller.Hangup()
+			h.idle()
+			return
+		case <-deadline:
+			t.Fatal("no screen-pop")
+		}
+	}
+}
+
+func TestAnswerFailureIsHandled(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"server error", 500, `{"message":"Internal Server Error"}`},
+		{"channel gone", 404, `{"message":"Channel not found"}`},
+		{"not in stasis", 409, `{"message":"Channel not in Stasis application"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.srv.FailNext("POST", "/channels/*/answer", tc.status, tc.body)
+			caller := h.dial("13800000001", "12345")
+			h.waitDone(caller)
+			h.idle()
+		})
+	}
+}
+
+func TestPlaybackErrorsDoNotStrandTheCaller(t *testing.T) {
+	h := newHarness(t)
+	h.srv.FailNext("POST", "/channels/*/play/*", 500, `{"message":"Failed to queue media for playback"}`)
+	caller := h.dial("13800000001", "12345")
+	// The flow fails, says sorry (the next play works) and hangs up.
+	h.waitPlayed(caller, "error-try-later")
+	h.waitDone(caller)
+	if rec := h.record(caller.ID()); rec.Outcome != OutcomeFailed {
+		t.Errorf("outcome %q, want failed", rec.Outcome)
+	}
+	h.idle()
+}

@@ -1,0 +1,495 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/config"
+)
+
+// Handler serves the telephone API: operators' queue log-in and state, the live picture
+// and its event stream, call records, recordings, hand-offs and the rates.
+type Handler struct {
+	ctrl *Controller // nil on an instance that does not run the controller
+	live *Live
+	db   *gorm.DB
+	cfg  config.IVR
+	ops  map[string]string
+	loc  *time.Location
+	log  *slog.Logger
+}
+
+// HandlerOptions build a Handler.
+type HandlerOptions struct {
+	Controller *Controller
+	Live       *Live
+	DB         *gorm.DB
+	Settings   config.IVR
+	Location   *time.Location
+	Log        *slog.Logger
+}
+
+// NewHandler returns the API handler.
+func NewHandler(o HandlerOptions) *Handler {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, ops: map[string]string{}, loc: o.Location, log: o.Log}
+	for _, s := range o.Settings.Operators {
+		name, dial, _ := config.ParseNamedDial(s)
+		h.ops[name] = dial
+	}
+	return h
+}
+
+// Routes lists the endpoints; g is /api/v1 behind the auth middleware.
+func (h *Handler) Routes(g *gin.RouterGroup) {
+	desk := auth.Require(auth.RoleOperator, auth.RoleSupervisor)
+	g.POST("/ivr/agents/me/login", desk, h.handle(h.login))
+	g.POST("/ivr/agents/me/logout", desk, h.handle(h.logout))
+	g.POST("/ivr/agents/me/state", desk, h.handle(h.state))
+	g.GET("/ivr/live", desk, h.handle(h.liveSnapshot))
+	g.GET("/ivr/events", desk, h.handle(h.events))
+	g.GET("/ivr/calls", desk, h.handle(h.calls))
+	g.GET("/ivr/calls/:id", desk, h.handle(h.call))
+	g.GET("/ivr/calls/:id/recording", desk, h.handle(h.recording))
+	g.POST("/ivr/calls/:id/transfer", desk, h.handle(h.transfer))
+	g.GET("/ivr/stats", desk, h.handle(h.stats))
+}
+
+func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
+
+// LoginRequest is an operator joining the queue.
+type LoginRequest struct {
+	// Phone is the dial string of the operator's phone (PJSIP/8001, Local/8001@agents);
+	// empty takes the one configured for the user under ivr.operators.
+	Phone string `json:"phone"`
+	// Skills limit which queues ring the operator; empty means all.
+	Skills []string `json:"skills"`
+}
+
+// errNoController: nothing runs the telephone controller.
+func errNoController() error {
+	return api.Errorf(api.ErrUnavailable, "ivr_off", "the telephone controller is not running on any instance (set REXIAN_ARI_URL)")
+}
+
+// controllerRunning reports whether this instance or another runs the controller.
+func (h *Handler) controllerRunning(ctx context.Context) bool {
+	if h.ctrl != nil {
+		return true
+	}
+	s, err := h.live.Snapshot(ctx)
+	return err == nil && s != nil
+}
+
+func (h *Handler) login(c *gin.Context) error {
+	var in LoginRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	p := auth.Current(c)
+	in.Phone = strings.TrimSpace(in.Phone)
+	if in.Phone == "" {
+		in.Phone = h.ops[p.Name]
+	}
+	if in.Phone == "" {
+		return api.Errorf(api.ErrInvalid, "no_phone", "name the phone to ring (e.g. PJSIP/8001): none is configured for %s under ivr.operators", p.Name)
+	}
+	if !config.ValidDialString(in.Phone) || len(in.Phone) > 128 {
+		return api.Errorf(api.ErrInvalid, "invalid_phone", "%q is not a dial string (Tech/resource, e.g. PJSIP/8001)", in.Phone)
+	}
+	skills := make([]string, 0, len(in.Skills))
+	known := map[string]bool{}
+	for _, q := range h.cfg.Queues {
+		known[q.Skill] = true
+	}
+	for _, s := range in.Skills {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !known[s] {
+			return api.Errorf(api.ErrInvalid, "unknown_skill", "skill %q is not used by any queue", s)
+		}
+		skills = append(skills, s)
+	}
+	name := p.DisplayName
+	if name == "" {
+		name = p.Name
+	}
+	ctx := c.Request.Context()
+	if h.ctrl != nil {
+		a := h.ctrl.acd.login(p.Name, name, in.Phone, skills)
+		c.JSON(http.StatusOK, a)
+		return nil
+	}
+	if !h.controllerRunning(ctx) {
+		return errNoController()
+	}
+	if err := h.live.send(ctx, command{Op: "login", User: p.Name, Name: name, Phone: in.Phone, Skills: skills}); err != nil {
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	c.JSON(http.StatusAccepted, Agent{User: p.Name, Name: name, Phone: in.Phone, Skills: skills, State: AgentReady})
+	return nil
+}
+
+func (h *Handler) logout(c *gin.Context) error {
+	p := auth.Current(c)
+	if h.ctrl != nil {
+		if !h.ctrl.acd.logout(p.Name) {
+			return api.Errorf(api.ErrNotFound, "not_logged_in", "%s is not logged into the queue", p.Name)
+		}
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+	if !h.controllerRunning(c.Request.Context()) {
+		return errNoController()
+	}
+	if err := h.live.send(c.Request.Context(), command{Op: "logout", User: p.Name}); err != nil {
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	c.Status(http.StatusAccepted)
+	return nil
+}
+
+// StateRequest switches an operator between ready and paused.
+type StateRequest struct {
+	State  string `json:"state"` // ready or paused
+	Reason string `json:"reason"`
+}
+
+func (h *Handler) state(c *gin.Context) error {
+	var in StateRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	if in.State != string(AgentReady) && in.State != string(AgentPaused) {
+		return api.Errorf(api.ErrInvalid, "invalid_state", "state must be ready or paused, not %q", in.State)
+	}
+	if len(in.Reason) > 64 {
+		return api.Errorf(api.ErrInvalid, "invalid_reason", "reason is longer than 64 bytes")
+	}
+	p := auth.Current(c)
+	if h.ctrl != nil {
+		a, ok := h.ctrl.acd.setState(p.Name, in.State == string(AgentReady), in.Reason)
+		if !ok {
+			return api.Errorf(api.ErrConflict, "not_logged_in", "%s is not logged into the queue: log in first", p.Name)
+		}
+		c.JSON(http.StatusOK, a)
+		return nil
+	}
+	if !h.controllerRunning(c.Request.Context()) {
+		return errNoController()
+	}
+	op := "ready"
+	if in.State == string(AgentPaused) {
+		op = "pause"
+	}
+	if err := h.live.send(c.Request.Context(), command{Op: op, User: p.Name, Reason: in.Reason}); err != nil {
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	c.Status(http.StatusAccepted)
+	return nil
+}
+
+func (h *Handler) liveSnapshot(c *gin.Context) error {
+	if h.ctrl != nil {
+		c.JSON(http.StatusOK, h.ctrl.Snapshot())
+		return nil
+	}
+	s, err := h.live.Snapshot(c.Request.Context())
+	if err != nil {
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	if s == nil {
+		return errNoController()
+	}
+	c.JSON(http.StatusOK, s)
+	return nil
+}
+
+// events streams live messages as server-sent events: the picture, calls, and screen-pops
+// for the operator (supervisors see every screen-pop).
+func (h *Handler) events(c *gin.Context) error {
+	p := auth.Current(c)
+	msgs, cancel := h.live.Hub().Subscribe()
+	defer cancel()
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Accel-Buffering", "no") // nginx must not hold events back
+	// Start with the current picture, so a screen needs no second request.
+	if h.ctrl != nil {
+		s := h.ctrl.Snapshot()
+		c.SSEvent("snapshot", Message{Type: "snapshot", At: s.At, Snapshot: &s})
+	} else if s, err := h.live.Snapshot(c.Request.Context()); err == nil && s != nil {
+		c.SSEvent("snapshot", Message{Type: "snapshot", At: s.At, Snapshot: s})
+	}
+	c.Writer.Flush()
+	keepAlive := time.NewTicker(20 * time.Second)
+	defer keepAlive.Stop()
+	ctx := c.Request.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepAlive.C:
+			_, _ = io.WriteString(c.Writer, ": keep-alive\n\n")
+			c.Writer.Flush()
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if m.For != "" && m.For != p.Name && !p.Is(auth.RoleSupervisor) {
+				continue
+			}
+			c.SSEvent(m.Type, m)
+			c.Writer.Flush()
+		}
+	}
+}
+
+func (h *Handler) calls(c *gin.Context) error {
+	page, err := api.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	q := h.db.WithContext(c.Request.Context()).Model(&Record{})
+	q, err = h.filter(c, q)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"caller", "operator", "outcome", "ticket_number"} {
+		key := k
+		if k == "ticket_number" {
+			key = "ticket"
+		}
+		if v := c.Query(key); v != "" {
+			q = q.Where(k+" = ?", v)
+		}
+	}
+	var recs []Record
+	if err := q.Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&recs).Error; err != nil {
+		return fmt.Errorf("list calls: %w", err)
+	}
+	more := len(recs) > page.PerPage
+	if more {
+		recs = recs[:page.PerPage]
+	}
+	c.JSON(http.StatusOK, gin.H{"calls": recs, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+// filter applies from, to and hotline.
+func (h *Handler) filter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
+	for _, name := range []string{"from", "to"} {
+		s := c.Query(name)
+		if s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			if t, err = time.ParseInLocation("2006-01-02", s, h.loc); err != nil {
+				return nil, api.Errorf(api.ErrInvalid, "invalid_"+name, "%s must be an RFC 3339 time or a date (2026-01-31), not %q", name, s)
+			}
+		}
+		if name == "from" {
+			q = q.Where("arrived_at >= ?", t.UTC())
+		} else {
+			q = q.Where("arrived_at < ?", t.UTC())
+		}
+	}
+	if v := c.Query("hotline"); v != "" {
+		q = q.Where("hotline = ?", v)
+	}
+	return q, nil
+}
+
+func (h *Handler) record(c *gin.Context) (*Record, error) {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil {
+		return nil, api.Errorf(api.ErrInvalid, "invalid_id", "call id must be a number, not %q", c.Param("id"))
+	}
+	var rec Record
+	err = h.db.WithContext(c.Request.Context()).First(&rec, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, api.Errorf(api.ErrNotFound, "call_not_found", "no call %d", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read call %d: %w", id, err)
+	}
+	return &rec, nil
+}
+
+func (h *Handler) call(c *gin.Context) error {
+	rec, err := h.record(c)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, rec)
+	return nil
+}
+
+// recording streams a call's audio from Asterisk: the voice message, or with
+// ?kind=conversation the bridge recording.
+func (h *Handler) recording(c *gin.Context) error {
+	rec, err := h.record(c)
+	if err != nil {
+		return err
+	}
+	name := rec.Voicemail
+	if c.Query("kind") == "conversation" || name == "" {
+		name = rec.Recording
+	}
+	if name == "" {
+		return api.Errorf(api.ErrNotFound, "no_recording", "call %d has no recording", rec.ID)
+	}
+	if h.ctrl == nil {
+		return errNoController()
+	}
+	n := h.ctrl.nodeNamed(rec.Node)
+	if n == nil {
+		return api.Errorf(api.ErrUnavailable, "node_unknown", "the Asterisk node %q that holds the recording is not configured here", rec.Node)
+	}
+	body, ctype, err := n.rest.recordingFile(c.Request.Context(), name)
+	if gone(err) {
+		return api.Errorf(api.ErrNotFound, "recording_gone", "Asterisk no longer has recording %s", name)
+	}
+	if err != nil {
+		return api.Errorf(api.ErrUnavailable, "asterisk_down", "cannot fetch the recording from Asterisk: %v", err)
+	}
+	defer body.Close()
+	if ctype == "" {
+		ctype = "audio/wav"
+	}
+	c.Header("Content-Disposition", fmt.Sprintf("inline; filename=\"call-%d.wav\"", rec.ID))
+	c.DataFromReader(http.StatusOK, -1, ctype, body, nil)
+	return nil
+}
+
+// TransferRequest hands the caller to an emergency number.
+type TransferRequest struct {
+	Target string `json:"target"` // 110, 119, 120 (ivr.emergency)
+}
+
+func (h *Handler) transfer(c *gin.Context) error {
+	var in TransferRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	rec, err := h.record(c)
+	if err != nil {
+		return err
+	}
+	p := auth.Current(c)
+	if rec.Operator != p.Name && !p.Is(auth.RoleSupervisor) {
+		return api.Errorf(api.ErrForbidden, "not_your_call", "only the operator on call %d or a supervisor can hand it off", rec.ID)
+	}
+	if rec.EndedAt != nil {
+		return api.Errorf(api.ErrConflict, "call_ended", "call %d has ended", rec.ID)
+	}
+	if h.ctrl != nil {
+		err := h.ctrl.transfer(rec.ID, in.Target, p.Actor())
+		switch {
+		case errors.Is(err, errUnknownTarget):
+			return api.Errorf(api.ErrInvalid, "unknown_target", "%v", err)
+		case errors.Is(err, ErrNoCall):
+			return api.Errorf(api.ErrConflict, "call_ended", "call %d is not in progress", rec.ID)
+		case err != nil:
+			return err
+		}
+		c.JSON(http.StatusAccepted, gin.H{"call_id": rec.ID, "target": in.Target})
+		return nil
+	}
+	if !h.controllerRunning(c.Request.Context()) {
+		return errNoController()
+	}
+	if err := h.live.send(c.Request.Context(), command{Op: "transfer", User: p.Actor(), CallID: rec.ID, Target: in.Target}); err != nil {
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	c.JSON(http.StatusAccepted, gin.H{"call_id": rec.ID, "target": in.Target})
+	return nil
+}
+
+// Stats are the supervisors' call figures for a period.
+type Stats struct {
+	Calls      int64 `json:"calls"`
+	Answered   int64 `json:"answered"`    // talked to a person
+	Abandoned  int64 `json:"abandoned"`   // hung up in the menu or the queue
+	Voicemails int64 `json:"voicemails"`  // left a voice message
+	Busy       int64 `json:"busy"`        // met all lines busy
+	SelfServed int64 `json:"self_served"` // status lookups
+	Callbacks  int64 `json:"callbacks"`
+	InTarget   int64 `json:"answered_in_target"`
+	// AnswerRate (接通率): calls that reached a person or left a message, over calls;
+	// ServiceLevel: answered by a person within the target (15 s), over calls that
+	// wanted a person.
+	AnswerRate     float64 `json:"answer_rate"`
+	AbandonRate    float64 `json:"abandon_rate"`
+	ServiceLevel   float64 `json:"service_level"`
+	AvgWaitSeconds float64 `json:"avg_wait_seconds"`
+}
+
+func (h *Handler) stats(c *gin.Context) error {
+	q := h.db.WithContext(c.Request.Context()).Model(&Record{}).Where("direction = ?", "inbound").Where("outcome <> ''")
+	q, err := h.filter(c, q)
+	if err != nil {
+		return err
+	}
+	var rows []struct {
+		Outcome  string
+		N        int64
+		InTarget int64
+		WaitSum  int64
+	}
+	err = q.Select("outcome, COUNT(*) AS n, SUM(CASE WHEN in_target THEN 1 ELSE 0 END) AS in_target, SUM(wait_ms) AS wait_sum").
+		Group("outcome").Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("call stats: %w", err)
+	}
+	var s Stats
+	var waitSum int64
+	for _, r := range rows {
+		s.Calls += r.N
+		s.InTarget += r.InTarget
+		switch Outcome(r.Outcome) {
+		case OutcomeAnswered:
+			s.Answered += r.N
+			waitSum += r.WaitSum
+		case OutcomeAbandonedMenu, OutcomeAbandonedQueue:
+			s.Abandoned += r.N
+		case OutcomeVoicemail:
+			s.Voicemails += r.N
+		case OutcomeBusy:
+			s.Busy += r.N
+		case OutcomeStatusLookup:
+			s.SelfServed += r.N
+		case OutcomeCallback:
+			s.Callbacks += r.N
+		}
+	}
+	if s.Calls > 0 {
+		s.AnswerRate = float64(s.Answered+s.Voicemails+s.SelfServed+s.Callbacks) / float64(s.Calls)
+		s.AbandonRate = float64(s.Abandoned) / float64(s.Calls)
+	}
+	if wanted := s.Answered + s.Abandoned + s.Voicemails + s.Busy + s.Callbacks; wanted > 0 {
+		s.ServiceLevel = float64(s.InTarget) / float64(wanted)
+	}
+	if s.Answered > 0 {
+		s.AvgWaitSeconds = float64(waitSum) / float64(s.Answered) / 1000
+	}
+	c.JSON(http.StatusOK, s)
+	return nil
+}

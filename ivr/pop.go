@@ -1,0 +1,174 @@
+package ivr
+
+import (
+	"context"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+
+	"github.com/rexian/rexian/tickets"
+)
+
+// ScreenPop is what an operator's console shows the moment their phone rings.
+type ScreenPop struct {
+	CallID   uint64            `json:"call_id"`
+	Caller   string            `json:"caller"`
+	Line     string            `json:"line"`
+	Hotline  string            `json:"hotline"`
+	Topic    string            `json:"topic,omitempty"`
+	WaitedMS int64             `json:"waited_ms"`
+	Callback bool              `json:"callback"`
+	Tickets  []tickets.Summary `json:"tickets"`
+}
+
+// CallEvent is a call's progress for live screens.
+type CallEvent struct {
+	CallID   uint64 `json:"call_id"`
+	State    string `json:"state"` // connected
+	Operator string `json:"operator"`
+	Caller   string `json:"caller"`
+	Hotline  string `json:"hotline"`
+}
+
+// screenPop tells the offered operators (and any subscriber) who is calling.
+func (c *Controller) screenPop(ctx context.Context, agents []*Agent, cl *call, waited time.Duration) {
+	pop := &ScreenPop{
+		CallID: cl.rec.ID, Caller: cl.caller, Line: cl.line.Number, Hotline: cl.hotline.Code,
+		Topic: cl.rec.Topic, WaitedMS: waited.Milliseconds(), Callback: cl.rec.Direction == "callback",
+		Tickets: c.earlierTickets(ctx, cl.caller),
+	}
+	now := c.now().UTC()
+	for _, a := range agents {
+		c.live.emit(ctx, Message{Type: "screen_pop", At: now, For: a.User, Pop: pop})
+	}
+}
+
+func (c *Controller) publishCall(cl *call, a *Agent, state string) {
+	c.live.emit(cl.ctx, Message{Type: "call", At: c.now().UTC(), Call: &CallEvent{
+		CallID: cl.rec.ID, State: state, Operator: a.User, Caller: cl.caller, Hotline: cl.hotline.Code,
+	}})
+}
+
+// noteTicket is where a hand-off would be written into a linked ticket's timeline; the
+// call record carries it (tickets are linked to calls by the operator's registration).
+func (c *Controller) noteTicket(ctx context.Context, rec *Record, note string) {
+	if rec.TicketNumber != "" {
+		c.log.Info("ivr: call hand-off", "ticket", rec.TicketNumber, "call", rec.ID, "note", note)
+	}
+}
+
+// adoptOrphans takes over channels left in the Stasis app by a previous run of rexian:
+// a caller talking to an operator is left talking and watched until one side hangs up;
+// a caller anywhere else is sent to the queue (they were most likely waiting for a
+// person); an operator or call-back leg with no caller is hung up.
+func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channelInfo, bridges []ari.BridgeData) {
+	inBridge := map[string]ari.BridgeData{}
+	for _, b := range bridges {
+		for _, id := range b.ChannelIDs {
+			inBridge[id] = b
+		}
+	}
+	for _, ch := range orphans {
+		_, args, _ := cutComma(ch.Dialplan.AppData)
+		b, bridged := inBridge[ch.ID]
+		switch {
+		case args != "" && !isDialled(args):
+			if bridged && len(b.ChannelIDs) > 1 {
+				continue // the caller's adoption watches this leg
+			}
+			n.log.Info("ivr: hanging up a leftover leg from before the restart", "channel", ch.ID)
+			_ = n.rest.hangup(ctx, ch.ID, "")
+		case bridged && len(b.ChannelIDs) > 1:
+			cl := newCall(c, n, ch.data(), args)
+			others := []string{}
+			for _, id := range b.ChannelIDs {
+				if id != ch.ID {
+					others = append(others, id)
+				}
+			}
+			n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID)
+			c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others) })
+		default:
+			cl := newCall(c, n, ch.data(), args)
+			n.log.Info("ivr: re-adopted a caller; sending them to the queue", "channel", ch.ID)
+			c.launch(n, cl, func(ctx context.Context) { cl.resume(ctx) })
+		}
+	}
+}
+
+func cutComma(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// resume continues an adopted caller's call: straight to the hotline's queue.
+func (c *call) resume(ctx context.Context) {
+	line, _ := c.ctrl.lineFor(c.dialled)
+	c.line = line
+	c.hotline = c.ctrl.hotline[line.Hotline]
+	c.rec = &Record{
+		Node: c.node.name, ChannelID: c.id, Caller: c.caller, Dialled: c.dialled,
+		Hotline: c.hotline.Code, Direction: "inbound", ArrivedAt: c.ctrl.now().UTC(),
+		Note: "rexian 重启后接管的来电",
+	}
+	if !c.ctrl.takeLine(line) {
+		c.busy(ctx)
+		return
+	}
+	defer c.ctrl.freeLine(line)
+	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not written", "err", err)
+	}
+	c.ctrl.register(c.rec.ID, c)
+	defer c.ctrl.unregister(c.rec.ID)
+	// Whatever was playing or on hold before the restart is stopped.
+	_ = c.node.rest.stopMOH(ctx, c.id)
+	c.patient = true
+	outcome, err := c.queue(ctx, c.ctrl.queues[c.hotline.Queue], "")
+	if err != nil && !isEnd(err) {
+		c.log.Error("ivr: adopted call failed", "err", err)
+	}
+	c.finish(ctx, outcome)
+}
+
+// watchBridge stays with an adopted conversation and ends it cleanly: when one side
+// hangs up, the other is hung up and the bridge removed.
+func (c *call) watchBridge(ctx context.Context, bridge string, others []string) {
+	c.route(bridge)
+	c.route(others...)
+	bg := context.WithoutCancel(ctx)
+	defer func() {
+		_ = c.node.rest.hangup(bg, c.id, "")
+		for _, id := range others {
+			_ = c.node.rest.hangup(bg, id, "")
+		}
+		_ = c.node.rest.deleteBridge(bg, bridge)
+	}()
+	for {
+		e, err := c.next(ctx, nil)
+		if err != nil {
+			return
+		}
+		switch v := e.ev.(type) {
+		case *ari.ChannelHangupRequest:
+			for _, id := range others {
+				if v.Channel.ID == id {
+					return
+				}
+			}
+		case *ari.ChannelLeftBridge:
+			return
+		}
+		if c.handle(e) {
+			return
+		}
+	}
+}
+
+func isEnd(err error) bool {
+	return err == errHangup || err == context.Canceled
+}

@@ -1,0 +1,125 @@
+package ivr
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/database"
+)
+
+// Outcome is how a call ended, for the call record and the supervisors' rates.
+type Outcome string
+
+const (
+	OutcomeOngoing        Outcome = ""
+	OutcomeAnswered       Outcome = "answered"        // talked to an operator
+	OutcomeAbandonedMenu  Outcome = "abandoned_menu"  // hung up before the queue
+	OutcomeAbandonedQueue Outcome = "abandoned_queue" // hung up while waiting
+	OutcomeVoicemail      Outcome = "voicemail"       // left a voice message
+	OutcomeBusy           Outcome = "busy"            // all lines busy
+	OutcomeStatusLookup   Outcome = "status_lookup"   // heard a ticket's progress and left
+	OutcomeCallback       Outcome = "callback"        // chose to be called back (virtual hold)
+	OutcomeNoMessage      Outcome = "no_message"      // offered a voice message, said nothing
+	OutcomeFailed         Outcome = "failed"          // the controller could not serve it
+)
+
+// Record is one call (来电记录). It is written at arrival and updated as the call goes,
+// so that a call in progress is visible and a crash leaves a row saying how far it got.
+type Record struct {
+	ID        uint64 `gorm:"primaryKey" json:"id"`
+	Node      string `gorm:"size:64;not null" json:"node"`
+	ChannelID string `gorm:"size:64;not null;index" json:"channel_id"`
+	Caller    string `gorm:"size:32;not null;index" json:"caller"`
+	Dialled   string `gorm:"size:32;not null" json:"dialled"`
+	Hotline   string `gorm:"size:32;not null;index" json:"hotline"`
+	// Direction is inbound, or callback for a virtual-hold call back to the citizen.
+	Direction string `gorm:"size:16;not null" json:"direction"`
+	Topic     string `gorm:"size:32" json:"topic,omitempty"`
+
+	ArrivedAt   time.Time  `gorm:"not null;index" json:"arrived_at"`
+	QueuedAt    *time.Time `json:"queued_at,omitempty"`
+	ConnectedAt *time.Time `json:"connected_at,omitempty"` // bridged to an operator
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	// WaitMS is the time in the queue; ConnectMS the time from arrival to a person.
+	WaitMS    int64 `gorm:"not null;default:0" json:"wait_ms"`
+	ConnectMS int64 `gorm:"not null;default:0" json:"connect_ms"`
+	// InTarget: answered by a person within the service-level target (15 s).
+	InTarget bool `gorm:"not null;default:false" json:"answered_in_target"`
+
+	Operator     string  `gorm:"size:64;index" json:"operator,omitempty"`
+	Offers       int     `gorm:"not null;default:0" json:"offers"` // operators rung
+	Outcome      Outcome `gorm:"size:24;index" json:"outcome"`
+	Recording    string  `gorm:"size:255" json:"recording,omitempty"`
+	Voicemail    string  `gorm:"size:255" json:"voicemail,omitempty"`
+	TicketNumber string  `gorm:"size:20;index" json:"ticket_number,omitempty"`
+	Transfer     string  `gorm:"size:32" json:"transfer,omitempty"` // emergency hand-off target
+	Note         string  `gorm:"type:text" json:"note,omitempty"`
+}
+
+// TableName keeps call records apart from other domains' tables.
+func (Record) TableName() string { return "ivr_calls" }
+
+// Migrations are the ivr schema steps.
+func Migrations() []*database.Migration {
+	// Frozen snapshot: later changes add steps, never edit this one.
+	type ivrCall struct {
+		ID           uint64    `gorm:"primaryKey"`
+		Node         string    `gorm:"size:64;not null"`
+		ChannelID    string    `gorm:"size:64;not null;index"`
+		Caller       string    `gorm:"size:32;not null;index"`
+		Dialled      string    `gorm:"size:32;not null"`
+		Hotline      string    `gorm:"size:32;not null;index"`
+		Direction    string    `gorm:"size:16;not null"`
+		Topic        string    `gorm:"size:32"`
+		ArrivedAt    time.Time `gorm:"not null;index"`
+		QueuedAt     *time.Time
+		ConnectedAt  *time.Time
+		EndedAt      *time.Time
+		WaitMS       int64  `gorm:"not null;default:0"`
+		ConnectMS    int64  `gorm:"not null;default:0"`
+		InTarget     bool   `gorm:"not null;default:false"`
+		Operator     string `gorm:"size:64;index"`
+		Offers       int    `gorm:"not null;default:0"`
+		Outcome      string `gorm:"size:24;index"`
+		Recording    string `gorm:"size:255"`
+		Voicemail    string `gorm:"size:255"`
+		TicketNumber string `gorm:"size:20;index"`
+		Transfer     string `gorm:"size:32"`
+		Note         string `gorm:"type:text"`
+	}
+	return []*database.Migration{{
+		ID: "20261126_30_ivr_calls",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Table("ivr_calls").AutoMigrate(&ivrCall{})
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("ivr_calls") },
+	}}
+}
+
+// records writes call records. Every write is bounded in time: a slow database must
+// delay the record, never the caller.
+type records struct{ db *gorm.DB }
+
+func (r records) insert(ctx context.Context, rec *Record) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.db.WithContext(ctx).Create(rec).Error; err != nil {
+		return fmt.Errorf("insert call record: %w", err)
+	}
+	return nil
+}
+
+func (r records) save(ctx context.Context, rec *Record) error {
+	if rec.ID == 0 {
+		return r.insert(ctx, rec)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.db.WithContext(ctx).Save(rec).Error; err != nil {
+		return fmt.Errorf("save call record %d: %w", rec.ID, err)
+	}
+	return nil
+}
