@@ -48,7 +48,10 @@ type Submitted struct {
 
 // ErrRejected marks a permanent refusal by the gateway (bad number, bad credentials, a
 // 4xx answer): the outbox does not retry it. Any other error is temporary and retried with
-// backoff until the message expires.
+// backoff until the message expires — except a timeout (an error wrapping
+// context.DeadlineExceeded or context.Canceled, or a net.Error whose Timeout is true): then
+// whether the gateway took the part is unknown, and the outbox waits for a delivery report
+// (see ReconcileOnce) before it sends the part again.
 var ErrRejected = errors.New("sms: gateway rejected the message")
 
 // Gateway submits parts to an SMS centre. Submit must return only when the gateway has

@@ -1,0 +1,426 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+)
+
+// Handler serves the outbox's and the notices' REST API.
+type Handler struct {
+	svc *Service
+	log *slog.Logger
+}
+
+// NewHandler returns the API handler over svc.
+func NewHandler(svc *Service, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{svc: svc, log: log}
+}
+
+// Routes lists every endpoint; g is /api/v1 behind the auth middleware. Department users
+// have no access: the outbox is the central desk's.
+func (h *Handler) Routes(g *gin.RouterGroup) {
+	desk := auth.Require(auth.RoleOperator, auth.RoleSupervisor)
+	admin := auth.Require(auth.RoleAdmin)
+	listKeepers := auth.Require(auth.RoleSupervisor)
+	g.POST("/sms/measure", desk, h.handle(h.measure))
+	g.POST("/sms/messages", desk, h.handle(h.send))
+	g.GET("/sms/messages", desk, h.handle(h.messages))
+	g.GET("/sms/messages/:id", desk, h.handle(h.message))
+	g.GET("/sms/templates", desk, h.handle(h.templates))
+	g.POST("/sms/templates", admin, h.handle(h.createTemplate))
+	g.GET("/sms/templates/:name", desk, h.handle(h.template))
+	g.PUT("/sms/templates/:name", admin, h.handle(h.updateTemplate))
+	g.DELETE("/sms/templates/:name", admin, h.handle(h.deleteTemplate))
+	g.GET("/sms/suppressions", listKeepers, h.handle(h.suppressions))
+	g.POST("/sms/suppressions", listKeepers, h.handle(h.suppress))
+	g.DELETE("/sms/suppressions/:phone", listKeepers, h.handle(h.unsuppress))
+	g.GET("/sms/inbound", desk, h.handle(h.inbound))
+	g.GET("/sms/material-items", desk, h.handle(h.materialItems))
+	g.PUT("/sms/material-items/:code", admin, h.handle(h.saveMaterialItem))
+	g.DELETE("/sms/material-items/:code", admin, h.handle(h.deleteMaterialItem))
+	g.POST("/sms/materials-notices", desk, h.handle(h.materialsNotice))
+
+	notices := auth.Require(auth.RoleIntegrator, auth.RoleOperator)
+	g.POST("/notices/application-confirmations", notices, h.handle(h.createNotice))
+	g.POST("/notices/application-confirmations/bulk", notices, h.handle(h.bulkNotices))
+	g.GET("/notices/application-confirmations/:number", auth.Require(auth.RoleIntegrator, auth.RoleOperator, auth.RoleSupervisor), h.handle(h.notice))
+}
+
+func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
+
+// masked reports whether p sees phone numbers masked: integrators (machine clients, whose
+// token leaking must not leak citizens' numbers) and departments.
+func masked(p *auth.Principal) bool {
+	return p == nil || p.Role == auth.RoleIntegrator || p.Role == auth.RoleDepartment
+}
+
+// MeasureRequest is a text, or a template and its variables, to measure.
+type MeasureRequest struct {
+	Text      string            `json:"text"`
+	Kind      Kind              `json:"kind"`
+	Template  string            `json:"template"`
+	Variables map[string]string `json:"variables"`
+}
+
+// Measurement is how a text goes on the air.
+type Measurement struct {
+	Text     string `json:"text"` // with the signature, as it would be sent
+	Coding   Coding `json:"coding"`
+	Parts    int    `json:"parts"`
+	Chars    int    `json:"chars"`
+	PerPart  int    `json:"per_part"`
+	MaxParts int    `json:"max_parts"`
+	Fits     bool   `json:"fits"`
+}
+
+// MeasureMessage renders and measures a text as it would be sent, signature included.
+func (s *Service) MeasureMessage(ctx context.Context, in MeasureRequest) (Measurement, error) {
+	kind := in.Kind
+	if kind == "" {
+		kind = KindFreeText
+	}
+	text, err := s.compose(ctx, NewMessage{Kind: kind, Text: in.Text, Template: in.Template, Variables: in.Variables})
+	if err != nil {
+		return Measurement{}, err
+	}
+	coding, parts, chars := Measure(text)
+	per := ucs2Single
+	switch {
+	case coding == CodingGSM7 && parts > 1:
+		per = gsm7Part
+	case coding == CodingGSM7:
+		per = gsm7Single
+	case parts > 1:
+		per = ucs2Part
+	}
+	return Measurement{Text: text, Coding: coding, Parts: parts, Chars: chars, PerPart: per, MaxParts: s.opts.MaxParts,
+		Fits: parts <= s.opts.MaxParts}, nil
+}
+
+func (h *Handler) measure(c *gin.Context) error {
+	var in MeasureRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	m, err := h.svc.MeasureMessage(c.Request.Context(), in)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, m)
+	return nil
+}
+
+// sendRequest is an operator's free-text message.
+type sendRequest struct {
+	To             string            `json:"to"`
+	Text           string            `json:"text"`
+	Template       string            `json:"template"`
+	Variables      map[string]string `json:"variables"`
+	Ticket         string            `json:"ticket"`
+	IdempotencyKey string            `json:"idempotency_key"`
+}
+
+func (h *Handler) send(c *gin.Context) error {
+	var in sendRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	p := auth.Current(c)
+	key := ""
+	if k := strings.TrimSpace(in.IdempotencyKey); k != "" {
+		key = "api:" + k
+	}
+	msg, created, err := h.svc.Enqueue(c.Request.Context(), NewMessage{Kind: KindFreeText, To: in.To, Text: in.Text,
+		Template: in.Template, Variables: in.Variables, TicketNumber: strings.TrimSpace(in.Ticket), IdempotencyKey: key,
+		CreatedBy: p.Actor()})
+	if err != nil {
+		return err
+	}
+	return h.writeMessage(c, msg.ID, created)
+}
+
+func (h *Handler) writeMessage(c *gin.Context, id uint64, created bool) error {
+	v, err := h.svc.Message(c.Request.Context(), id, masked(auth.Current(c)))
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		c.Header("Location", fmt.Sprintf("/api/v1/sms/messages/%d", id))
+	}
+	c.JSON(status, v)
+	return nil
+}
+
+func (h *Handler) messages(c *gin.Context) error {
+	page, err := api.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	f := MessageFilter{Status: Status(c.Query("status")), Kind: Kind(c.Query("kind")), Recipient: c.Query("recipient"), Ticket: c.Query("ticket")}
+	items, more, err := h.svc.Messages(c.Request.Context(), f, page, masked(auth.Current(c)))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"messages": items, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+func (h *Handler) message(c *gin.Context) error {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil {
+		return api.Errorf(api.ErrNotFound, "message_not_found", "no message %q", c.Param("id"))
+	}
+	return h.writeMessage(c, id, false)
+}
+
+func (h *Handler) templates(c *gin.Context) error {
+	ts, err := h.svc.Templates(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"templates": ts, "signature": h.svc.opts.Signature})
+	return nil
+}
+
+func (h *Handler) template(c *gin.Context) error {
+	t, err := h.svc.Template(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, t)
+	return nil
+}
+
+func (h *Handler) createTemplate(c *gin.Context) error {
+	var in TemplateInput
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	if _, err := h.svc.Template(c.Request.Context(), strings.TrimSpace(in.Name)); err == nil {
+		return api.Errorf(api.ErrConflict, "template_exists", "template %q exists; change it with PUT /sms/templates/%s", in.Name, in.Name)
+	} else if !errors.Is(err, api.ErrNotFound) {
+		return err
+	}
+	t, err := h.svc.SaveTemplate(c.Request.Context(), auth.Current(c).Actor(), in)
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/api/v1/sms/templates/"+t.Name)
+	c.JSON(http.StatusCreated, t)
+	return nil
+}
+
+// templateUpdate is a changed template body (and, for an added template, its kind).
+type templateUpdate struct {
+	Kind Kind   `json:"kind"`
+	Body string `json:"body"`
+}
+
+func (h *Handler) updateTemplate(c *gin.Context) error {
+	var in templateUpdate
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	name := c.Param("name")
+	old, err := h.svc.Template(c.Request.Context(), name)
+	if err != nil {
+		return err
+	}
+	if in.Kind == "" {
+		in.Kind = old.Kind
+	}
+	t, err := h.svc.SaveTemplate(c.Request.Context(), auth.Current(c).Actor(), TemplateInput{Name: name, Kind: in.Kind, Body: in.Body})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, t)
+	return nil
+}
+
+func (h *Handler) deleteTemplate(c *gin.Context) error {
+	if err := h.svc.DeleteTemplate(c.Request.Context(), c.Param("name")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) suppressions(c *gin.Context) error {
+	page, err := api.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	items, more, err := h.svc.Suppressions(c.Request.Context(), page)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"suppressions": items, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+type suppressRequest struct {
+	Phone string `json:"phone"`
+	Note  string `json:"note"`
+}
+
+func (h *Handler) suppress(c *gin.Context) error {
+	var in suppressRequest
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	v, err := h.svc.Suppress(c.Request.Context(), auth.Current(c).Actor(), in.Phone, in.Note)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, v)
+	return nil
+}
+
+func (h *Handler) unsuppress(c *gin.Context) error {
+	if err := h.svc.Unsuppress(c.Request.Context(), c.Param("phone")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) inbound(c *gin.Context) error {
+	page, err := api.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	f := InboundFilter{From: c.Query("from"), Route: Route(c.Query("route")), Ticket: c.Query("ticket")}
+	items, more, err := h.svc.InboundMessages(c.Request.Context(), f, page, masked(auth.Current(c)))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"inbound": items, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+func (h *Handler) materialItems(c *gin.Context) error {
+	items, err := h.svc.MaterialItems(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+	return nil
+}
+
+func (h *Handler) saveMaterialItem(c *gin.Context) error {
+	var in MaterialItemInput
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Code != "" && in.Code != c.Param("code") {
+		return api.Errorf(api.ErrInvalid, "code_mismatch", "the body's code %q differs from the path's %q", in.Code, c.Param("code"))
+	}
+	in.Code = c.Param("code")
+	v, err := h.svc.SaveMaterialItem(c.Request.Context(), auth.Current(c).Actor(), in)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+func (h *Handler) deleteMaterialItem(c *gin.Context) error {
+	if err := h.svc.DeleteMaterialItem(c.Request.Context(), c.Param("code")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) materialsNotice(c *gin.Context) error {
+	var in MaterialsNoticeInput
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	msg, created, err := h.svc.SendMaterialsNotice(c.Request.Context(), auth.Current(c).Actor(), in)
+	if err != nil {
+		return err
+	}
+	return h.writeMessage(c, msg.ID, created)
+}
+
+func (h *Handler) createNotice(c *gin.Context) error {
+	var in NoticeInput
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	p := auth.Current(c)
+	v, created, err := h.svc.CreateNotice(c.Request.Context(), p.Actor(), in, masked(p))
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		c.Header("Location", "/api/v1/notices/application-confirmations/"+v.ApplicationNumber)
+	}
+	c.JSON(status, v)
+	return nil
+}
+
+func (h *Handler) notice(c *gin.Context) error {
+	v, err := h.svc.Notice(c.Request.Context(), c.Param("number"), masked(auth.Current(c)))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+// bulkNotices takes a CSV file as multipart/form-data (field "file") or as a text/csv
+// body.
+func (h *Handler) bulkNotices(c *gin.Context) error {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 9<<20)
+	ctype, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	var r io.Reader
+	switch ctype {
+	case "multipart/form-data":
+		fh, err := c.FormFile("file")
+		if err != nil {
+			return api.Errorf(api.ErrInvalid, "no_file", "send the CSV file in the multipart field \"file\": %v", err)
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return fmt.Errorf("open upload: %w", err)
+		}
+		defer f.Close()
+		r = f
+	case "text/csv", "text/plain", "application/csv":
+		r = c.Request.Body
+	default:
+		return api.Errorf(api.ErrInvalid, "unsupported_content_type",
+			"send the CSV as text/csv or as multipart/form-data (field \"file\"), not %q", c.GetHeader("Content-Type"))
+	}
+	res, err := h.svc.ImportNotices(c.Request.Context(), auth.Current(c).Actor(), r)
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return api.Errorf(api.ErrTooLarge, "upload_too_large", "the CSV file is over 8 MiB; split it")
+		}
+		return err
+	}
+	c.JSON(http.StatusOK, res)
+	return nil
+}

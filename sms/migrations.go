@@ -1,0 +1,153 @@
+package sms
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/database"
+)
+
+// Migrations returns the outbox's versioned schema steps. Each step creates tables from
+// snapshots frozen when it was written, so that later changes to the models never rewrite
+// history: a new column is a new step.
+func Migrations() []*database.Migration {
+	return []*database.Migration{
+		{ID: "20261126_20_sms_init", Migrate: migrateInit},
+	}
+}
+
+// The snapshots below are frozen as of migration 20261126_20; never edit them.
+
+func migrateInit(tx *gorm.DB) error {
+	return tx.Migrator().CreateTable(&messageV1{}, &partV1{}, &suppressionV1{}, &templateV1{}, &inboundV1{},
+		&conversationV1{}, &noticeV1{}, &materialItemV1{}, &cursorV1{})
+}
+
+type messageV1 struct {
+	ID             uint64    `gorm:"primaryKey"`
+	Kind           string    `gorm:"size:24;not null"`
+	Recipient      string    `gorm:"size:20;not null;index"`
+	Text           string    `gorm:"type:text;not null"`
+	Template       string    `gorm:"size:64"`
+	Variables      string    `gorm:"type:text"`
+	IdempotencyKey string    `gorm:"size:160;not null;uniqueIndex"`
+	Status         string    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1;index:idx_sms_messages_expiry,priority:1"`
+	Coding         string    `gorm:"size:8;not null"`
+	PartCount      int       `gorm:"not null"`
+	Attempts       int       `gorm:"not null;default:0"`
+	NextAttemptAt  time.Time `gorm:"index:idx_sms_messages_due,priority:2"`
+	LeaseOwner     string    `gorm:"size:64"`
+	LeaseUntil     *time.Time
+	ExpiresAt      time.Time `gorm:"index:idx_sms_messages_expiry,priority:2"`
+	TicketNumber   string    `gorm:"size:20;index"`
+	NoticeID       *uint64   `gorm:"index"`
+	Error          string    `gorm:"type:text"`
+	CreatedBy      string    `gorm:"size:96;not null"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SubmittedAt    *time.Time
+	FinishedAt     *time.Time
+}
+
+func (messageV1) TableName() string { return "sms_messages" }
+
+type partV1 struct {
+	ID          uint64 `gorm:"primaryKey"`
+	MessageID   uint64 `gorm:"not null;uniqueIndex:idx_sms_parts_message_seq,priority:1"`
+	Seq         int    `gorm:"not null;uniqueIndex:idx_sms_parts_message_seq,priority:2"`
+	Text        string `gorm:"type:text;not null"`
+	Status      string `gorm:"size:16;not null"`
+	GatewayID   string `gorm:"size:64"`
+	Detail      string `gorm:"size:255"`
+	SubmittedAt *time.Time
+	ReportedAt  *time.Time
+}
+
+func (partV1) TableName() string { return "sms_parts" }
+
+type suppressionV1 struct {
+	Phone     string `gorm:"primaryKey;size:20"`
+	Reason    string `gorm:"size:32;not null"`
+	Note      string `gorm:"size:255"`
+	CreatedBy string `gorm:"size:96;not null"`
+	CreatedAt time.Time
+}
+
+func (suppressionV1) TableName() string { return "sms_suppressions" }
+
+type templateV1 struct {
+	Name      string `gorm:"primaryKey;size:64"`
+	Kind      string `gorm:"size:24;not null"`
+	Body      string `gorm:"type:text;not null"`
+	UpdatedBy string `gorm:"size:96;not null"`
+	UpdatedAt time.Time
+}
+
+func (templateV1) TableName() string { return "sms_templates" }
+
+type inboundV1 struct {
+	ID           uint64  `gorm:"primaryKey"`
+	GatewayRef   *string `gorm:"size:64;uniqueIndex"`
+	From         string  `gorm:"size:32;not null;index"`
+	To           string  `gorm:"size:32"`
+	Text         string  `gorm:"type:text;not null"`
+	ReceivedAt   time.Time
+	Route        string `gorm:"size:16;not null;index"`
+	RouteError   string `gorm:"type:text"`
+	TicketNumber string `gorm:"size:20;index"`
+	ReplyID      *uint64
+	CreatedAt    time.Time
+}
+
+func (inboundV1) TableName() string { return "sms_inbound" }
+
+type conversationV1 struct {
+	Phone        string `gorm:"primaryKey;size:20"`
+	TicketNumber string `gorm:"size:20;not null"`
+	OpenedAt     time.Time
+	LastAt       time.Time
+}
+
+func (conversationV1) TableName() string { return "sms_conversations" }
+
+type noticeV1 struct {
+	ID                uint64 `gorm:"primaryKey"`
+	ApplicationNumber string `gorm:"size:64;not null;uniqueIndex"`
+	ApplicantName     string `gorm:"size:64;not null"`
+	Mobile            string `gorm:"size:20;not null;index"`
+	Item              string `gorm:"size:128;not null"`
+	Department        string `gorm:"size:128"`
+	Hall              string `gorm:"size:255;not null"`
+	Window            string `gorm:"size:32;not null"`
+	ConfirmBy         string `gorm:"size:10;not null"`
+	Documents         string `gorm:"type:text;not null"`
+	MessageID         uint64 `gorm:"not null"`
+	CreatedBy         string `gorm:"size:96;not null"`
+	CreatedAt         time.Time
+}
+
+func (noticeV1) TableName() string { return "sms_notices" }
+
+type materialItemV1 struct {
+	ID         uint64 `gorm:"primaryKey"`
+	Code       string `gorm:"size:32;not null;uniqueIndex"`
+	Name       string `gorm:"size:128;not null"`
+	Department string `gorm:"size:128"`
+	Hall       string `gorm:"size:255"`
+	Materials  string `gorm:"type:text;not null"`
+	Active     bool   `gorm:"not null;default:true"`
+	UpdatedBy  string `gorm:"size:96;not null"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+func (materialItemV1) TableName() string { return "sms_material_items" }
+
+type cursorV1 struct {
+	Name      string `gorm:"primaryKey;size:32"`
+	Value     uint64 `gorm:"not null"`
+	UpdatedAt time.Time
+}
+
+func (cursorV1) TableName() string { return "sms_cursors" }
