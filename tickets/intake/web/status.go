@@ -1,0 +1,119 @@
+package web
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/intake"
+)
+
+// statusPage is the status page's data: the look-up form, and the ticket once found.
+type statusPage struct {
+	Number string
+	Error  string
+	Found  *statusView
+}
+
+// statusView is what a citizen is shown about their ticket: progress, not the people.
+type statusView struct {
+	Number       string
+	Status       string
+	Closed       bool
+	Category     string
+	Department   string
+	RegisteredAt *time.Time
+	DueAt        *time.Time
+	CompletedAt  *time.Time
+	Result       string
+	Steps        []intake.PublicStep
+}
+
+const notFoundMsg = "没有找到与该工单号和手机号后四位相符的工单，请核对后再试。"
+
+func (h *Handler) showStatus(c *gin.Context) {
+	n := tickets.NormalizeNumber(c.Query("number"))
+	if !tickets.CheckNumber(n) {
+		n = ""
+	}
+	h.render(c, http.StatusOK, "status", &statusPage{Number: n})
+}
+
+// lookUp answers a status request. A wrong last-four and an unknown number get the same
+// answer, and both count against the address and the number, so that nobody can learn
+// which numbers exist or guess the digits.
+func (h *Handler) lookUp(c *gin.Context) {
+	ctx := c.Request.Context()
+	now := h.now()
+	client := c.ClientIP()
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 8<<10)
+	raw := c.PostForm("number")
+	last4 := strings.TrimSpace(c.PostForm("last4"))
+	number := tickets.NormalizeNumber(strings.TrimSpace(raw))
+	page := &statusPage{Number: number}
+	answer := func(status int, msg string) {
+		page.Error = msg
+		h.render(c, status, "status", page)
+	}
+	if wait, blocked := h.lookIP.blocked(ctx, client, now); blocked {
+		c.Header("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		answer(http.StatusTooManyRequests, fmt.Sprintf("查询失败次数过多，请%d分钟后再试。", int(wait.Minutes())+1))
+		return
+	}
+	if !tickets.CheckNumber(number) {
+		// The check digit catches a mistyped number without telling anything about
+		// which numbers exist, so this needs no counting.
+		answer(http.StatusBadRequest, "工单号有误，请核对后重新输入（工单号为10位以上数字）。")
+		return
+	}
+	if len(last4) != 4 || strings.Trim(last4, "0123456789") != "" {
+		answer(http.StatusBadRequest, "请输入登记时所留手机号码的后四位数字。")
+		return
+	}
+	if wait, blocked := h.lookNum.blocked(ctx, number, now); blocked {
+		c.Header("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		answer(http.StatusTooManyRequests, fmt.Sprintf("该工单查询失败次数过多，请%d分钟后再试。", int(wait.Minutes())+1))
+		return
+	}
+	v, err := h.opts.Store.Find(ctx, actor, number)
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
+		h.log.ErrorContext(ctx, "status look-up failed", "ticket", number, "err", err)
+		answer(http.StatusServiceUnavailable, "系统暂时无法查询，请稍后再试，或拨打12345热线查询。")
+		return
+	}
+	phone := ""
+	if v != nil {
+		phone = v.Citizen.Phone
+	}
+	if v == nil || len(phone) < 4 || subtle.ConstantTimeCompare([]byte(phone[len(phone)-4:]), []byte(last4)) != 1 {
+		h.lookIP.add(ctx, client, now)
+		h.lookNum.add(ctx, number, now)
+		h.log.InfoContext(ctx, "status look-up did not match", "ticket", number, "client", client)
+		answer(http.StatusNotFound, notFoundMsg)
+		return
+	}
+	page.Found = statusOf(v)
+	h.render(c, http.StatusOK, "status", page)
+}
+
+func statusOf(v *tickets.View) *statusView {
+	s := &statusView{
+		Number: v.Number, Status: intake.StatusLabel(v.Status), Closed: !v.Status.Open(),
+		Category: v.Category.Name, RegisteredAt: &v.RegisteredAt, DueAt: v.DueAt, CompletedAt: v.CompletedAt,
+		Result: intake.ResultText(v), Steps: intake.PublicTimeline(v),
+	}
+	if v.LeadDepartment != nil {
+		s.Department = v.LeadDepartment.Name
+	}
+	if s.Closed {
+		s.DueAt = nil
+	}
+	return s
+}
