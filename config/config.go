@@ -13,6 +13,10 @@ package config
 
 import (
 	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
+	"strings"
 	"time"
 
 	// The city's zone must load on machines without a system zoneinfo database (minimal
@@ -44,6 +48,16 @@ type Config struct {
 	Tickets  Tickets `yaml:"tickets"`
 	Auth     Auth    `yaml:"auth"`
 	Workers  Workers `yaml:"workers"`
+	SMS      SMS     `yaml:"sms"`
+	// Intake channels: QQ (OneBot v11), the public web form, Open311 GeoReport v2.
+	QQ      QQ      `yaml:"qq"`
+	WebForm WebForm `yaml:"web_form"`
+	Open311 Open311 `yaml:"open311"`
+	// Mailbox is the mayor's mailbox (市长信箱): letters in over IMAP, replies out by SMTP.
+	Mailbox Mailbox `yaml:"mailbox"`
+	// ARI connects the hotline controller to Asterisk; IVR is the telephone set-up.
+	ARI ARI `yaml:"ari"`
+	IVR IVR `yaml:"ivr"`
 }
 
 // Log configures the structured log written to stderr.
@@ -84,6 +98,105 @@ type Workers struct {
 	OverdueInterval time.Duration `yaml:"overdue_interval"`
 }
 
+// SMS configures the outbox and its gateway. With no kannel_url the outbox still accepts
+// and stores messages; they wait, visible, until a gateway is configured.
+type SMS struct {
+	// KannelURL is smsbox's base URL (http://127.0.0.1:13013); empty for no gateway.
+	KannelURL      string `yaml:"kannel_url"`
+	KannelUser     string `yaml:"kannel_user"`
+	KannelPassword string `yaml:"kannel_password" secret:"true"`
+	// CallbackSecret authenticates Kannel's delivery-report and inbound callbacks; the
+	// callback URLs are built from public_url.
+	CallbackSecret string `yaml:"callback_secret" secret:"true"`
+	// Sender is the number or name messages come from (Kannel's from); empty leaves it to
+	// the SMS centre.
+	Sender string `yaml:"sender"`
+	// Signature is the sender signature every message starts with (【…】).
+	Signature string `yaml:"signature"`
+	// QuietHours is "HH:MM-HH:MM" in time_zone (may wrap midnight); a message of a kind in
+	// QuietKinds that falls due inside it waits for the end. Empty for none.
+	QuietHours string   `yaml:"quiet_hours"`
+	QuietKinds []string `yaml:"quiet_kinds"`
+	// MaxParts is the most parts one message may have.
+	MaxParts int `yaml:"max_parts"`
+	// RatePerSecond is the parts per second all instances together submit to the gateway.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	// Concurrency is how many parts one instance submits at once; BatchSize how many
+	// messages it claims per database round trip.
+	Concurrency int `yaml:"concurrency"`
+	BatchSize   int `yaml:"batch_size"`
+	// Expiry is how long a message may wait for a gateway before it is given up (expired).
+	Expiry time.Duration `yaml:"expiry"`
+	// Lease is how long a claimed message stays with the instance that claimed it; a
+	// message whose lease ran out while submitting is reconciled.
+	Lease time.Duration `yaml:"lease"`
+	// ReconcileGrace is how long reconciling waits for a delivery report that proves an
+	// interrupted submission went out before it sends the message again.
+	ReconcileGrace time.Duration `yaml:"reconcile_grace"`
+	// ConversationWindow is how long further inbound messages from one number join the
+	// ticket the first one opened.
+	ConversationWindow time.Duration `yaml:"conversation_window"`
+	// PollInterval is how often an idle sender looks for due messages.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// InboundCategory is the category code of tickets opened by an inbound SMS; the desk
+	// re-files them.
+	InboundCategory string `yaml:"inbound_category"`
+}
+
+// QQ configures the QQ channel through a OneBot v11 implementation. It is off unless
+// enabled; events arrive by HTTP POST on /onebot/v11/events or by reverse WebSocket on
+// /onebot/v11/ws.
+type QQ struct {
+	Enabled bool `yaml:"enabled"`
+	// APIURL is the OneBot HTTP API's base URL (http://127.0.0.1:5700); empty to call the
+	// API only over the reverse WebSocket.
+	APIURL string `yaml:"api_url"`
+	// AccessToken is OneBot's access_token: sent to its API and required from it on the
+	// reverse WebSocket (and on event posts when no secret is set).
+	AccessToken string `yaml:"access_token" secret:"true"`
+	// Secret is OneBot's secret: event posts carry X-Signature, an HMAC-SHA1 with it.
+	Secret string `yaml:"secret" secret:"true"`
+	// ConversationTimeout is how long a half-told report waits for the next message.
+	ConversationTimeout time.Duration `yaml:"conversation_timeout"`
+	// ImageMaxBytes bounds an image fetched from a message.
+	ImageMaxBytes int64 `yaml:"image_max_bytes"`
+	// ReplyInterval is how often completed QQ tickets are looked for to tell the result.
+	ReplyInterval time.Duration `yaml:"reply_interval"`
+	// DefaultCategory is the category code QQ reports are registered under; the desk
+	// reclassifies them when it dispatches.
+	DefaultCategory string `yaml:"default_category"`
+}
+
+// WebForm configures the public report form (/report) and status page (/status).
+type WebForm struct {
+	Enabled bool `yaml:"enabled"`
+	// Secret signs form tokens; every instance must share it. Empty: a random key per
+	// process, which suits a single instance.
+	Secret string `yaml:"secret" secret:"true"`
+	// MinFillTime is how long a form must have been open before it is accepted.
+	MinFillTime time.Duration `yaml:"min_fill_time"`
+	// SubmissionsPerHour and LookupFailuresPerHour are the per-address limits.
+	SubmissionsPerHour    int   `yaml:"submissions_per_hour"`
+	LookupFailuresPerHour int   `yaml:"lookup_failures_per_hour"`
+	MaxPhotos             int   `yaml:"max_photos"`
+	PhotoMaxBytes         int64 `yaml:"photo_max_bytes"`
+	// DefaultCategory is the category code of a report sent without one; empty makes the
+	// citizen choose.
+	DefaultCategory string `yaml:"default_category"`
+}
+
+// Open311 configures the GeoReport v2 API under /open311/v2/.
+type Open311 struct {
+	Enabled bool `yaml:"enabled"`
+	// JurisdictionID is the jurisdiction_id clients may send; empty accepts any.
+	JurisdictionID string `yaml:"jurisdiction_id"`
+	// APIKeys are keys accepted as api_key besides integrator tokens.
+	APIKeys []string `yaml:"api_keys" secret:"true"`
+	// PublicChannels are the channels whose tickets GET requests lists; tickets from the
+	// phone or the mailbox are not published to the world by default.
+	PublicChannels []string `yaml:"public_channels"`
+}
+
 // DefaultDataDir is where rexian keeps its files unless told otherwise.
 const DefaultDataDir = "./data"
 
@@ -116,6 +229,30 @@ func Default() Config {
 			IdleTimeout: 2 * time.Hour,
 		},
 		Workers: Workers{OverdueInterval: time.Minute},
+		Mailbox: DefaultMailbox(),
+		ARI:     DefaultARI(),
+		IVR:     DefaultIVR(),
+		QQ:      QQ{ConversationTimeout: 30 * time.Minute, ImageMaxBytes: 5 << 20, ReplyInterval: time.Minute, DefaultCategory: "TS"},
+		WebForm: WebForm{
+			Enabled: true, MinFillTime: 3 * time.Second, SubmissionsPerHour: 5, LookupFailuresPerHour: 10,
+			MaxPhotos: 3, PhotoMaxBytes: 5 << 20,
+		},
+		Open311: Open311{Enabled: true, PublicChannels: []string{"open311"}},
+		SMS: SMS{
+			Signature:          "【12345市民热线】",
+			QuietHours:         "21:00-08:00",
+			QuietKinds:         []string{"survey", "free_text"},
+			MaxParts:           5,
+			RatePerSecond:      100,
+			Concurrency:        32,
+			BatchSize:          200,
+			Expiry:             24 * time.Hour,
+			Lease:              time.Minute,
+			ReconcileGrace:     2 * time.Minute,
+			ConversationWindow: 2 * time.Hour,
+			PollInterval:       time.Second,
+			InboundCategory:    "ZX",
+		},
 	}
 }
 
@@ -134,4 +271,127 @@ func (c Config) Location() *time.Location {
 		return time.UTC
 	}
 	return loc
+}
+
+// Mailbox configures the mayor's mailbox. Without imap_url no letters are read; without
+// smtp_url no replies are sent. Both URLs carry the account's password.
+type Mailbox struct {
+	// IMAPURL is imaps://user:pass@host:993/INBOX, or imap+starttls://…:143/INBOX;
+	// imap:// (no TLS) is accepted only to a loopback address.
+	IMAPURL string `yaml:"imap_url" secret:"true"`
+	// SMTPURL is smtp+starttls://user:pass@host:587, or smtps://…:465; smtp:// (no TLS)
+	// is accepted only to a loopback address.
+	SMTPURL string `yaml:"smtp_url" secret:"true"`
+	// From is the address replies come from, e.g. "市长信箱 <mayor@city.gov.cn>"; empty
+	// uses the SMTP user name when that is an address.
+	From string `yaml:"from"`
+	// Category is the category code letters are registered under until the desk
+	// classifies them.
+	Category string `yaml:"category"`
+	// Folders letters are moved to once registered, when they could not be read whole,
+	// and when they are auto-replies, bounces or list mail. Created when missing.
+	ProcessedFolder string `yaml:"processed_folder"`
+	FailedFolder    string `yaml:"failed_folder"`
+	IgnoredFolder   string `yaml:"ignored_folder"`
+	// PollInterval is how often the folder is looked at when the server has no IDLE, and
+	// how soon a letter left for later is retried.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// ReplyInterval is how often the reply worker looks for receipts and results owed.
+	ReplyInterval time.Duration `yaml:"reply_interval"`
+	// ReplyWindow is how far back owed replies are caught up.
+	ReplyWindow time.Duration `yaml:"reply_window"`
+	// MaxLetterBytes: a larger letter is not downloaded; its ticket says so and the
+	// letter goes to the failed folder.
+	MaxLetterBytes int64 `yaml:"max_letter_bytes"`
+	// MaxAttachments and MaxAttachmentsBytes bound the files kept from one letter (each
+	// file is also held to tickets.attachment_max_bytes); the rest are listed in the
+	// ticket's note.
+	MaxAttachments      int   `yaml:"max_attachments"`
+	MaxAttachmentsBytes int64 `yaml:"max_attachments_bytes"`
+}
+
+// DefaultMailbox is the mailbox's configuration when nothing is set: off.
+func DefaultMailbox() Mailbox {
+	return Mailbox{
+		Category:            "ZX",
+		ProcessedFolder:     "Processed",
+		FailedFolder:        "Failed",
+		IgnoredFolder:       "Ignored",
+		PollInterval:        time.Minute,
+		ReplyInterval:       30 * time.Second,
+		ReplyWindow:         7 * 24 * time.Hour,
+		MaxLetterBytes:      25 << 20,
+		MaxAttachments:      10,
+		MaxAttachmentsBytes: 25 << 20,
+	}
+}
+
+func (m Mailbox) validate(bad func(path, format string, args ...any)) {
+	checkURL(bad, "mailbox.imap_url", m.IMAPURL, true, "imaps", "imap+starttls", "imap+tls", "imap", "imap+plaintext")
+	checkURL(bad, "mailbox.smtp_url", m.SMTPURL, true, "smtps", "smtp+starttls", "submission", "smtp")
+	for path, raw := range map[string]string{"mailbox.imap_url": m.IMAPURL, "mailbox.smtp_url": m.SMTPURL} {
+		u, err := url.Parse(raw)
+		if raw == "" || err != nil {
+			continue // reported above
+		}
+		if u.User == nil || u.User.Username() == "" {
+			bad(path, "%q has no user name (scheme://user:password@host)", maskURL(raw))
+		}
+		if (u.Scheme == "imap" || u.Scheme == "imap+plaintext" || u.Scheme == "smtp") && !loopbackHost(u.Hostname()) {
+			bad(path, "%q: %s:// sends the password in clear text and is accepted only to a loopback address; use TLS or STARTTLS", maskURL(raw), u.Scheme)
+		}
+	}
+	if m.SMTPURL != "" && m.From == "" {
+		if u, err := url.Parse(m.SMTPURL); err == nil && u.User != nil && !strings.Contains(u.User.Username(), "@") {
+			bad("mailbox.from", "must be set when the SMTP user name (%q) is not an address", u.User.Username())
+		}
+	}
+	if m.From != "" {
+		if a, err := mail.ParseAddress(m.From); err != nil || !strings.Contains(a.Address, "@") {
+			bad("mailbox.from", "%q is not an address such as 市长信箱 <mayor@city.gov.cn>", m.From)
+		}
+	}
+	if m.IMAPURL != "" && strings.TrimSpace(m.Category) == "" {
+		bad("mailbox.category", "must name the category letters are registered under")
+	}
+	folders := map[string]string{"mailbox.processed_folder": m.ProcessedFolder, "mailbox.failed_folder": m.FailedFolder, "mailbox.ignored_folder": m.IgnoredFolder}
+	seen := map[string]bool{}
+	for _, path := range []string{"mailbox.processed_folder", "mailbox.failed_folder", "mailbox.ignored_folder"} {
+		f := strings.TrimSpace(folders[path])
+		switch {
+		case f == "":
+			bad(path, "must not be empty")
+		case strings.EqualFold(f, "INBOX"):
+			bad(path, "must not be INBOX, where letters arrive")
+		case seen[f]:
+			bad(path, "%q is already used for another outcome", f)
+		}
+		seen[f] = true
+	}
+	if m.PollInterval < 10*time.Millisecond || m.PollInterval > time.Hour {
+		bad("mailbox.poll_interval", "must be between 10ms and 1h, not %s", m.PollInterval)
+	}
+	if m.ReplyInterval < 10*time.Millisecond || m.ReplyInterval > time.Hour {
+		bad("mailbox.reply_interval", "must be between 10ms and 1h, not %s", m.ReplyInterval)
+	}
+	if m.ReplyWindow < time.Minute {
+		bad("mailbox.reply_window", "must be at least 1m, not %s", m.ReplyWindow)
+	}
+	if m.MaxLetterBytes < 1024 {
+		bad("mailbox.max_letter_bytes", "must be at least 1024, not %d", m.MaxLetterBytes)
+	}
+	if m.MaxAttachments < 0 {
+		bad("mailbox.max_attachments", "must not be negative, not %d", m.MaxAttachments)
+	}
+	if m.MaxAttachmentsBytes < 0 {
+		bad("mailbox.max_attachments_bytes", "must not be negative, not %d", m.MaxAttachmentsBytes)
+	}
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

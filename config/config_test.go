@@ -218,6 +218,23 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		reflect.TypeFor[slog.Level]():    "warn",
 	}
 	perKey := map[string]string{ // values that validate where the type's sample would not
+		"mailbox.imap_url":          "imaps://mayor%40city.gov.cn:pw@imap.city.gov.cn/INBOX",
+		"mailbox.smtp_url":          "smtp+starttls://mayor%40city.gov.cn:pw@smtp.city.gov.cn:587",
+		"mailbox.from":              "市长信箱 <mayor@city.gov.cn>",
+		"mailbox.category":          "TS",
+		"mailbox.processed_folder":  "已处理",
+		"mailbox.failed_folder":     "待人工处理",
+		"mailbox.ignored_folder":    "已忽略",
+		"qq.api_url":                "http://127.0.0.1:5700",
+		"qq.access_token":           "onebot-token",
+		"qq.secret":                 "onebot-secret",
+		"qq.default_category":       "QZ",
+		"web_form.enabled":          "false",
+		"web_form.secret":           "0123456789abcdef0123",
+		"web_form.max_photos":       "5",
+		"web_form.default_category": "TS",
+		"open311.enabled":           "false",
+		"open311.jurisdiction_id":   "ordos.gov.cn",
 		"data_dir":                  "/srv/rexian",
 		"addr":                      "127.0.0.1:9999",
 		"database_url":              "postgres://u@h:5432/d",
@@ -230,6 +247,34 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"tickets.refusal_reasons":   "a=b,c=d",
 		"trusted_proxies":           "127.0.0.1,10.0.0.0/8",
 		"auth.session_ttl":          "24h", // must stay above the idle timeout
+		"sms.kannel_url":            "http://127.0.0.1:13013",
+		"sms.kannel_user":           "rexian",
+		"sms.kannel_password":       "pw",
+		"sms.callback_secret":       "0123456789abcdef0123",
+		"sms.sender":                "12345",
+		"sms.signature":             "【市长热线】",
+		"sms.quiet_hours":           "22:00-07:30",
+		"sms.quiet_kinds":           "survey",
+		"sms.inbound_category":      "QZ",
+		"ari.url":                   "http://10.0.0.5:8088,http://10.0.0.6:8088",
+		"ari.user":                  "rexian",
+		"ari.password":              "pw",
+		"ari.app":                   "hotline2",
+		"ivr.lines":                 `[{number: "12345", hotline: mayor, channels: 30}]`,
+		"ivr.hotlines":              `[{code: mayor, name: 市长热线, mode: direct, welcome: welcome-mayor, queue: general}, {code: government, mode: direct, queue: general}]`,
+		"ivr.menus":                 `[{name: main, prompt: menu-main, tries: 2, timeout: 4s, options: [{key: "1", action: status}], fallback: {action: voicemail}}]`,
+		"ivr.queues":                `[{name: general, strategy: ring_all, ring_timeout: 10s, max_wait: 60s}, {name: complaint, strategy: longest_idle, ring_timeout: 5s, max_wait: 30s}, {name: consultation, strategy: longest_idle, ring_timeout: 5s, max_wait: 30s}]`,
+		"ivr.prompts":               `{welcome-mayor: 您好, welcome-government: 您好, menu-main: 请按键, queue-enter: 请稍候}`,
+		"ivr.prompt_dir":            "hotline",
+		"ivr.language":              "en",
+		"ivr.trunk":                 "SIP/{number}@carrier",
+		"ivr.emergency":             "110=SIP/110@carrier",
+		"ivr.operators":             "operator1=PJSIP/8001",
+		"ivr.voicemail.category":    "TS",
+		"ivr.voicemail.format":      "gsm",
+		"ivr.status.tries":          "5",
+		"ivr.spool_dir":             "/var/spool/asterisk/rexian-voicemail",
+		"ivr.status.max_digits":     "12",
 	}
 	for _, k := range Keys() {
 		t.Run(k.Path, func(t *testing.T) {
@@ -344,6 +389,17 @@ func TestValidate(t *testing.T) {
 		{"session ttl", func(c *Config) { c.Auth.SessionTTL = 0 }, "auth.session_ttl: must be more than 0"},
 		{"idle over ttl", func(c *Config) { c.Auth.IdleTimeout = 24 * time.Hour }, "auth.idle_timeout: 24h0m0s is longer than auth.session_ttl"},
 		{"worker interval", func(c *Config) { c.Workers.OverdueInterval = time.Millisecond }, "workers.overdue_interval: must be at least 1s"},
+		{"mailbox plain imap", func(c *Config) { c.Mailbox.IMAPURL = "imap://u:p@imap.city.gov.cn" }, "mailbox.imap_url: \"imap://u:xxxxx@imap.city.gov.cn\": imap:// sends the password in clear text"},
+		{"mailbox from", func(c *Config) { c.Mailbox.SMTPURL = "smtps://mayor:p@smtp.city.gov.cn" }, "mailbox.from: must be set when the SMTP user name"},
+		{"mailbox folders", func(c *Config) { c.Mailbox.FailedFolder = "Processed" }, `mailbox.failed_folder: "Processed" is already used`},
+		{"kannel url", func(c *Config) { c.SMS.KannelURL = "ftp://127.0.0.1:13013" }, `sms.kannel_url: "ftp://127.0.0.1:13013": scheme`},
+		{"short callback secret", func(c *Config) { c.SMS.CallbackSecret = "abc" }, "sms.callback_secret: must be at least 16 characters"},
+		{"signature brackets", func(c *Config) { c.SMS.Signature = "12345热线" }, `sms.signature: "12345热线" must be enclosed in 【】`},
+		{"quiet hours", func(c *Config) { c.SMS.QuietHours = "21-8" }, `sms.quiet_hours: "21-8" is not HH:MM-HH:MM`},
+		{"quiet kinds", func(c *Config) { c.SMS.QuietKinds = []string{"surveys"} }, `sms.quiet_kinds: "surveys" is not one of`},
+		{"max parts", func(c *Config) { c.SMS.MaxParts = 0 }, "sms.max_parts: must be between 1 and 255"},
+		{"sms rate", func(c *Config) { c.SMS.RatePerSecond = 0 }, "sms.rate_per_second: must be more than 0"},
+		{"sms expiry", func(c *Config) { c.SMS.Expiry = time.Second }, "sms.expiry: must be at least 1m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -446,9 +502,9 @@ func TestSecretTag(t *testing.T) {
 
 func TestUnsupportedType(t *testing.T) {
 	type bad struct {
-		M map[string]string `yaml:"m"`
+		M map[int]string `yaml:"m"`
 	}
-	if _, err := keysOf(reflect.TypeFor[bad](), nil, nil, false); err == nil || !strings.Contains(err.Error(), "key m: type map[string]string is not supported") {
+	if _, err := keysOf(reflect.TypeFor[bad](), nil, nil, false); err == nil || !strings.Contains(err.Error(), "key m: type map[int]string is not supported") {
 		t.Fatalf("error %v", err)
 	}
 	type untagged struct{ X string }

@@ -84,6 +84,14 @@ func (c Config) Validate() error {
 	if c.Workers.OverdueInterval < time.Second {
 		bad("workers.overdue_interval", "must be at least 1s, not %s", c.Workers.OverdueInterval)
 	}
+	c.SMS.validate(bad)
+	c.Mailbox.validate(bad)
+	if err := c.ARI.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.IVR.Validate("ivr."); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -128,4 +136,85 @@ func ParseRefusalReason(s string) (code, name string, err error) {
 		return "", "", fmt.Errorf("%q: the code %q must be lower-case letters, digits and _", s, code)
 	}
 	return code, name, nil
+}
+
+// smsKinds are the outbox's message kinds, for sms.quiet_kinds.
+var smsKinds = []string{"receipt", "result", "survey", "application_notice", "materials_notice", "free_text", "reply"}
+
+func (s SMS) validate(bad func(path, format string, args ...any)) {
+	checkURL(bad, "sms.kannel_url", s.KannelURL, true, "http", "https")
+	if s.CallbackSecret != "" && len(s.CallbackSecret) < 16 {
+		bad("sms.callback_secret", "must be at least 16 characters, so that it cannot be guessed")
+	}
+	if sig := strings.TrimSpace(s.Signature); sig != "" && (!strings.HasPrefix(sig, "【") || !strings.HasSuffix(sig, "】")) {
+		bad("sms.signature", "%q must be enclosed in 【】 (e.g. 【12345市民热线】)", s.Signature)
+	}
+	if _, _, err := ParseQuietHours(s.QuietHours); err != nil {
+		bad("sms.quiet_hours", "%v", err)
+	}
+	for _, k := range s.QuietKinds {
+		if !slices.Contains(smsKinds, k) {
+			bad("sms.quiet_kinds", "%q is not one of %s", k, strings.Join(smsKinds, ", "))
+		}
+	}
+	if s.MaxParts < 1 || s.MaxParts > 255 {
+		bad("sms.max_parts", "must be between 1 and 255, not %d", s.MaxParts)
+	}
+	if s.RatePerSecond <= 0 {
+		bad("sms.rate_per_second", "must be more than 0, not %g", s.RatePerSecond)
+	}
+	if s.Concurrency < 1 {
+		bad("sms.concurrency", "must be at least 1, not %d", s.Concurrency)
+	}
+	if s.BatchSize < 1 {
+		bad("sms.batch_size", "must be at least 1, not %d", s.BatchSize)
+	}
+	if s.Expiry < time.Minute {
+		bad("sms.expiry", "must be at least 1m, not %s", s.Expiry)
+	}
+	if s.Lease < time.Second {
+		bad("sms.lease", "must be at least 1s, not %s", s.Lease)
+	}
+	if s.ReconcileGrace < 0 {
+		bad("sms.reconcile_grace", "must not be negative, not %s", s.ReconcileGrace)
+	}
+	if s.ConversationWindow < time.Minute {
+		bad("sms.conversation_window", "must be at least 1m, not %s", s.ConversationWindow)
+	}
+	if strings.TrimSpace(s.InboundCategory) == "" {
+		bad("sms.inbound_category", "must name the category of tickets opened by an inbound SMS (e.g. ZX)")
+	}
+	if s.PollInterval < 10*time.Millisecond || s.PollInterval > time.Hour {
+		bad("sms.poll_interval", "must be between 10ms and 1h, not %s", s.PollInterval)
+	}
+}
+
+// ParseQuietHours parses "HH:MM-HH:MM" (the end may be before the start: the period wraps
+// midnight) into minutes after midnight. Empty means no quiet hours: start == end == 0.
+func ParseQuietHours(s string) (start, end int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, 0, nil
+	}
+	from, to, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q is not HH:MM-HH:MM (e.g. 21:00-08:00)", s)
+	}
+	parse := func(hm string) (int, error) {
+		t, err := time.Parse("15:04", strings.TrimSpace(hm))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not HH:MM-HH:MM (e.g. 21:00-08:00)", s)
+		}
+		return t.Hour()*60 + t.Minute(), nil
+	}
+	if start, err = parse(from); err != nil {
+		return 0, 0, err
+	}
+	if end, err = parse(to); err != nil {
+		return 0, 0, err
+	}
+	if start == end {
+		return 0, 0, fmt.Errorf("%q starts and ends at the same time", s)
+	}
+	return start, end, nil
 }

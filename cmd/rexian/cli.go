@@ -87,6 +87,8 @@ REXIAN_TICKETS_HANDLE_CLOCK_FROM. See 'rexian config print'.`,
 		c.serveCommand(),
 		c.migrateCommand(),
 		c.configCommand(),
+		c.promptsCommand(),
+		c.simCommand(),
 	)
 	c.addDomainCommands(root)
 	return root

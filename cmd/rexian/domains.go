@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,8 +18,16 @@ import (
 	"github.com/rexian/rexian/calendar"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/ivr/spool"
 	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/sms"
+	"github.com/rexian/rexian/sms/kannel"
 	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/intake/mailbox"
+	"github.com/rexian/rexian/tickets/intake/open311"
+	"github.com/rexian/rexian/tickets/intake/qq"
+	"github.com/rexian/rexian/tickets/intake/web"
 )
 
 // This file is where the domain packages are wired: each new domain adds its migrations,
@@ -30,6 +39,10 @@ func migrations() []*database.Migration {
 	var all []*database.Migration
 	all = append(all, auth.Migrations()...)
 	all = append(all, tickets.Migrations()...)
+	all = append(all, qq.Migrations()...)
+	all = append(all, mailbox.Migrations()...)
+	all = append(all, ivr.Migrations()...)
+	all = append(all, sms.Migrations()...)
 	return all
 }
 
@@ -40,6 +53,16 @@ type domains struct {
 	live    *live.Store
 	auth    *auth.Service
 	tickets *tickets.Store
+	// ivr is the telephone controller, nil unless ari.url is set; ivrLive is every
+	// instance's view of the live telephone picture.
+	ivr     *ivr.Controller
+	ivrLive *ivr.Live
+	cfg     config.Config
+	sms     *sms.Service
+	// intake holds the channels served outside /api/v1 (see intakeChannels below).
+	intake *intakeChannels
+	// mailbox reads and answers the mayor's mailbox; its parts are nil when not configured.
+	mailbox mailboxWork
 }
 
 // newDomains builds the services. ls may be nil for commands that serve no requests
@@ -78,7 +101,18 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		SecureCookies: cfg.Auth.SecureCookies,
 		Departments:   store,
 	})
-	return &domains{log: log, db: db, live: ls, auth: authService, tickets: store}, nil
+	smsService, err := newSMS(cfg, log, db, ls, store)
+	if err != nil {
+		return nil, err
+	}
+	d := &domains{log: log, db: db, live: ls, auth: authService, tickets: store, sms: smsService, cfg: cfg}
+	if err := d.newIVR(cfg); err != nil {
+		return nil, err
+	}
+	if d.mailbox, err = newMailbox(cfg, log, store); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // routes mounts every surface of the REST API on /api/v1. Authentication runs first on
@@ -88,6 +122,11 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	v1.GET("/openapi.json", api.OpenAPIHandler())
 	d.auth.Routes(v1)
 	tickets.NewHandler(d.tickets, d.log.With("component", "tickets")).Routes(v1)
+	sms.NewHandler(d.sms, d.log.With("component", "sms")).Routes(v1)
+	ivr.NewHandler(ivr.HandlerOptions{
+		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR,
+		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"),
+	}).Routes(v1)
 }
 
 // workers are the background workers `serve` runs.
@@ -98,7 +137,7 @@ func (d *domains) workers(cfg config.Config) []worker {
 	// worker's goroutine, so the variable needs no lock.
 	var lastErr error
 	overdue.OnRun = func(_ int, err error) { lastErr = err }
-	return []worker{{
+	return append([]worker{{
 		name:     "tickets_overdue",
 		interval: cfg.Workers.OverdueInterval,
 		logsOwn:  true,
@@ -116,12 +155,16 @@ func (d *domains) workers(cfg config.Config) []worker {
 			_, err := d.auth.PurgeExpiredSessions(ctx)
 			return err
 		},
-	}}
+	}}, append(append(append(d.smsWorkers(cfg), d.ivrWorkers()...), d.mailboxWorkers(cfg)...), d.intakeWorkers(cfg)...)...)
 }
 
 // collectors are the domains' Prometheus collectors.
 func (d *domains) collectors() []prometheus.Collector {
-	return []prometheus.Collector{tickets.NewCollector(d.db)}
+	cs := []prometheus.Collector{tickets.NewCollector(d.db), sms.NewCollector(d.db)}
+	if d.ivr != nil {
+		cs = append(cs, d.ivr.Collectors()...)
+	}
+	return cs
 }
 
 // seedDemo loads the demo city when the database has no departments yet, so that a
@@ -166,6 +209,293 @@ func (d *domains) loadDemo(ctx context.Context) error {
 	if err := d.db.WithContext(ctx).Model(&tickets.Department{}).Count(&n).Error; err != nil {
 		return fmt.Errorf("seed demo: count departments: %w", err)
 	}
+	if err := d.sms.LoadDemoMaterials(ctx); err != nil {
+		return fmt.Errorf("seed demo approval items: %w", err)
+	}
 	d.log.Info("demo city loaded", "departments", n, "users", len(city.Users), "users_created", created)
 	return nil
+}
+
+// ---- Intake channels outside /api/v1: the public web form, Open311 GeoReport v2, QQ ----
+
+// intakeChannels are the enabled intake channels; nil fields are turned off.
+type intakeChannels struct {
+	web     *web.Handler
+	open311 *open311.Handler
+	qq      *qq.Service
+}
+
+// intakeChannels builds the enabled channels once, so that routes and workers share them.
+func (d *domains) intakeChannels(cfg config.Config) (*intakeChannels, error) {
+	if d.intake != nil {
+		return d.intake, nil
+	}
+	ch := &intakeChannels{}
+	if w := cfg.WebForm; w.Enabled {
+		h, err := web.NewHandler(web.Options{
+			Store: d.tickets, Live: d.live, Log: d.log, Secret: w.Secret, MinFillTime: w.MinFillTime,
+			SubmitLimit: web.Limit{N: w.SubmissionsPerHour, Window: time.Hour},
+			LookupLimit: web.Limit{N: w.LookupFailuresPerHour, Window: time.Hour},
+			MaxPhotos:   w.MaxPhotos, PhotoMaxBytes: w.PhotoMaxBytes, DefaultCategory: w.DefaultCategory,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("web_form: %w", err)
+		}
+		ch.web = h
+	}
+	if o := cfg.Open311; o.Enabled {
+		channels := make([]tickets.Channel, 0, len(o.PublicChannels))
+		for _, c := range o.PublicChannels {
+			channels = append(channels, tickets.Channel(c))
+		}
+		h, err := open311.NewHandler(open311.Options{
+			Store: d.tickets, Tokens: d.auth, Log: d.log, JurisdictionID: o.JurisdictionID,
+			Keys: o.APIKeys, PublicChannels: channels,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open311: %w", err)
+		}
+		ch.open311 = h
+	}
+	if q := cfg.QQ; q.Enabled {
+		svc, err := qq.New(qq.Options{
+			Store: d.tickets, Live: d.live, Log: d.log, APIURL: q.APIURL, AccessToken: q.AccessToken, Secret: q.Secret,
+			Category: q.DefaultCategory, Timeout: q.ConversationTimeout, ImageMaxBytes: q.ImageMaxBytes,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("qq: %w", err)
+		}
+		ch.qq = svc
+	}
+	d.intake = ch
+	return ch, nil
+}
+
+// publicRoutes mounts the surfaces outside /api/v1, which need no login: the web form
+// and status page, Open311, and the OneBot event endpoints.
+func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
+	ch, err := d.intakeChannels(cfg)
+	if err != nil {
+		return err
+	}
+	if ch.web != nil {
+		ch.web.Routes(e)
+	}
+	if ch.open311 != nil {
+		ch.open311.Routes(e)
+	}
+	if ch.qq != nil {
+		ch.qq.Routes(e)
+	}
+	// Kannel's delivery reports and inbound messages, authenticated by the shared secret.
+	kannel.NewCallbacks(d.sms.Receiver(), cfg.SMS.CallbackSecret, d.log.With("component", "kannel")).Routes(e)
+	return nil
+}
+
+// intakeWorkers tell QQ citizens their receipts and results, and hold the bots' reverse
+// WebSocket connections until shutdown. A channel that failed to build is reported by
+// publicRoutes, which stops the app before any worker runs.
+func (d *domains) intakeWorkers(cfg config.Config) []worker {
+	ch, err := d.intakeChannels(cfg)
+	if err != nil || ch.qq == nil {
+		return nil
+	}
+	svc := ch.qq
+	return []worker{{
+		name: "qq_replies", interval: cfg.QQ.ReplyInterval,
+		pass: func(ctx context.Context) error {
+			_, err := svc.Replies().RunOnce(ctx)
+			return err
+		},
+	}, {
+		name: "qq_connections",
+		service: func(ctx context.Context) error {
+			<-ctx.Done()
+			svc.Close()
+			return nil
+		},
+	}}
+}
+
+// ---- SMS outbox ----
+
+// newSMS builds the outbox from cfg.SMS. The gateway is nil until a driver is configured:
+// messages are then accepted and stay queued, visible in the console.
+func newSMS(cfg config.Config, log *slog.Logger, db *gorm.DB, ls *live.Store, store *tickets.Store) (*sms.Service, error) {
+	c := cfg.SMS
+	qs, qe, err := config.ParseQuietHours(c.QuietHours)
+	if err != nil {
+		return nil, fmt.Errorf("sms.quiet_hours: %w", err)
+	}
+	kinds := []sms.Kind{}
+	for _, k := range c.QuietKinds {
+		kinds = append(kinds, sms.Kind(k))
+	}
+	var gateway sms.Gateway // nil: messages are accepted and stay queued, visible
+	if c.KannelURL != "" {
+		if c.CallbackSecret == "" || cfg.PublicURL == "" {
+			// Without them Kannel cannot report deliveries back: every message would sit
+			// in "submitted" and crash recovery could not prove what was sent.
+			return nil, errors.New("sms.kannel_url is set: sms.callback_secret and public_url are required too (REXIAN_SMS_CALLBACK_SECRET, REXIAN_PUBLIC_URL)")
+		}
+		gw, err := kannel.New(kannel.Config{
+			URL: c.KannelURL, User: c.KannelUser, Password: c.KannelPassword, From: c.Sender,
+			PublicURL: cfg.PublicURL, CallbackSecret: c.CallbackSecret, MaxConns: max(64, c.Concurrency),
+		}, log.With("component", "kannel"))
+		if err != nil {
+			return nil, fmt.Errorf("sms: %w", err)
+		}
+		gateway = gw
+	}
+	return sms.NewService(db, ls, store, sms.Options{
+		Gateway: gateway, Log: log.With("component", "sms"), Location: cfg.Location(), Signature: c.Signature,
+		QuietStart: qs, QuietEnd: qe, QuietKinds: kinds, MaxParts: c.MaxParts, RatePerSecond: c.RatePerSecond,
+		Concurrency: c.Concurrency, BatchSize: c.BatchSize, Expiry: c.Expiry, Lease: c.Lease, ReconcileGrace: c.ReconcileGrace,
+		ConversationWindow: c.ConversationWindow, PollInterval: c.PollInterval, InboundCategory: c.InboundCategory,
+	})
+}
+
+// smsWorkers send from the outbox, settle interrupted submissions and derive the ticket
+// messages. Each is safe on every instance at once.
+func (d *domains) smsWorkers(cfg config.Config) []worker {
+	reconcileEvery := min(10*time.Second, max(time.Second, cfg.SMS.Lease/2))
+	return []worker{{
+		// One long pass: the sender claims, submits and records until shutdown.
+		name: "sms_sender", interval: cfg.SMS.PollInterval, logsOwn: true,
+		pass: d.sms.RunSender,
+	}, {
+		name: "sms_reconcile", interval: reconcileEvery,
+		pass: d.sms.ReconcileOnce,
+	}, {
+		name: "sms_ticket_messages", interval: 5 * time.Second,
+		pass: func(ctx context.Context) error {
+			_, err := d.sms.TicketMessagesOnce(ctx)
+			return err
+		},
+	}}
+}
+
+// ---- Telephone (ARI controller) ----
+
+// newIVR builds the controller when ari.url names a node; every instance gets the live
+// view so that its API and screens show the controller's picture.
+func (d *domains) newIVR(cfg config.Config) error {
+	if !cfg.ARI.Enabled() {
+		d.ivrLive = ivr.NewLive(d.live, d.log.With("component", "ivr"))
+		return nil
+	}
+	ctrl, err := ivr.New(ivr.Options{
+		ARI: cfg.ARI, Settings: cfg.IVR, DB: d.db, Tickets: d.tickets, Live: d.live,
+		Log: d.log, Location: cfg.Location(),
+	})
+	if err != nil {
+		return fmt.Errorf("ivr: %w", err)
+	}
+	d.ivr, d.ivrLive = ctrl, ctrl.Live()
+	return nil
+}
+
+// ivrWorkers run the controller, relay other instances' live messages, and register
+// voice messages whose ticket could not be created during the call.
+func (d *domains) ivrWorkers() []worker {
+	ws := []worker{}
+	if dir := d.cfg.IVR.SpoolDir; dir != "" {
+		// Voice messages Asterisk recorded while rexian was down become tickets.
+		w := spool.NewWorker(dir, ivr.NewSpoolRegistrar(d.tickets, d.cfg.IVR, d.cfg.Location()), d.log.With("component", "ivr_spool"))
+		ws = append(ws, worker{
+			name:     "ivr_spool_import",
+			interval: 30 * time.Second,
+			pass: func(ctx context.Context) error {
+				_, err := w.RunOnce(ctx)
+				return err
+			},
+		})
+	}
+	ws = append(ws, worker{
+		name: "ivr_live_relay",
+		service: func(ctx context.Context) error {
+			if d.ivrLive != nil {
+				d.ivrLive.Relay(ctx)
+			}
+			return nil
+		},
+	})
+	if d.ivr == nil {
+		return ws
+	}
+	return append(ws, worker{
+		name:    "ivr_controller",
+		service: d.ivr.Run,
+	}, worker{
+		name:     "ivr_voicemail_retry",
+		interval: time.Minute,
+		pass: func(ctx context.Context) error {
+			_, err := d.ivr.RetryVoicemails(ctx)
+			return err
+		},
+	})
+}
+
+// ---- Mayor's mailbox (市长信箱) ----
+
+// mailboxWork is the mailbox's reader (nil without mailbox.imap_url) and replier (nil
+// without mailbox.smtp_url).
+type mailboxWork struct {
+	reader  *mailbox.Reader
+	replier *mailbox.Replier
+}
+
+func newMailbox(cfg config.Config, log *slog.Logger, store *tickets.Store) (mailboxWork, error) {
+	var w mailboxWork
+	m := cfg.Mailbox
+	log = log.With("component", "mailbox")
+	if m.IMAPURL != "" {
+		e, err := mailbox.ParseIMAPURL(m.IMAPURL)
+		if err != nil {
+			return w, fmt.Errorf("mailbox.imap_url: %w", err)
+		}
+		lim := mailbox.DefaultLimits()
+		lim.MaxAttachments, lim.MaxTotalBytes = m.MaxAttachments, m.MaxAttachmentsBytes
+		lim.MaxAttachmentBytes = cfg.Tickets.AttachmentMaxBytes
+		intake := mailbox.NewIntake(store, mailbox.IntakeOptions{Category: m.Category, Limits: lim, Log: log})
+		w.reader = mailbox.NewReader(intake, mailbox.ReaderOptions{
+			Endpoint: e, ProcessedFolder: m.ProcessedFolder, FailedFolder: m.FailedFolder, IgnoredFolder: m.IgnoredFolder,
+			PollInterval: m.PollInterval, MaxLetterBytes: m.MaxLetterBytes, Log: log,
+		})
+	}
+	if m.SMTPURL != "" {
+		e, err := mailbox.ParseSMTPURL(m.SMTPURL)
+		if err != nil {
+			return w, fmt.Errorf("mailbox.smtp_url: %w", err)
+		}
+		from := m.From
+		if from == "" {
+			from = e.User // validation made sure it is an address
+		}
+		_, domain, _ := strings.Cut(from, "@")
+		sender := &mailbox.SMTPSender{Endpoint: e, LocalName: strings.Trim(domain, "> ")}
+		w.replier, err = mailbox.NewReplier(store.DB(), sender, mailbox.ReplierOptions{
+			From: from, PublicURL: cfg.PublicURL, Window: m.ReplyWindow, Location: cfg.Location(), Log: log,
+		})
+		if err != nil {
+			return w, err
+		}
+	}
+	return w, nil
+}
+
+// mailboxWorkers read the mailbox (one long pass that keeps its IMAP session and
+// reconnects by itself) and send the replies owed. Both are safe on every instance.
+func (d *domains) mailboxWorkers(cfg config.Config) []worker {
+	var ws []worker
+	if r := d.mailbox.reader; r != nil {
+		ws = append(ws, worker{name: "mailbox_reader", interval: cfg.Mailbox.PollInterval, logsOwn: true, pass: r.Run})
+	}
+	if r := d.mailbox.replier; r != nil {
+		ws = append(ws, worker{name: "mailbox_replies", interval: cfg.Mailbox.ReplyInterval, pass: func(ctx context.Context) error {
+			_, err := r.RunOnce(ctx)
+			return err
+		}})
+	}
+	return ws
 }

@@ -45,6 +45,10 @@ func (a *App) newEngine() (*gin.Engine, error) {
 		EnableOpenMetrics: true,
 	})))
 
+	// Citizen and integrator surfaces outside the API: web form, Open311, OneBot.
+	if err := a.domains.publicRoutes(e, a.cfg); err != nil {
+		return nil, err
+	}
 	v1 := e.Group("/api/v1")
 	a.domains.routes(v1)
 	for _, f := range a.extraRoutes {

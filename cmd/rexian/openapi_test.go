@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/ivr/aritest"
 )
 
 // TestOpenAPIExamplesWork posts every request-body example of the OpenAPI document to
@@ -28,6 +31,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		"supervisor": {"--role", "supervisor"},
 		"SRLGS":      {"--role", "department", "--department", "SRLGS"},
 		"DSQ":        {"--role", "department", "--department", "DSQ"},
+		"integrator": {"--role", "integrator"},
 	} {
 		code, tok, stderr := runCLI(t, env, "", append([]string{"tokens", "create", "--name", "t-" + who}, args...)...)
 		if code != exitOK {
@@ -35,7 +39,15 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		}
 		bearer[who] = "Bearer " + strings.TrimSpace(tok)
 	}
-	r := startApp(t, testConfig(t, env))
+	// The telephone examples need a controller: attach one to the ARI emulator.
+	asterisk, err := aritest.New(aritest.Options{Second: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(asterisk.Close)
+	cfg := testConfig(t, env)
+	cfg.ARI = config.ARI{URL: []string{asterisk.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
+	r := startApp(t, cfg)
 
 	_, raw := get(t, r.base+"/api/v1/openapi.json")
 	type operation struct {
@@ -160,6 +172,60 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	act("operator", newTicket(nil), "refuse", nil)
 	consult := newTicket(func(b string) string { return strings.Replace(b, `"TS-GN"`, `"ZX-SHBX"`, 1) })
 	act("operator", consult, "answer", nil)
+
+	// The SMS outbox, templates, suppression list, approval items and notices.
+	send("operator", "POST", "/sms/measure", "POST /sms/measure", nil, nil)
+	msg := send("operator", "POST", "/sms/messages", "POST /sms/messages", nil, nil)
+	if msg["part_count"] == nil {
+		t.Errorf("POST /sms/messages answered %v without part_count", msg)
+	}
+	send("admin", "POST", "/sms/templates", "POST /sms/templates", nil, nil)
+	send("admin", "PUT", "/sms/templates/receipt", "PUT /sms/templates/{name}", nil, nil)
+	send("supervisor", "POST", "/sms/suppressions", "POST /sms/suppressions", nil, nil)
+	send("admin", "PUT", "/sms/material-items/JZZ", "PUT /sms/material-items/{code}", nil, nil)
+	send("operator", "POST", "/sms/materials-notices", "POST /sms/materials-notices", nil, nil)
+	notice := send("integrator", "POST", "/notices/application-confirmations", "POST /notices/application-confirmations", nil, nil)
+	if m, _ := notice["message"].(map[string]any); m == nil || m["status"] != "queued" {
+		t.Errorf("the notice's message: %v", notice["message"])
+	}
+
+	// A call through the telephone API: the operator joins the queue, takes a complaint
+	// call, hands the caller to 120, then pauses.
+	asterisk.SetPhone("PJSIP/8001", aritest.Phone{})
+	asterisk.SetPhone("PJSIP/120@trunk", aritest.Phone{})
+	eventually(t, "the controller connects to Asterisk", asterisk.Connected)
+	send("operator", "POST", "/ivr/agents/me/login", "POST /ivr/agents/me/login", nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	caller, err := asterisk.Dial(ctx, aritest.Caller{Number: "13700000001", Dialled: "12345"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller.Press("1")
+	operatorLeg, err := asterisk.WaitOriginated(ctx, "PJSIP/8001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the caller talks to the operator", func() bool {
+		return operatorLeg.BridgeID() != "" && operatorLeg.BridgeID() == caller.BridgeID()
+	})
+	var callID float64
+	eventually(t, "the call record shows the operator", func() bool {
+		calls := send("supervisor", "GET", "/ivr/calls", "", json.RawMessage(`{}`), nil)
+		list, _ := calls["calls"].([]any)
+		if len(list) == 0 {
+			return false
+		}
+		first, _ := list[0].(map[string]any)
+		callID, _ = first["id"].(float64)
+		return first["operator"] == "t-operator"
+	})
+	send("operator", "POST", fmt.Sprintf("/ivr/calls/%d/transfer", int(callID)), "POST /ivr/calls/{id}/transfer", nil, nil)
+	if _, err := asterisk.WaitOriginated(ctx, "PJSIP/120@trunk"); err != nil {
+		t.Fatal(err)
+	}
+	send("operator", "POST", "/ivr/agents/me/state", "POST /ivr/agents/me/state", nil, nil)
+	caller.Hangup()
 
 	for key := range examples {
 		if !posted[key] {

@@ -16,11 +16,21 @@ type worker struct {
 	interval time.Duration
 	pass     func(ctx context.Context) error
 	logsOwn  bool // the pass logs its own failures; do not log them twice
+	// service, when set, is a long-running task (the telephone controller, a pub/sub
+	// relay) run once until ctx ends instead of passes.
+	service func(ctx context.Context) error
 }
 
 // runWorker makes passes of w until ctx ends.
 func (a *App) runWorker(ctx context.Context, w worker) {
 	log := a.log.With("worker", w.name)
+	if w.service != nil {
+		log.Debug("service started")
+		if err := w.service(ctx); err != nil && ctx.Err() == nil {
+			log.Error("service stopped", "err", err)
+		}
+		return
+	}
 	log.Debug("worker started", "interval", w.interval)
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
