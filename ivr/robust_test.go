@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -341,4 +342,89 @@ func TestKeypadGarbageIsBounded(t *testing.T) {
 	h.eventually("the menu gives up on garbage", func() bool { return played(caller, "voicemail-intro") })
 	caller.Hangup()
 	h.idle()
+}
+
+func TestSurveyCalls(t *testing.T) {
+	tests := []struct {
+		name    string
+		phone   aritest.Phone
+		keys    string
+		hangup  bool
+		want    SurveyOutcome
+		wantKey string
+		reason  bool
+	}{
+		{"satisfied", aritest.Phone{}, "1", false, SurveyAnswered, "1", false},
+		{"dissatisfied with a reason", aritest.Phone{}, "3", false, SurveyAnswered, "3", true},
+		{"garbage then fairly satisfied", aritest.Phone{}, "9", false, SurveyAnswered, "2", false},
+		{"no key (fax or answering machine)", aritest.Phone{}, "", false, SurveyNoKey, "", false},
+		{"hangs up before a key", aritest.Phone{}, "", true, SurveyHungUp, "", false},
+		{"busy", aritest.Phone{Busy: true}, "", false, SurveyBusy, "", false},
+		{"no answer", aritest.Phone{Never: true}, "", false, SurveyNoAnswer, "", false},
+		{"congested", aritest.Phone{Congested: true}, "", false, SurveyFailed, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.srv.SetPhone("PJSIP/13800138000@trunk", tc.phone)
+			type out struct {
+				res SurveyResult
+				err error
+			}
+			done := make(chan out, 1)
+			go func() {
+				res, err := h.ctrl.Survey(h.ctx, SurveyRequest{Number: "13800138000", TicketNumber: "2600000014", Ring: 10 * time.Second, MaxReason: 5 * time.Second, KeyWait: time.Second})
+				done <- out{res, err}
+			}()
+			if tc.keys != "" || tc.hangup {
+				leg := h.originated("PJSIP/13800138000@trunk")
+				h.waitPlayed(leg, "survey-question")
+				switch {
+				case tc.hangup:
+					leg.Hangup()
+				case tc.keys == "9":
+					leg.Press("9")
+					h.waitPlayed(leg, "survey-invalid")
+					leg.Press("2")
+				default:
+					leg.Press(tc.keys)
+				}
+				if tc.reason {
+					ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+					defer cancel()
+					if _, err := leg.WaitRecording(ctx); err != nil {
+						t.Fatal(err)
+					}
+					leg.Speak(3 * time.Second)
+					leg.Press("#")
+				}
+			}
+			var o out
+			select {
+			case o = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("survey call never ended")
+			}
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			if o.res.Outcome != tc.want || o.res.Key != tc.wantKey || (o.res.Reason != "") != tc.reason {
+				t.Fatalf("result %+v, want %s key %q reason %v", o.res, tc.want, tc.wantKey, tc.reason)
+			}
+			var rec Record
+			if err := h.opts.DB.First(&rec, o.res.CallID).Error; err != nil || rec.Direction != "survey" || rec.EndedAt == nil {
+				t.Errorf("survey call record %+v (%v)", rec, err)
+			}
+			h.idle()
+		})
+	}
+	t.Run("no Asterisk connected", func(t *testing.T) {
+		h := newHarness(t)
+		h.srv.RefuseWebsockets(true)
+		h.srv.DropWebsockets()
+		h.eventually("disconnected", func() bool { return h.ctrl.Connected() == 0 })
+		if _, err := h.ctrl.Survey(h.ctx, SurveyRequest{Number: "13800138000"}); !errors.Is(err, ErrNoTelephony) {
+			t.Fatalf("survey with Asterisk down: %v, want ErrNoTelephony", err)
+		}
+	})
 }

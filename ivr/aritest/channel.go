@@ -10,7 +10,6 @@ import (
 
 type party struct{ name, number string }
 
-func (p party) json() obj { return obj{{"name", p.name}, {"number", p.number}} }
 
 type dialplanLoc struct {
 	context, exten   string
