@@ -125,6 +125,8 @@ func pastTense(a Action) string {
 		return "merged"
 	case ActRefuse:
 		return "refused"
+	case ActNote:
+		return "noted"
 	}
 	return string(a)
 }
@@ -404,6 +406,12 @@ func (w *work) do(action Action, req ActionRequest) error {
 		w.touch(a)
 		w.settle()
 		w.event(action, &a.DepartmentID, note, data)
+
+	case ActNote:
+		if note == "" {
+			return invalid("empty_note", "note is required: it is the whole of this action")
+		}
+		w.event(ActNote, nil, note, nil)
 
 	case ActUrge:
 		if note == "" {

@@ -60,6 +60,9 @@ const (
 	ActRefuse           Action = "refuse" // 不予受理
 	ActOverdue          Action = "overdue"
 	ActAttach           Action = "attach"
+	// ActNote adds a note to the timeline without changing anything else (备注): a
+	// follow-up message from the citizen, a call hand-off, what a phone call found out.
+	ActNote Action = "note"
 )
 
 // rule says who may take an action and from which ticket statuses.
@@ -99,13 +102,14 @@ var rules = map[Action]rule{
 	ActMerge:            {from: []Status{StatusRegistered}, roles: desk},
 	ActRefuse:           {from: []Status{StatusRegistered}, roles: desk},
 	ActAttach:           {from: anyOpen, roles: []auth.Role{auth.RoleOperator, auth.RoleSupervisor, auth.RoleDepartment}},
+	ActNote:             {from: Statuses, roles: []auth.Role{auth.RoleOperator, auth.RoleSupervisor, auth.RoleDepartment}},
 }
 
 // Actions are the workflow actions that can be requested through the API, in the order
 // the workflow usually takes them.
 var Actions = []Action{ActDispatch, ActSign, ActRedispatch, ActReply, ActReturn, ActAcceptReturn, ActRejectReturn,
 	ActApprove, ActSendBack, ActRequestExtension, ActApproveExtension, ActRefuseExtension, ActUrge, ActAnswer,
-	ActReopen, ActMerge, ActRefuse}
+	ActReopen, ActMerge, ActRefuse, ActNote}
 
 func (r rule) allows(s Status) bool {
 	for _, f := range r.from {

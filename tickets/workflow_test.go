@@ -3,6 +3,7 @@ package tickets
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -504,4 +505,44 @@ func TestOverdueMarkingByConcurrentInstances(t *testing.T) {
 	if total != n || events != n {
 		t.Fatalf("marked %d with %d overdue events; want %d and %d", total, events, n, n)
 	}
+}
+
+func TestNotesChangeNothingButTheTimeline(t *testing.T) {
+	f := newFixture(t)
+	v := f.create(t, heating())
+	noted := f.act(t, operator, v.Number, ActNote, ActionRequest{Note: "来电者补充：楼道暖气也不热"})
+	if noted.Status != v.Status || noted.DueAt != nil && v.DueAt != nil && !noted.DueAt.Equal(*v.DueAt) {
+		t.Errorf("a note changed the ticket: status %s → %s", v.Status, noted.Status)
+	}
+	last := noted.Timeline[len(noted.Timeline)-1]
+	if last.Action != ActNote || last.Note != "来电者补充：楼道暖气也不热" {
+		t.Errorf("last timeline event %+v, want the note", last)
+	}
+	if _, err := f.store.Act(f.ctx, operator, v.Number, ActNote, ActionRequest{Note: "  "}); !errors.Is(err, api.ErrInvalid) {
+		t.Errorf("empty note: %v, want invalid", err)
+	}
+	// A department outside the ticket does not see it; one the ticket went to may note.
+	if _, err := f.store.Act(f.ctx, f.dept("HRSS"), v.Number, ActNote, ActionRequest{Note: "x"}); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("note by a department that cannot see the ticket: %v, want not found", err)
+	}
+	f.act(t, operator, v.Number, ActDispatch, ActionRequest{})
+	f.act(t, f.dept("HEAT"), v.Number, ActNote, ActionRequest{Note: "已联系物业"})
+	// Completed tickets take notes too (a survey call, a later hand-off).
+	c := f.create(t, NewTicket{Content: "咨询社保补缴", Category: "ZX-SB", Answer: "可在社保大厅补缴"})
+	f.act(t, operator, c.Number, ActNote, ActionRequest{Note: "回访：群众表示满意"})
+	if err := verifyAuditOK(f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verifyAuditOK checks the hash chain after notes were added.
+func verifyAuditOK(f *fixture) error {
+	r, err := VerifyAudit(f.ctx, f.store.DB())
+	if err != nil {
+		return err
+	}
+	if !r.OK() {
+		return fmt.Errorf("audit broken: %s", r)
+	}
+	return nil
 }
