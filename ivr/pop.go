@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -49,13 +50,35 @@ func (c *Controller) publishCall(cl *call, a *Agent, state string) {
 	}})
 }
 
-// noteTicket is where a hand-off would be written into a linked ticket's timeline; the
-// call record carries it (tickets are linked to calls by the operator's registration).
+// noteTicket writes a hand-off into the timeline of the ticket registered from this call:
+// the call record's own ticket (a voice message), or the one the operator registered with
+// external_ref "call:<call id>" (the screen-pop carries the call id).
 func (c *Controller) noteTicket(ctx context.Context, rec *Record, note string) {
-	if rec.TicketNumber != "" {
-		c.log.Info("ivr: call hand-off", "ticket", rec.TicketNumber, "call", rec.ID, "note", note)
+	if c.tickets == nil || rec.ID == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	number := rec.TicketNumber
+	if number == "" {
+		n, err := c.ticketByRef(ctx, CallRef(rec.ID))
+		if err != nil {
+			c.log.Warn("ivr: hand-off not noted on a ticket", "call", rec.ID, "err", err)
+			return
+		}
+		number = n
+	}
+	if number == "" {
+		return // no ticket yet: the call record carries the hand-off
+	}
+	if _, err := c.tickets.Act(ctx, desk, number, tickets.ActNote, tickets.ActionRequest{Note: note}); err != nil {
+		c.log.Warn("ivr: hand-off not noted on the ticket", "ticket", number, "call", rec.ID, "err", err)
 	}
 }
+
+// CallRef is the external reference that links a ticket to the call it was registered
+// from.
+func CallRef(callID uint64) string { return "call:" + strconv.FormatUint(callID, 10) }
 
 // adoptOrphans takes over channels left in the Stasis app by a previous run of rexian:
 // a caller talking to an operator is left talking and watched until one side hangs up;

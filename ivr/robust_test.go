@@ -317,6 +317,11 @@ func TestEmergencyHandOff(t *testing.T) {
 	if err := h.ctrl.transfer(rec.ID, "999", "operator:wang"); err == nil {
 		t.Error("a transfer to an unconfigured number was accepted")
 	}
+	// The operator registered the ticket during the call, linked to it.
+	v, err := h.store.Create(h.ctx, desk, tickets.NewTicket{Content: "老人突发疾病", Category: "TS-WY", Ref: CallRef(rec.ID), Citizen: tickets.NewCitizen{Phone: "13800138000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := h.ctrl.transfer(rec.ID, "120", "operator:wang"); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +334,13 @@ func TestEmergencyHandOff(t *testing.T) {
 	if rec.Transfer != "120" || !strings.Contains(rec.Note, "120") {
 		t.Errorf("record: transfer %q note %q", rec.Transfer, rec.Note)
 	}
-	_ = tickets.ChannelPhone
+	got, err := h.store.Find(h.ctx, desk, v.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := got.Timeline[len(got.Timeline)-1]; last.Action != tickets.ActNote || !strings.Contains(last.Note, "120") {
+		t.Errorf("the ticket's timeline does not say the caller was handed to 120: %+v", last)
+	}
 	ambulance.Hangup()
 	h.idle()
 }

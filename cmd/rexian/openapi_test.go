@@ -156,7 +156,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		{"operator", "dispatch"}, {"SRLGS", "request_extension"}, {"supervisor", "refuse_extension"},
 		{"SRLGS", "request_extension"}, {"supervisor", "approve_extension"}, {"supervisor", "urge"},
 		{"SRLGS", "sign"}, {"SRLGS", "reply"}, {"operator", "send_back"}, {"SRLGS", "reply"},
-		{"operator", "approve"}, {"operator", "reopen"},
+		{"operator", "approve"}, {"operator", "reopen"}, {"operator", "note"},
 	} {
 		act(step.who, t1, step.action, nil)
 	}
