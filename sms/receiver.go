@@ -40,6 +40,9 @@ func partStatusOf(st DeliveryState) (PartStatus, bool) {
 // any order: a final state (delivered, failed) is never changed by a later report, and a
 // report that arrives before the sender recorded the part as submitted still counts (it
 // proves the part was sent). A report for an unknown part is logged and acknowledged.
+//
+// Reports arriving together are written together (reports.go): Report returns only once
+// its report is committed, but one commit serves every report that queued meanwhile.
 func (s *Service) Report(ctx context.Context, r Report) error {
 	st, ok := partStatusOf(r.State)
 	if !ok {
@@ -50,36 +53,66 @@ func (s *Service) Report(ctx context.Context, r Report) error {
 	if at.IsZero() {
 		at = s.clock()
 	}
-	at = at.UTC().Truncate(time.Microsecond)
-	detail := truncate(strings.ToValidUTF8(r.Detail, "?"), 255)
-	gwID := truncate(strings.ToValidUTF8(r.GatewayID, "?"), 64)
-	// One statement with the guard, no transaction: the message is settled afterwards by
-	// a statement that sees every part's committed state, so the last of several
-	// concurrent reports always settles it.
-	res := s.db.WithContext(ctx).Exec(`UPDATE sms_parts SET status = ?, reported_at = ?, detail = ?,
+	return s.reports.submit(ctx, s, pendingReport{
+		r: r, st: st, at: at.UTC().Truncate(time.Microsecond),
+		detail: truncate(strings.ToValidUTF8(r.Detail, "?"), 255),
+		gwID:   truncate(strings.ToValidUTF8(r.GatewayID, "?"), 64),
+	})
+}
+
+// applyReports writes a batch of reports: every part's update in one transaction, then
+// the settling of their messages in another. Settling after the parts' commit is what
+// makes concurrent batches (several instances) safe: the last batch to commit a part of a
+// message sees every part's committed state and settles it.
+func (s *Service) applyReports(ctx context.Context, batch []*pendingReport) error {
+	var unmatched []*pendingReport
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		unmatched = unmatched[:0]
+		for _, p := range batch {
+			res := tx.Exec(`UPDATE sms_parts SET status = ?, reported_at = ?, detail = ?,
 gateway_id = CASE WHEN ? <> '' THEN ? ELSE gateway_id END
-WHERE id = ? AND message_id = ? AND status NOT IN ?`, st, at, detail, gwID, gwID, r.PartID, r.MessageID, finalPart)
-	if res.Error != nil {
-		return fmt.Errorf("sms: report for part %d of message %d: %w", r.PartID, r.MessageID, res.Error)
+WHERE id = ? AND message_id = ? AND status NOT IN ?`, p.st, p.at, p.detail, p.gwID, p.gwID, p.r.PartID, p.r.MessageID, finalPart)
+			if res.Error != nil {
+				return fmt.Errorf("sms: report for part %d of message %d: %w", p.r.PartID, p.r.MessageID, res.Error)
+			}
+			if res.RowsAffected == 0 {
+				unmatched = append(unmatched, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
-		var p MessagePart
-		err := s.db.WithContext(ctx).Where("id = ? AND message_id = ?", r.PartID, r.MessageID).Take(&p).Error
+	for _, p := range unmatched {
+		var part MessagePart
+		err := s.db.WithContext(ctx).Where("id = ? AND message_id = ?", p.r.PartID, p.r.MessageID).Take(&part).Error
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
-			s.log.WarnContext(ctx, "sms report for an unknown part acknowledged", "message", r.MessageID, "part", r.PartID,
-				"state", r.State, "gateway_id", r.GatewayID)
-			return nil
+			s.log.WarnContext(ctx, "sms report for an unknown part acknowledged", "message", p.r.MessageID, "part", p.r.PartID,
+				"state", p.r.State, "gateway_id", p.r.GatewayID)
+			p.st = "" // nothing to settle
+			continue
 		case err != nil:
-			return fmt.Errorf("sms: report for part %d: %w", r.PartID, err)
+			return fmt.Errorf("sms: report for part %d: %w", p.r.PartID, err)
 		}
-		if p.Status != st {
-			s.log.InfoContext(ctx, "sms late report ignored: the part is already final", "message", r.MessageID, "part", r.PartID,
-				"final", p.Status, "reported", r.State)
+		if part.Status != p.st {
+			s.log.InfoContext(ctx, "sms late report ignored: the part is already final", "message", p.r.MessageID, "part", p.r.PartID,
+				"final", part.Status, "reported", p.r.State)
 		}
-		st = p.Status // settle below in case an earlier report's settling was cut short
+		p.st = part.Status // settle below in case an earlier report's settling was cut short
 	}
-	return s.settle(ctx, r.MessageID, st, at)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		txs := &Service{db: tx}
+		for _, p := range batch {
+			if p.st == PartDelivered || p.st == PartFailed {
+				if err := txs.settle(ctx, p.r.MessageID, p.st, p.at); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // settle gives a message the status its parts now say, after a part reached st.

@@ -78,7 +78,8 @@ type Service struct {
 	phoneLocks [64]sync.Mutex
 	noGateway  sync.Once
 	// wake tells this instance's sender that a message was just queued.
-	wake chan struct{}
+	wake    chan struct{}
+	reports reportQueue // delivery reports written together (reports.go)
 }
 
 // NewService returns the outbox over db. ls may be nil (no shared rate limit: a local one
