@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rexian/rexian/ivr/aritest"
 	"github.com/rexian/rexian/ivr/sim"
 )
 
@@ -19,6 +21,9 @@ func (c *cli) simCommand() *cobra.Command {
 	var operators int
 	var answerAfter time.Duration
 	var verbose bool
+	var listen, phones string
+	var delay time.Duration
+	var ast sim.AsteriskOptions
 	cmd := &cobra.Command{
 		Use:   "sim [--calls N] [--rate R] [--operators K]",
 		Short: "Run scripted telephone load against the hotline controller and print the figures",
@@ -30,7 +35,18 @@ after --answer-after.
 
 It prints how many calls reached an operator, the time from dialling to an operator,
 the time from an Asterisk event reaching the controller to the controller's answer
-(p50/p90/p99), the heap per active call and the goroutines left afterwards.`,
+(p50/p90/p99), the heap per active call and the goroutines left afterwards.
+
+With --listen ADDR it starts only the emulator, on ADDR, and waits for a controller
+started separately (rexian serve with REXIAN_ARI_URL=http://ADDR, REXIAN_ARI_USER and
+REXIAN_ARI_PASSWORD hotline); the phones named by --phones answer after --answer-after,
+so log operators in with those phones (POST /api/v1/ivr/agents/me/login).
+
+With --ari URL it drives a real Asterisk instead: each citizen is a Local channel
+originated into the hotline's dialplan (--endpoint, default Local/{n}@hotline-in) whose
+caller side runs a scripted context (--context, --extension: keys, waits, hang-up; see
+deploy/asterisk). It prints originate latency and call durations; what the controller
+did is in its call records (GET /api/v1/ivr/stats).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Calls < 1 || o.Rate < 0 || operators < 0 {
@@ -39,6 +55,12 @@ the time from an Asterisk event reaching the controller to the controller's answ
 			cfg, log, err := c.setup(cmd)
 			if err != nil {
 				return err
+			}
+			if ast.URL != "" {
+				return runSimAsterisk(cmd, ast, o)
+			}
+			if listen != "" {
+				return runSimListen(cmd, listen, phones, answerAfter, delay, o, cfg.IVR.Lines[0].Number)
 			}
 			settings := cfg.IVR
 			for i := range settings.Lines {
@@ -85,5 +107,75 @@ the time from an Asterisk event reaching the controller to the controller's answ
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "longest a single call may take")
 	f.BoolVar(&o.HoldAll, "hold-all", false, "keep every call up until all reached an operator (measures memory with all calls active)")
 	f.BoolVar(&verbose, "verbose", false, "log the controller's own messages")
+	f.StringVar(&listen, "listen", "", "start only the emulator on this address and drive a controller started separately")
+	f.DurationVar(&delay, "delay", 0, "with --listen: wait this long after the controller connects before the first call (log operators in meanwhile)")
+	f.StringVar(&phones, "phones", "PJSIP/8001,PJSIP/8002,PJSIP/8003,PJSIP/8004", "with --listen: operators' phones that answer")
+	f.StringVar(&ast.URL, "ari", "", "drive a real Asterisk at this ARI URL instead of the emulator")
+	f.StringVar(&ast.User, "ari-user", "hotline", "with --ari: ARI user")
+	f.StringVar(&ast.Password, "ari-password", "", "with --ari: ARI password")
+	f.StringVar(&ast.Endpoint, "endpoint", "Local/{n}@hotline-in", "with --ari: a citizen's dial string, {n} the caller number")
+	f.StringVar(&ast.Context, "context", "sim-caller", "with --ari: dialplan context of the scripted caller")
+	f.StringVar(&ast.Extension, "extension", "s", "with --ari: extension of the scripted caller")
 	return cmd
+}
+
+// runSimListen starts the emulator on addr and drives a controller running elsewhere.
+func runSimListen(cmd *cobra.Command, addr, phones string, answerAfter, delay time.Duration, o sim.Options, dialled string) error {
+	srv, err := aritest.New(aritest.Options{Addr: addr})
+	if err != nil {
+		return fmt.Errorf("emulator on %s: %w", addr, err)
+	}
+	defer srv.Close()
+	for _, p := range strings.Split(phones, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			srv.SetPhone(p, aritest.Phone{AnswerAfter: answerAfter})
+		}
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "emulated Asterisk at %s (user hotline, password hotline); waiting for a controller…\n", srv.URL())
+	if err := srv.WaitConnected(cmd.Context()); err != nil {
+		return err
+	}
+	if o.Dialled == "" {
+		o.Dialled = dialled
+	}
+	if delay > 0 {
+		// Time to log operators in with the scripted phones before the first call.
+		fmt.Fprintf(out, "controller connected; first call in %s\n", delay)
+		select {
+		case <-time.After(delay):
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		}
+	}
+	fmt.Fprintf(out, "controller connected; %d calls at %g/s to %s\n", o.Calls, o.Rate, o.Dialled)
+	rep, err := sim.Run(cmd.Context(), sim.Driver{Server: srv}, o, nil)
+	if err != nil {
+		return err
+	}
+	rep.Print(out, runtime.NumCPU())
+	if rep.Failed > 0 {
+		return fmt.Errorf("%d of %d calls failed", rep.Failed, rep.Calls)
+	}
+	return nil
+}
+
+// runSimAsterisk drives a real Asterisk.
+func runSimAsterisk(cmd *cobra.Command, o sim.AsteriskOptions, so sim.Options) error {
+	o.Calls, o.Rate, o.Timeout = so.Calls, so.Rate, so.Timeout
+	rep, err := sim.RunAsterisk(cmd.Context(), o)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "calls %d  placed %d  failed %d\n", rep.Calls, rep.Placed, rep.Failed)
+	fmt.Fprintf(out, "originate:     %s\n", rep.Originate)
+	fmt.Fprintf(out, "call duration: %s\n", rep.Duration)
+	for _, e := range rep.Errors {
+		fmt.Fprintf(out, "error: %s\n", e)
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("%d of %d calls failed", rep.Failed, rep.Calls)
+	}
+	return nil
 }

@@ -49,7 +49,21 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	var failures atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	// With calls held, arrivals are spread evenly (hold/concurrency apart)
+	// so that about `concurrency` calls are up at once in a steady state,
+	// instead of waves that start and end together.
+	var gap time.Duration
+	if hold := benchHold(); hold > 0 {
+		gap = hold / time.Duration(concurrency)
+	}
+	next := time.Now()
 	for i := range b.N {
+		if gap > 0 {
+			next = next.Add(gap)
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d) // pacing arrivals, not waiting for an event
+			}
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -68,6 +82,9 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2])/1e6, "event-reply-p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "event-reply-p99-ms")
+	}
+	if d := ctl.deliveries(); len(d) > 0 {
+		b.ReportMetric(float64(d[len(d)*99/100])/1e6, "event-delivery-p99-ms")
 	}
 	b.ReportMetric(float64(h.srv.Requests())/float64(b.N), "requests/call")
 	if n := failures.Load(); n > 0 {
@@ -109,6 +126,9 @@ type miniController struct {
 	routes map[string]chan routed
 	stash  map[string][]routed
 	lat    []time.Duration
+	// delivery is how long events took from the emulator's timestamp
+	// to the controller's socket reader.
+	delivery []time.Duration
 }
 
 type routed struct {
@@ -133,8 +153,9 @@ func newMiniController(b *testing.B, h *benchHarness) *miniController {
 func (c *miniController) dispatch(frame []byte) {
 	at := time.Now()
 	var ev struct {
-		Type    string `json:"type"`
-		Channel *struct {
+		Type      string `json:"type"`
+		Timestamp string `json:"timestamp"`
+		Channel   *struct {
 			ID string `json:"id"`
 		} `json:"channel"`
 		Playback *struct {
@@ -143,6 +164,12 @@ func (c *miniController) dispatch(frame []byte) {
 	}
 	if json.Unmarshal(frame, &ev) != nil {
 		return
+	}
+	if ts, err := time.Parse(ari.DateFormat, ev.Timestamp); err == nil {
+		// Millisecond timestamps: the delay is known to a millisecond.
+		c.mu.Lock()
+		c.delivery = append(c.delivery, at.Sub(ts))
+		c.mu.Unlock()
 	}
 	id := ""
 	switch {
@@ -197,6 +224,14 @@ func (c *miniController) latencies() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := slices.Clone(c.lat)
+	slices.Sort(out)
+	return out
+}
+
+func (c *miniController) deliveries() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.delivery)
 	slices.Sort(out)
 	return out
 }

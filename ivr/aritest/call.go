@@ -62,6 +62,18 @@ func (s *Server) Dial(ctx context.Context, caller Caller) (*Call, error) {
 		s.log.Warn("aritest: Stasis app doesn't exist", "app", s.opts.App, "caller", caller.Number)
 		return nil, fmt.Errorf("aritest.Dial %s: %w", caller.Number, ErrNoApp)
 	}
+	_, call := s.incomingLocked(caller, "", "")
+	return call, nil
+}
+
+// hotlineContext is the dialplan context incoming calls run in.
+const hotlineContext = "hotline-in"
+
+// incomingLocked runs an incoming call through the hotline dialplan: a
+// Local pair whose ;2 leg sets the caller id and enters Stasis. It returns
+// the ;1 leg and the handle of the ;2 leg. When no socket is registered,
+// Stasis() fails and the dialplan hangs up (call is nil).
+func (s *Server) incomingLocked(caller Caller, id1, id2 string) (*channel, *Call) {
 	exten := caller.Dialled
 	if exten == "" {
 		exten = "s"
@@ -73,26 +85,25 @@ func (s *Server) Dial(ctx context.Context, caller Caller) (*Call, error) {
 			args = []string{caller.Dialled}
 		}
 	}
-	const ctxName = "hotline-in"
 	suffix := s.nextLocalSuffixLocked()
-	base := "Local/" + exten + "@" + ctxName + "-" + suffix
-	c1 := s.newChannelLocked("", base+";1", "Down")
-	c2 := s.newChannelLocked("", base+";2", "Ring")
+	base := "Local/" + exten + "@" + hotlineContext + "-" + suffix
+	c1 := s.newChannelLocked(id1, base+";1", "Down")
+	c2 := s.newChannelLocked(id2, base+";2", "Ring")
 	c1.peer, c2.peer = c2, c1
 	c2.fromDialplan = true
-	c1.dialplan = dialplanLoc{context: ctxName, exten: exten, priority: 1}
-	c2.dialplan = dialplanLoc{context: ctxName, exten: exten, priority: 1}
+	c1.dialplan = dialplanLoc{context: hotlineContext, exten: exten, priority: 1}
+	c2.dialplan = dialplanLoc{context: hotlineContext, exten: exten, priority: 1}
 
 	// What subscribeAll sockets see before StasisStart.
 	s.chanEvent("ChannelCreated", c1)
 	s.chanEvent("ChannelCreated", c2)
 	c1.dialplan.appName, c1.dialplan.appData = "AppDial2", "(Outgoing Line)"
 	s.dialplanEvent(c1, "AppDial2", "(Outgoing Line)")
-	s.dialEvent(c1, "", exten+"@"+ctxName)
+	s.dialEvent(c1, "", exten+"@"+hotlineContext)
 	prio := 1
 	if caller.Number != "" {
 		set := "CALLERID(num)=" + caller.Number
-		c2.dialplan = dialplanLoc{context: ctxName, exten: exten, priority: prio, appName: "Set", appData: set}
+		c2.dialplan = dialplanLoc{context: hotlineContext, exten: exten, priority: prio, appName: "Set", appData: set}
 		s.dialplanEvent(c2, "Set", set)
 		c2.caller.number = caller.Number
 		s.callerIDEvent(c2)
@@ -100,7 +111,7 @@ func (s *Server) Dial(ctx context.Context, caller Caller) (*Call, error) {
 	}
 	if caller.Name != "" {
 		set := "CALLERID(name)=" + caller.Name
-		c2.dialplan = dialplanLoc{context: ctxName, exten: exten, priority: prio, appName: "Set", appData: set}
+		c2.dialplan = dialplanLoc{context: hotlineContext, exten: exten, priority: prio, appName: "Set", appData: set}
 		s.dialplanEvent(c2, "Set", set)
 		c2.caller.name = caller.Name
 		s.callerIDEvent(c2)
@@ -110,14 +121,21 @@ func (s *Server) Dial(ctx context.Context, caller Caller) (*Call, error) {
 	if len(args) > 0 {
 		appData += "," + strings.Join(args, ",")
 	}
-	c2.dialplan = dialplanLoc{context: ctxName, exten: exten, priority: prio, appName: "Stasis", appData: appData}
+	c2.dialplan = dialplanLoc{context: hotlineContext, exten: exten, priority: prio, appName: "Stasis", appData: appData}
 	s.dialplanEvent(c2, "Stasis", appData)
+	if s.st.app.sock == nil {
+		// STASISSTATUS=FAILED; the dialplan goes on to Hangup().
+		s.hangupRequest(c2, 16, false)
+		s.destroyLocked(c2, 16)
+		s.destroyLocked(c1, 16)
+		return c1, nil
+	}
 	s.varset(c2, "STASISSTATUS", "")
 	c2.inStasis = true
 	c2.watched = true
 	call := s.newCallLocked(c2)
 	s.chanEvent("StasisStart", c2, kv{"args", args})
-	return call, nil
+	return c1, call
 }
 
 // Call returns the scripted handle of a channel: an incoming call's Stasis

@@ -10,7 +10,6 @@ import (
 
 type party struct{ name, number string }
 
-
 type dialplanLoc struct {
 	context, exten   string
 	priority         int

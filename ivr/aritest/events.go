@@ -317,11 +317,6 @@ func eventType(ev obj) string {
 	return ""
 }
 
-// allOnly reports whether events only subscribeAll sockets get would go out.
-func (s *Server) subscribeAllLocked() bool {
-	return s.st.app.sock != nil && s.st.app.sock.subscribeAll
-}
-
 // ---- event builders ----
 
 func (s *Server) now() string { return ariTime(time.Now()) }

@@ -92,6 +92,25 @@ func (s *Server) WaitOriginated(ctx context.Context, endpoint string) (*Call, er
 	return leg, nil
 }
 
+// maxLegs bounds the originated legs kept per endpoint for WaitOriginated:
+// a long simulation that never asks for them must not grow without end.
+const maxLegs = 1024
+
+func (s *Server) addLegLocked(endpoint string, call *Call) {
+	legs := append(s.st.legs[endpoint], call)
+	if len(legs) > maxLegs {
+		kept := legs[:0]
+		for i, l := range legs {
+			if i < len(legs)-maxLegs/2 && l.ch.destroyed {
+				continue // an old leg that has ended
+			}
+			kept = append(kept, l)
+		}
+		legs = kept
+	}
+	s.st.legs[endpoint] = legs
+}
+
 // parseCallerID reads `"Name" <number>`, `<number>` or `number`.
 func parseCallerID(v string) party {
 	v = strings.TrimSpace(v)
@@ -196,6 +215,14 @@ func (s *Server) originate(r *request, pathID string) reply {
 	if id != "" && s.st.channels[id] != nil || otherID != "" && s.st.channels[otherID] != nil {
 		return fail(409, "Channel with given unique ID already exists")
 	}
+	if exten, ctx, _ := strings.Cut(resource, "@"); tech == "Local" && app == "" && ctx == hotlineContext {
+		// A simulated citizen (as `rexian sim` does against Asterisk):
+		// the ;2 leg runs the hotline dialplan, which sets the caller id
+		// from the extension and enters Stasis; the answer is the ;1 leg.
+		c1, _ := s.incomingLocked(Caller{Number: exten, Name: "Citizen " + exten, Dialled: exten, Args: []string{}}, id, otherID)
+		s.st.dialled[endpoint]++
+		return ok(c1.json())
+	}
 	c1, c2 := s.outgoingLegLocked(tech, resource, id, otherID, caller)
 	c1.originated = true
 	if c2 != nil {
@@ -221,7 +248,7 @@ func (s *Server) originate(r *request, pathID string) reply {
 	}
 	resp := c1.json()
 	call := s.newCallLocked(c1)
-	s.st.legs[endpoint] = append(s.st.legs[endpoint], call)
+	s.addLegLocked(endpoint, call)
 	s.st.dialled[endpoint]++
 	appData := app
 	if len(args) > 0 {
@@ -273,7 +300,7 @@ func (s *Server) createChannel(r *request) reply {
 	}
 	c1.watched = true
 	call := s.newCallLocked(c1)
-	s.st.legs[endpoint] = append(s.st.legs[endpoint], call)
+	s.addLegLocked(endpoint, call)
 	s.varset(c1, "STASISSTATUS", "")
 	c1.inStasis = true
 	s.chanEvent("StasisStart", c1, kv{"args", args})

@@ -2,6 +2,7 @@ package aritest
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -395,7 +396,7 @@ func (s *Server) StoredRecordings() []string {
 }
 
 // ErrNoRecording is returned for a stored recording that does not exist.
-var ErrNoRecording = fmt.Errorf("aritest: recording not found")
+var ErrNoRecording = errors.New("aritest: recording not found")
 
 // RecordingFile returns a stored recording's file: for wav, an 8 kHz 16-bit
 // mono WAV of silence as long as the recording (a 44-byte header for 0 s).

@@ -883,9 +883,58 @@ func sequences(frames [][]byte, log *channelLog) map[string][]string {
 		if k == "" {
 			k = "(other)"
 		}
-		out[k] = append(out[k], e.Type)
+		out[k] = append(out[k], e.Type+"("+detail(f)+")")
 	}
 	return out
+}
+
+// detail is what an event says beyond its type that a controller acts on:
+// states, causes, dial statuses, digits, variables, Stasis arguments.
+func detail(frame []byte) string {
+	var e struct {
+		Type     string `json:"type"`
+		Cause    *int   `json:"cause"`
+		Soft     bool   `json:"soft"`
+		Dial     string `json:"dialstatus"`
+		Digit    string `json:"digit"`
+		Variable string `json:"variable"`
+		Value    string `json:"value"`
+		Args     []string
+		Channel  *struct {
+			State string `json:"state"`
+		} `json:"channel"`
+		Playback *struct {
+			State string `json:"state"`
+			Media string `json:"media_uri"`
+		} `json:"playback"`
+		Recording *struct {
+			State string `json:"state"`
+		} `json:"recording"`
+	}
+	_ = json.Unmarshal(frame, &e)
+	switch e.Type {
+	case "ChannelStateChange":
+		return e.Channel.State
+	case "Dial":
+		return e.Dial
+	case "ChannelHangupRequest":
+		return fmt.Sprintf("%d soft=%v", *e.Cause, e.Soft)
+	case "ChannelDestroyed":
+		return fmt.Sprint(*e.Cause)
+	case "ChannelDtmfReceived":
+		return e.Digit
+	case "ChannelVarset":
+		return e.Variable + "=" + e.Value
+	case "StasisStart":
+		return e.Channel.State + " " + strings.Join(e.Args, ",")
+	}
+	if e.Playback != nil {
+		return e.Playback.State + " " + e.Playback.Media
+	}
+	if e.Recording != nil {
+		return e.Recording.State
+	}
+	return ""
 }
 
 // unordered are groups of event types whose relative order Asterisk does
@@ -896,18 +945,22 @@ var unordered = [][]string{
 }
 
 func canonical(seqs map[string][]string) map[string][]string {
-	group := map[string]int{}
+	byType := map[string]int{}
 	for i, g := range unordered {
 		for _, typ := range g {
-			group[typ] = i + 1
+			byType[typ] = i + 1
 		}
+	}
+	groupOf := func(ev string) int {
+		typ, _, _ := strings.Cut(ev, "(")
+		return byType[typ]
 	}
 	out := map[string][]string{}
 	for k, seq := range seqs {
 		seq = append([]string(nil), seq...)
 		for i := 0; i < len(seq); {
 			j := i
-			for j < len(seq) && group[seq[j]] != 0 && group[seq[j]] == group[seq[i]] {
+			for j < len(seq) && groupOf(seq[j]) != 0 && groupOf(seq[j]) == groupOf(seq[i]) {
 				j++
 			}
 			if j > i+1 {

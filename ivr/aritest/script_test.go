@@ -402,3 +402,121 @@ func TestWaitPlayedHonoursContext(t *testing.T) {
 		t.Fatalf("WaitPlayed with nothing played: %v", err)
 	}
 }
+
+// TestOriginateSimulatedCitizen: POST /channels to Local/<number>@hotline-in
+// with a dialplan extension (as the timing recording and `rexian sim` do)
+// answers with the ;1 leg while the ;2 leg enters Stasis as a caller.
+func TestOriginateSimulatedCitizen(t *testing.T) {
+	h := newHarness(t, fastOptions())
+	st := h.connect(false)
+	status, body := h.do("POST", "/ari/channels?endpoint=Local/13900000000@hotline-in&context=sim-caller&extension=s&priority=1&timeout=30", "")
+	if status != 200 || !strings.Contains(body, `"name":"Local/13900000000@hotline-in-`) || !strings.Contains(body, `;1","state":"Down"`) {
+		t.Fatalf("originate: %d %s", status, body)
+	}
+	ss := st.stasisStart(h.ctx)
+	if ss.Channel.Caller.Number != "13900000000" || ss.Channel.Caller.Name != "Citizen 13900000000" || len(ss.Args) != 0 || ss.Channel.Dialplan.Priority != 3 {
+		t.Errorf("StasisStart = %+v args %v", ss.Channel, ss.Args)
+	}
+	call, ok := h.srv.Call(ss.Channel.ID)
+	if !ok {
+		t.Fatal("no handle for the simulated citizen")
+	}
+	call.Hangup()
+	st.await(h.ctx, ari.Events.StasisEnd)
+	if n := len(h.srv.Channels()); n != 0 {
+		t.Errorf("%d channels left", n)
+	}
+}
+
+func TestScriptInspection(t *testing.T) {
+	h := newHarness(t, fastOptions())
+	st := h.connect(false)
+	h.srv.SetPhone("PJSIP/8002", aritest.Phone{Never: true})
+	name := `张三 "Zhang"`
+	call, err := h.srv.Dial(h.ctx, aritest.Caller{Number: "13800138000", Name: name, Dialled: "12345"})
+	must(t, err, "Dial")
+	ev, raw := st.await(h.ctx, ari.Events.StasisStart)
+	if got := ev.(*ari.StasisStart).Channel.Caller.Name; got != name {
+		t.Errorf("caller name = %q", got)
+	}
+	if !strings.Contains(string(raw), `"name":"张三 \"Zhang\""`) {
+		t.Errorf("caller name not written as Asterisk writes it: %s", raw)
+	}
+	ch := h.cl.Channel().Get(key(ari.ChannelKey, call.ID()))
+	must(t, ch.Ring(), "ring")
+	if !call.Ringing() || call.State() != "Ring" {
+		t.Errorf("after ring: ringing %v state %s", call.Ringing(), call.State())
+	}
+	must(t, ch.Answer(), "answer")
+	must(t, ch.MOH("default"), "moh")
+	if !call.MOH() {
+		t.Error("MOH not on")
+	}
+	must(t, ch.StopMOH(), "stop moh")
+	if call.MOH() {
+		t.Error("MOH still on")
+	}
+	must(t, ch.SetVariable("HOTLINE_LINE", "mayor"), "set variable")
+	if v := call.Variable("HOTLINE_LINE"); v != "mayor" {
+		t.Errorf("Variable = %q", v)
+	}
+	must(t, ch.SendDTMF("12", nil), "dtmf")
+	if call.Heard() != "12" {
+		t.Errorf("Heard = %q", call.Heard())
+	}
+	_, err = ch.Play("list", "sound:a,digits:12")
+	must(t, err, "play list")
+	st.await(h.ctx, ari.Events.PlaybackContinuing)
+	ev, _ = st.await(h.ctx, ari.Events.PlaybackFinished)
+	if pb := ev.(*ari.PlaybackFinished).Playback; pb.MediaURI != "digits:12" || pb.State != "done" {
+		t.Errorf("list finished as %+v", pb)
+	}
+	br, err := h.cl.Bridge().Create(key(ari.BridgeKey, ""), "mixing", "q")
+	must(t, err, "bridge")
+	must(t, br.AddChannel(call.ID()), "add")
+	_, err = br.Play("queue-pos", "sound:queue-position")
+	must(t, err, "bridge play")
+	if _, err := call.WaitPlayed(h.ctx, func(u string) bool { return u == "sound:queue-position" }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"sound:a", "digits:12", "sound:queue-position"}, call.Played()); diff != "" {
+		t.Errorf("Played (-want +got):\n%s", diff)
+	}
+	if bs := h.srv.Bridges(); len(bs) != 1 || len(bs[0].ChannelIDs) != 1 || bs[0].ChannelIDs[0] != call.ID() {
+		t.Errorf("Bridges = %+v", bs)
+	}
+	must(t, br.Delete(), "delete bridge")
+
+	// A phone that never answers by itself can be answered by the script.
+	_, err = h.cl.Channel().Originate(nil, ari.OriginateRequest{Endpoint: "PJSIP/8002", App: "hotline", Timeout: 30})
+	must(t, err, "originate")
+	leg, err := h.srv.WaitOriginated(h.ctx, "PJSIP/8002")
+	must(t, err, "WaitOriginated")
+	if leg.State() != "Ringing" || !strings.HasPrefix(leg.Name(), "PJSIP/8002-") {
+		t.Errorf("leg %s state %s", leg.Name(), leg.State())
+	}
+	leg.Answer()
+	if ss := st.stasisStart(h.ctx); ss.Channel.ID != leg.ID() {
+		t.Errorf("StasisStart for %s", ss.Channel.ID)
+	}
+
+	// continue sends the caller back to the dialplan: out of Stasis, alive.
+	must(t, ch.Continue("hotline-in", "voicemail", 1), "continue")
+	st.await(h.ctx, ari.Events.StasisEnd)
+	if call.InStasis() || call.State() != "Up" {
+		t.Errorf("after continue: in Stasis %v, state %s", call.InStasis(), call.State())
+	}
+	call.Hangup()
+	<-call.Done()
+
+	types := call.EventTypes()
+	want := []string{"StasisStart", "ChannelStateChange", "ChannelVarset", "PlaybackStarted", "PlaybackContinuing", "PlaybackStarted", "PlaybackFinished", "ChannelEnteredBridge", "PlaybackStarted", "PlaybackFinished", "ChannelLeftBridge", "StasisEnd"}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("events sent about the caller (-want +got):\n%s", diff)
+	}
+	for _, e := range call.Events() {
+		if d, err := e.Decode(); err != nil || d.GetType() != e.Type {
+			t.Errorf("decode %s: %v", e.JSON, err)
+		}
+	}
+}

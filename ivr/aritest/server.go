@@ -50,6 +50,10 @@ type Options struct {
 
 	// Log receives the emulator's own diagnostics; nil discards them.
 	Log *slog.Logger
+
+	// Addr is where to listen; empty picks a free port on 127.0.0.1 (rexian sim
+	// --listen sets it so that a separately started rexian can be pointed at it).
+	Addr string
 }
 
 // Server is an in-process ARI server. All methods are safe for concurrent use.
@@ -117,7 +121,11 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("aritest.New: listen: %w", err)
 	}
@@ -403,12 +411,6 @@ func (r *request) num(name string, def int) int {
 		return def
 	}
 	return int(f)
-}
-
-func (r *request) flag(name string) bool {
-	v, _ := r.param(name)
-	b, _ := strconv.ParseBool(v)
-	return b
 }
 
 // variables returns the "variables" object of an originate body.
