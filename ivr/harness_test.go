@@ -13,12 +13,11 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
-	"github.com/rexian/rexian/calendar"
 	"github.com/rexian/rexian/config"
-	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/ivr/aritest"
 	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/ticketstest"
 )
 
 var shanghai = mustZone("Asia/Shanghai")
@@ -50,14 +49,14 @@ func testSettings() config.IVR {
 	s := config.DefaultIVR()
 	s.Voicemail.Category = "TS"
 	for i := range s.Queues {
-		// Asterisk seconds last 10 ms in the emulator: 10 s of ringing is 100 ms.
-		s.Queues[i].RingTimeout = 10 * time.Second
+		// Asterisk seconds last 10 ms in the emulator: 30 s of ringing is 300 ms.
+		s.Queues[i].RingTimeout = 30 * time.Second
 		s.Queues[i].WrapUp = 0
 		s.Queues[i].MaxWait = 30 * time.Second
 		s.Queues[i].AnnounceEvery = 0
 	}
 	for i := range s.Menus {
-		s.Menus[i].Timeout = time.Second
+		s.Menus[i].Timeout = 3 * time.Second
 	}
 	s.Status.DigitWait = time.Second
 	return s
@@ -82,27 +81,10 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newHarness(t *testing.T, hopts ...harnessOption) *harness {
 	t.Helper()
-	db := dbtest.Open(t, auth.Migrations(), tickets.Migrations(), Migrations())
-	cal, err := calendar.New(calendar.Options{Location: shanghai})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := tickets.NewStore(db, tickets.Options{Calendar: cal, Location: shanghai, AttachmentDir: t.TempDir()})
-	b, err := os.ReadFile("testdata/city.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, err := tickets.ParseCity(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	if err := store.LoadCity(ctx, city); err != nil {
-		t.Fatal(err)
-	}
+	env := ticketstest.New(t, ticketstest.Options{Migrations: append(auth.Migrations(), Migrations()...),
+		Store: tickets.Options{Location: shanghai}})
 	ao := aritest.Options{Second: 10 * time.Millisecond, Log: testLogger(t)}
-	o := Options{Settings: testSettings(), DB: db, Tickets: store, Log: testLogger(t), Location: shanghai}
+	o := Options{Settings: testSettings(), DB: env.DB, Tickets: env.Store, Log: testLogger(t), Location: shanghai}
 	for _, f := range hopts {
 		f(&o, &ao)
 	}
@@ -112,7 +94,7 @@ func newHarness(t *testing.T, hopts ...harnessOption) *harness {
 	}
 	t.Cleanup(srv.Close)
 	o.ARI = config.ARI{URL: []string{srv.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
-	h := &harness{t: t, srv: srv, store: store, opts: o}
+	h := &harness{t: t, srv: srv, store: env.Store, opts: o}
 	h.start()
 	return h
 }

@@ -13,19 +13,9 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
-	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/ticketstest"
 )
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 var shanghai = func() *time.Location {
 	l, err := time.LoadLocation("Asia/Shanghai")
@@ -105,7 +95,7 @@ type fixture struct {
 	db      *gorm.DB
 	tickets *tickets.Store
 	gw      *fakeGateway
-	clock   *clock
+	clock   *ticketstest.Clock
 	ctx     context.Context
 }
 
@@ -114,25 +104,27 @@ var monday10 = time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)
 
 func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	t.Helper()
-	db := dbtest.Open(t, auth.Migrations(), tickets.Migrations(), Migrations())
-	return fixtureOn(t, db, mod...)
+	clk := ticketstest.NewClock(monday10)
+	env := ticketstest.New(t, ticketstest.Options{City: tickets.DemoCity(), Migrations: append(auth.Migrations(), Migrations()...),
+		Store: tickets.Options{Location: shanghai, Now: clk.Now}})
+	return serviceFixture(t, env.Ctx, env.DB, env.Store, clk, mod...)
 }
 
+// fixtureOn is a second outbox over the database of an earlier fixture, as another
+// process (or the same one restarted) would be: its own clock, tickets store and service.
 func fixtureOn(t testing.TB, db *gorm.DB, mod ...func(*Options)) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), ticketstest.Timeout)
 	t.Cleanup(cancel)
-	clk := &clock{t: monday10}
-	ts := tickets.NewStore(db, tickets.Options{Location: shanghai, Now: clk.Now, AttachmentDir: filepath.Join(t.TempDir(), "att")})
-	var n int64
-	if err := db.Model(&tickets.Department{}).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		if err := ts.LoadCity(ctx, tickets.DemoCity()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clk := ticketstest.NewClock(monday10)
+	ts := tickets.NewStore(db, tickets.Options{Location: shanghai, Now: clk.Now, AttachmentDir: filepath.Join(t.TempDir(), "attachments")})
+	return serviceFixture(t, ctx, db, ts, clk, mod...)
+}
+
+// serviceFixture starts an outbox over db and ts with a fake gateway, and the options
+// the tests share before mod changes them.
+func serviceFixture(t testing.TB, ctx context.Context, db *gorm.DB, ts *tickets.Store, clk *ticketstest.Clock, mod ...func(*Options)) *fixture {
+	t.Helper()
 	gw := newFakeGateway()
 	opts := Options{Gateway: gw, Now: clk.Now, Location: shanghai, RatePerSecond: 1e6, Concurrency: 8, BatchSize: 50,
 		Lease: time.Minute, ReconcileGrace: 2 * time.Minute}

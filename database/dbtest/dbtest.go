@@ -99,9 +99,17 @@ func URL(t testing.TB) string {
 // Open returns a fresh database for t with the given migrations applied.
 func Open(t testing.TB, migrations ...[]*database.Migration) *gorm.DB {
 	t.Helper()
+	return OpenURL(t, URL(t), migrations...)
+}
+
+// OpenURL connects to a database that URL made, applies the given migrations and closes
+// the connection when t ends. Called again on the same dbURL, it is a second connection, as
+// another process would have: one a test may close to stand for an outage.
+func OpenURL(t testing.TB, dbURL string, migrations ...[]*database.Migration) *gorm.DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	db, err := database.Open(ctx, URL(t), nil)
+	db, err := database.Open(ctx, dbURL, nil)
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
 
-	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/intake/mailbox/mailtest"
+	"github.com/rexian/rexian/tickets/ticketstest"
 )
 
 // services is the Dovecot and Exim pair of this test package, started once in TestMain;
@@ -43,13 +42,12 @@ func servers(t *testing.T) *mailtest.Server {
 	return services
 }
 
-// fixture is a fresh database with the test city, a tickets store, and a mailbox user.
+// fixture is a fresh database with ticketstest.City, a tickets store, and a mailbox user.
 type fixture struct {
+	env      *ticketstest.Env
 	ctx      context.Context
-	url      string
 	db       *gorm.DB
 	store    *tickets.Store
-	attDir   string
 	box, pw  string
 	mail     *mailtest.Server
 	log      *slog.Logger
@@ -59,42 +57,11 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	s := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	f := &fixture{ctx: ctx, mail: s, url: dbtest.URL(t), attDir: filepath.Join(t.TempDir(), "attachments"), category: "ZX",
-		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	f.db = f.open(t)
-	if err := database.Migrate(ctx, f.db, append(tickets.Migrations(), Migrations()...)); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	f.store = f.newStore(f.db)
-	b, err := os.ReadFile("testdata/city.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, err := tickets.ParseCity(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.LoadCity(ctx, city); err != nil {
-		t.Fatalf("load city: %v", err)
-	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	env := ticketstest.New(t, ticketstest.Options{Migrations: Migrations(), Store: tickets.Options{Log: log}})
+	f := &fixture{env: env, ctx: env.Ctx, db: env.DB, store: env.Store, mail: s, log: log, category: "ZX"}
 	f.box, f.pw = s.NewUser(t, "mayor")
 	return f
-}
-
-func (f *fixture) open(t *testing.T) *gorm.DB {
-	t.Helper()
-	db, err := database.Open(f.ctx, f.url, nil)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { database.Close(db) })
-	return db
-}
-
-func (f *fixture) newStore(db *gorm.DB) *tickets.Store {
-	return tickets.NewStore(db, tickets.Options{AttachmentDir: f.attDir, Log: f.log})
 }
 
 type readerOption func(*ReaderOptions)

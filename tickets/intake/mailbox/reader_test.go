@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/intake/mailbox/mailtest"
 )
@@ -203,11 +204,11 @@ func TestDatabaseDownLeavesLetterInInbox(t *testing.T) {
 	f := newFixture(t)
 	f.append(t, plainLetter("赵六 <zhaoliu@example.test>", "<down@example.test>", "数据库停机", "这封信不能丢"))
 
-	down := f.open(t)
+	down := dbtest.OpenURL(t, f.env.URL)
 	if err := database.Close(down); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.reader(t, f.newStore(down)).RunOnce(f.ctx); err != nil {
+	if err := f.reader(t, f.env.NewStore(down)).RunOnce(f.ctx); err != nil {
 		t.Fatalf("pass with the database down: %v", err)
 	}
 	inbox := f.mail.Folder(t, f.box, f.pw, "INBOX")

@@ -31,9 +31,12 @@ type posted struct {
 	AccountID        string `json:"account_id" xml:"account_id"`
 }
 
-type postedXML struct {
+// requestsXML is the XML list of every answer about service requests (POST requests,
+// GET requests, GET tokens): GeoReport v2 names it service_requests and each item
+// request, whichever fields the item has.
+type requestsXML[T any] struct {
 	XMLName  xml.Name `xml:"service_requests"`
-	Requests []posted `xml:"request"`
+	Requests []T      `xml:"request"`
 }
 
 // request is a service request as GET requests shows it.
@@ -57,19 +60,9 @@ type request struct {
 	MediaURL          string   `json:"media_url" xml:"media_url"`
 }
 
-type requestsXML struct {
-	XMLName  xml.Name  `xml:"service_requests"`
-	Requests []request `xml:"request"`
-}
-
 type tokenAnswer struct {
 	ServiceRequestID string `json:"service_request_id" xml:"service_request_id"`
 	Token            string `json:"token" xml:"token"`
-}
-
-type tokensXML struct {
-	XMLName  xml.Name      `xml:"service_requests"`
-	Requests []tokenAnswer `xml:"request"`
 }
 
 const serviceNotice = "诉求已受理，可凭工单号查询办理进度。"
@@ -204,7 +197,7 @@ func (h *Handler) postRequest(c *gin.Context, f format) *specError {
 	}
 	h.log.InfoContext(ctx, "open311 request registered", "ticket", v.Number, "service", code, "by", p.Actor())
 	out := posted{ServiceRequestID: v.Number, Token: token, ServiceNotice: serviceNotice, AccountID: form.Get("account_id")}
-	write(c, f, http.StatusCreated, []posted{out}, postedXML{Requests: []posted{out}})
+	write(c, f, http.StatusCreated, []posted{out}, requestsXML[posted]{Requests: []posted{out}})
 	return nil
 }
 
@@ -257,7 +250,7 @@ func (h *Handler) getRequest(c *gin.Context, f format, id string) *specError {
 		return errorf(http.StatusNotFound, "service_request_id "+id+" not found")
 	}
 	out := []request{toRequest(v)}
-	write(c, f, http.StatusOK, out, requestsXML{Requests: out})
+	write(c, f, http.StatusOK, out, requestsXML[request]{Requests: out})
 	return nil
 }
 
@@ -272,24 +265,16 @@ const (
 func (h *Handler) listRequests(c *gin.Context, f format) *specError {
 	ctx := c.Request.Context()
 	q := c.Request.Form
-	var out []request
 	if ids := strings.TrimSpace(q.Get("service_request_id")); ids != "" {
 		// With ids, the specification says every other parameter is ignored.
 		parts := strings.Split(ids, ",")
 		if len(parts) > maxLimit {
 			return errorf(http.StatusBadRequest, fmt.Sprintf("at most %d service_request_id values at once", maxLimit))
 		}
-		for _, id := range parts {
-			v, serr := h.find(c, strings.TrimSpace(id))
-			if serr != nil {
-				return serr
-			}
-			if v != nil {
-				out = append(out, toRequest(v))
-			}
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
 		}
-		write(c, f, http.StatusOK, nonNil(out), requestsXML{Requests: out})
-		return nil
+		return h.writeRequests(c, f, parts)
 	}
 	filter := tickets.Filter{Category: strings.TrimSpace(q.Get("service_code"))}
 	if filter.Category != "" {
@@ -370,8 +355,19 @@ func (h *Handler) listRequests(c *gin.Context, f format) *specError {
 		start = len(all)
 	}
 	all = all[start:min(start+limit, len(all))]
-	for _, s := range all {
-		v, serr := h.find(c, s.Number)
+	numbers := make([]string, len(all))
+	for i, s := range all {
+		numbers[i] = s.Number
+	}
+	return h.writeRequests(c, f, numbers)
+}
+
+// writeRequests answers with the public requests among numbers, in their order; a number
+// with no public ticket (unknown, or from a channel that is not public) is left out.
+func (h *Handler) writeRequests(c *gin.Context, f format, numbers []string) *specError {
+	var out []request
+	for _, n := range numbers {
+		v, serr := h.find(c, n)
 		if serr != nil {
 			return serr
 		}
@@ -379,7 +375,7 @@ func (h *Handler) listRequests(c *gin.Context, f format) *specError {
 			out = append(out, toRequest(v))
 		}
 	}
-	write(c, f, http.StatusOK, nonNil(out), requestsXML{Requests: out})
+	write(c, f, http.StatusOK, nonNil(out), requestsXML[request]{Requests: out})
 	return nil
 }
 
@@ -406,7 +402,7 @@ func (h *Handler) getToken(c *gin.Context, f format, token string) *specError {
 		return errorf(http.StatusNotFound, "token "+token+" not found")
 	}
 	out := []tokenAnswer{{ServiceRequestID: numbers[0], Token: token}}
-	write(c, f, http.StatusOK, out, tokensXML{Requests: out})
+	write(c, f, http.StatusOK, out, requestsXML[tokenAnswer]{Requests: out})
 	return nil
 }
 

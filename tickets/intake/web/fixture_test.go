@@ -10,9 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,49 +18,20 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
-	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/live/livetest"
 	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/ticketstest"
 )
 
-// testCity is a small directory: one district with a township, another without.
-const testCity = `
-departments:
-  - {code: HEAT, name: 市热力公司, level: city}
-  - code: DSQ
-    name: 东胜区人民政府
-    level: district
-    government: true
-    children:
-      - {code: DSQ-ZJJ, name: 东胜区住房和城乡建设局, level: district}
-      - {code: DSQ-JTJD, name: 交通街道办事处, level: township, government: true}
-  - {code: KBSQ, name: 康巴什区人民政府, level: district, government: true}
-categories:
-  - code: TS
-    name: 投诉
-    kind: complaint
-    sign_limit: 4wh
-    handle_limit: 5wd
-    children:
-      - {code: TS-GN, name: 供暖, department: HEAT}
-      - {code: TS-WYGL, name: 物业管理}
-`
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
+// fixture is the public form and status page over a store holding ticketstest.City, on a
+// clock that starts on a Monday morning.
 type fixture struct {
 	t       *testing.T
 	ctx     context.Context
 	store   *tickets.Store
 	h       *Handler
 	engine  *gin.Engine
-	clock   *clock
+	clock   *ticketstest.Clock
 	closeDB func()
 }
 
@@ -71,19 +40,9 @@ var desk = &auth.Principal{UserID: 1, Name: "wang", Role: auth.RoleOperator}
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	db := dbtest.Open(t, tickets.Migrations())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	store := tickets.NewStore(db, tickets.Options{AttachmentDir: filepath.Join(t.TempDir(), "attachments")})
-	city, err := tickets.ParseCity([]byte(testCity))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.LoadCity(ctx, city); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	opts := Options{Store: store, Live: livetest.Open(t), Now: clk.Now, Secret: "0123456789abcdef0123456789abcdef"}
+	env := ticketstest.New(t, ticketstest.Options{})
+	clk := ticketstest.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	opts := Options{Store: env.Store, Live: livetest.Open(t), Now: clk.Now, Secret: "0123456789abcdef0123456789abcdef"}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -93,11 +52,11 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	}
 	e := gin.New()
 	h.Routes(e)
-	sqlDB, err := db.DB()
+	sqlDB, err := env.DB.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, ctx: ctx, store: store, h: h, engine: e, clock: clk, closeDB: func() { sqlDB.Close() }}
+	return &fixture{t: t, ctx: env.Ctx, store: env.Store, h: h, engine: e, clock: clk, closeDB: func() { sqlDB.Close() }}
 }
 
 // do sends a request from addr and returns the status and body.

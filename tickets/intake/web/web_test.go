@@ -15,8 +15,8 @@ import (
 func validFields(token string) url.Values {
 	return url.Values{
 		"content":    {"小区暖气不热，室温只有十二度，已经三天了"},
-		"district":   {"DSQ"},
-		"township":   {"DSQ-JTJD"},
+		"district":   {"DS"},
+		"township":   {"DS-JT"},
 		"address":    {"交通街道幸福小区3号楼"},
 		"category":   {"TS-GN"},
 		"name":       {"李女士"},
@@ -44,7 +44,7 @@ func TestReportRegistersTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v.Channel != tickets.ChannelWeb || v.Category.Code != "TS-GN" || v.Citizen.Phone != "13812345678" ||
-		v.Location.Township == nil || v.Location.Township.Code != "DSQ-JTJD" || v.Location.Address != "交通街道幸福小区3号楼" {
+		v.Location.Township == nil || v.Location.Township.Code != "DS-JT" || v.Location.Address != "交通街道幸福小区3号楼" {
 		t.Errorf("ticket %+v does not carry the report", v)
 	}
 	if v.RegisteredBy != "operator:web" {
@@ -87,7 +87,7 @@ func TestReportRefused(t *testing.T) {
 		{"photo too large", func(f *fixture, v url.Values) []upload {
 			return []upload{{"a.png", append(pngBytes(f.t), make([]byte, 6<<20)...)}}
 		}, 10 * time.Second, http.StatusRequestEntityTooLarge, "不能超过5MB"},
-		{"township of another district", func(_ *fixture, v url.Values) []upload { v.Set("district", "KBSQ"); return nil },
+		{"township of another district", func(_ *fixture, v url.Values) []upload { v.Set("district", "KBS"); return nil },
 			10 * time.Second, http.StatusBadRequest, "不属于所选旗区"},
 		{"no district", func(_ *fixture, v url.Values) []upload { v.Del("district"); return nil },
 			10 * time.Second, http.StatusBadRequest, "请选择问题发生的旗区"},
