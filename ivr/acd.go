@@ -54,6 +54,9 @@ type waiter struct {
 	line    string
 	virtual bool
 	offer   chan []*Agent
+	// wake, when set, tells the waiting call that an offer is in (it may be playing an
+	// announcement and not watching offer).
+	wake func()
 }
 
 // Waiting is a waiting caller as live screens show it.
@@ -199,6 +202,7 @@ func (q *acd) leave(w *waiter) {
 func (q *acd) markVirtual(w *waiter) {
 	q.mu.Lock()
 	w.virtual = true
+	w.wake = nil // the call-back session watches offer itself
 	q.mu.Unlock()
 	q.changed()
 }
@@ -264,6 +268,9 @@ func (q *acd) match() {
 		}
 		q.waiting = slices.Delete(q.waiting, i, i+1)
 		w.offer <- picked // capacity 1 and only one offer is ever outstanding
+		if w.wake != nil {
+			w.wake()
+		}
 	}
 }
 

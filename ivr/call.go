@@ -209,6 +209,10 @@ func (c *call) pendingDigits() bool {
 // cmdGone tells a call that its channel vanished while the event socket was down.
 type cmdGone struct{}
 
+// cmdOffer tells a waiting call that an operator is being offered: an announcement in
+// progress stops so that the operator's phone rings at once.
+type cmdOffer struct{}
+
 // cmdResync tells a call that the event socket reconnected: events may have been lost,
 // so whatever it waits for must be checked. alive are the node's channels now.
 type cmdResync struct{ alive map[string]channelInfo }
@@ -270,6 +274,12 @@ func (c *call) play(ctx context.Context, bargeIn bool, media ...string) error {
 			if finished, err := c.node.rest.playbackDone(ctx, id); err == nil && finished {
 				return nil // its PlaybackFinished was lost with the socket
 			}
+		}
+		if _, ok := e.cmd.(cmdOffer); ok && bargeIn {
+			if err := c.node.rest.stopPlayback(ctx, id); err != nil {
+				c.log.Warn("stop playback for an offer", "playback", id, "err", err)
+			}
+			return nil
 		}
 		if c.handle(e) {
 			return errHangup

@@ -237,6 +237,7 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 		key: c.waiterKey(), queue: q, since: now, caller: c.caller,
 		hotline: c.hotline.Code, line: c.line.Number, offer: make(chan []*Agent, 1),
 	}
+	w.wake = func() { c.deliver(event{cmd: cmdOffer{}}) }
 	if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
 		return OutcomeAbandonedQueue, err
 	}
@@ -356,7 +357,9 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 			if err != nil {
 				return OutcomeAbandonedQueue, err
 			}
-			moh(true)
+			if len(w.offer) == 0 {
+				moh(true) // an offer that cut the announcement short is taken next
+			}
 		case <-c.signal:
 			for {
 				e, ok := c.pop()

@@ -451,3 +451,32 @@ func TestPlaybackErrorsDoNotStrandTheCaller(t *testing.T) {
 	}
 	h.idle()
 }
+
+func TestAnOfferCutsAnAnnouncementShort(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) {
+		for i := range s.Queues {
+			s.Queues[i].AnnounceEvery = 100 * time.Millisecond
+		}
+	}), func(_ *Options, ao *aritest.Options) {
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "queue-position") {
+				return time.Minute // an announcement far longer than the test
+			}
+			return 20 * time.Millisecond
+		}
+	})
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	blocker := h.dial("13800000009", "12345")
+	blocker.Press("0")
+	h.originated("PJSIP/8001")
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	h.waitPlayed(caller, "queue-position")
+	blocker.Hangup() // wang is free while the caller hears the announcement
+	leg := h.originated("PJSIP/8001")
+	h.eventually("the caller reaches wang without waiting out the announcement", func() bool {
+		return leg.BridgeID() != "" && leg.BridgeID() == caller.BridgeID()
+	})
+	caller.Hangup()
+	h.idle()
+}
