@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,86 @@ func TestOptOutKeywords(t *testing.T) {
 		if got := IsOptOut(tt.text); got != tt.want {
 			t.Errorf("IsOptOut(%q) = %v; want %v", tt.text, got, tt.want)
 		}
+	}
+}
+
+func TestEnqueueBatch(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.Suppress(f.ctx, "supervisor:li", "13900000003", ""); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := f.svc.Enqueue(f.ctx, NewMessage{Kind: KindSurvey, To: "13900000001", Text: "已有", IdempotencyKey: "survey:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []NewMessage{
+		{Kind: KindSurvey, To: "13900000001", Text: "重复", IdempotencyKey: "survey:1"},               // exists already
+		{Kind: KindSurvey, To: "13900000002", Text: "请评价", IdempotencyKey: "survey:2"},              // new
+		{Kind: KindSurvey, To: "0477-8581234", Text: "请评价", IdempotencyKey: "survey:landline"},      // refused
+		{Kind: KindSurvey, To: "13900000003", Text: "请评价", IdempotencyKey: "survey:3"},              // opted out
+		{Kind: KindSurvey, To: "13900000002", Text: "again", IdempotencyKey: "survey:2"},            // twice in one batch
+		{Kind: KindSurvey, To: "13900000004", Text: strings.Repeat("长", 70*5), IdempotencyKey: "x"}, // too long
+		{Kind: KindReceipt, To: "13900000003", Text: "受理回执", IdempotencyKey: "receipt:3"},           // not suppressible
+	}
+	got, err := f.svc.EnqueueBatch(f.ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(i int, created bool, status Status) {
+		t.Helper()
+		r := got[i]
+		if r.Err != nil || r.Message == nil || r.Created != created || r.Message.Status != status || r.Message.ID == 0 {
+			t.Errorf("result %d: %+v (message %+v), want created=%v status %s", i, r, r.Message, created, status)
+		}
+	}
+	check(0, false, StatusQueued)
+	if got[0].Message.ID != first.ID {
+		t.Errorf("an existing key gave message %d, want the first one %d", got[0].Message.ID, first.ID)
+	}
+	check(1, true, StatusQueued)
+	wantCode(t, got[2].Err, api.ErrInvalid, "landline")
+	check(3, true, StatusSuppressed)
+	if got[4].Message == nil || got[4].Message.ID != got[1].Message.ID || got[4].Created {
+		t.Errorf("a key twice in one batch: %+v, want the first one's message", got[4])
+	}
+	wantCode(t, got[5].Err, api.ErrInvalid, "too_long")
+	check(6, true, StatusQueued)
+	var msgs, parts int64
+	f.db.Model(&Message{}).Count(&msgs)
+	f.db.Model(&MessagePart{}).Count(&parts)
+	if msgs != 4 || parts != 4 {
+		t.Errorf("%d messages and %d parts stored, want 4 and 4", msgs, parts)
+	}
+	// The same batch again creates nothing.
+	again, err := f.svc.EnqueueBatch(f.ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again {
+		if r.Created {
+			t.Errorf("second batch created message %d", i)
+		}
+	}
+	f.db.Model(&Message{}).Count(&msgs)
+	if msgs != 4 {
+		t.Errorf("%d messages after the same batch twice, want 4", msgs)
+	}
+}
+
+func BenchmarkEnqueueBatch(b *testing.B) {
+	f := newFixture(b)
+	const n = 10000
+	ms := make([]NewMessage, n)
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		for i := range ms {
+			ms[i] = NewMessage{Kind: KindSurvey, To: "139" + strings.Repeat("0", 4) + strconv.Itoa(1000+i%9000), Text: "您反映的问题已办结，请回复1满意 2基本满意 3不满意。",
+				IdempotencyKey: "bench:" + strconv.Itoa(it) + ":" + strconv.Itoa(i)}
+		}
+		start := time.Now()
+		if _, err := f.svc.EnqueueBatch(f.ctx, ms); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")
 	}
 }

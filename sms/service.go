@@ -276,11 +276,8 @@ func (s *Service) checkLength(text string) (Coding, []string, error) {
 // the suppression list (the message is stored as suppressed, never sent). A second
 // enqueue with the same idempotency key returns the first message and created false.
 func (s *Service) Enqueue(ctx context.Context, m NewMessage) (msg *Message, created bool, err error) {
-	if !m.Kind.Valid() {
-		return nil, false, api.Errorf(api.ErrInvalid, "unknown_kind", "unknown kind %q; one of %v", m.Kind, Kinds)
-	}
-	if len(m.IdempotencyKey) > 160 {
-		return nil, false, api.Errorf(api.ErrInvalid, "invalid_idempotency_key", "idempotency key is over 160 bytes")
+	if err := checkKey(m); err != nil {
+		return nil, false, err
 	}
 	if m.IdempotencyKey != "" {
 		if old, err := s.byKey(ctx, s.db, m.IdempotencyKey); err == nil {
@@ -289,26 +286,72 @@ func (s *Service) Enqueue(ctx context.Context, m NewMessage) (msg *Message, crea
 			return nil, false, err
 		}
 	}
-	to, err := Recipient(m.To)
+	msg, texts, err := s.prepare(ctx, m)
 	if err != nil {
 		return nil, false, err
+	}
+	if m.Kind.suppressible() {
+		suppressed, err := s.Suppressed(ctx, msg.Recipient)
+		if err != nil {
+			return nil, false, err
+		}
+		if suppressed {
+			s.suppress(msg)
+		}
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(msg).Error; err != nil {
+			return err
+		}
+		return tx.Create(partsOf(msg, texts)).Error
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) && m.IdempotencyKey != "" {
+		// Another request with the same key won the race: theirs is the message.
+		old, err := s.byKey(ctx, s.db, m.IdempotencyKey)
+		if err != nil {
+			return nil, false, err
+		}
+		return old, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sms: enqueue %s to %s: %w", m.Kind, phone.Mask(msg.Recipient), err)
+	}
+	s.wakeIfDue(msg)
+	return msg, true, nil
+}
+
+func checkKey(m NewMessage) error {
+	if !m.Kind.Valid() {
+		return api.Errorf(api.ErrInvalid, "unknown_kind", "unknown kind %q; one of %v", m.Kind, Kinds)
+	}
+	if len(m.IdempotencyKey) > 160 {
+		return api.Errorf(api.ErrInvalid, "invalid_idempotency_key", "idempotency key is over 160 bytes")
+	}
+	return nil
+}
+
+// prepare checks a new message and builds its row and part texts, without writing.
+func (s *Service) prepare(ctx context.Context, m NewMessage) (*Message, []string, error) {
+	to, err := Recipient(m.To)
+	if err != nil {
+		return nil, nil, err
 	}
 	if m.TicketNumber != "" {
 		m.TicketNumber = tickets.NormalizeNumber(m.TicketNumber)
 		if !tickets.CheckNumber(m.TicketNumber) {
-			return nil, false, api.Errorf(api.ErrInvalid, "invalid_ticket", "%q is not a ticket number (wrong length or check digit)", m.TicketNumber)
+			return nil, nil, api.Errorf(api.ErrInvalid, "invalid_ticket", "%q is not a ticket number (wrong length or check digit)", m.TicketNumber)
 		}
 	}
 	text, err := s.compose(ctx, m)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	coding, texts, err := s.checkLength(text)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	now := s.clock()
-	msg = &Message{
+	msg := &Message{
 		Kind: m.Kind, Recipient: to, Text: text, Template: m.Template, IdempotencyKey: m.IdempotencyKey,
 		Status: StatusQueued, Coding: coding, PartCount: len(texts), NextAttemptAt: s.due(m.Kind, now),
 		TicketNumber: m.TicketNumber, NoticeID: m.NoticeID, CreatedBy: m.CreatedBy, CreatedAt: now, UpdatedAt: now,
@@ -324,44 +367,179 @@ func (s *Service) Enqueue(ctx context.Context, m NewMessage) (msg *Message, crea
 		b, _ := json.Marshal(m.Variables)
 		msg.Variables = string(b)
 	}
-	if m.Kind.suppressible() {
-		suppressed, err := s.Suppressed(ctx, to)
-		if err != nil {
-			return nil, false, err
-		}
-		if suppressed {
-			msg.Status, msg.FinishedAt = StatusSuppressed, &now
-			msg.Error = "the recipient opted out of " + string(m.Kind) + " messages"
-		}
+	return msg, texts, nil
+}
+
+// suppress marks a message for a number on the suppression list.
+func (s *Service) suppress(msg *Message) {
+	now := msg.CreatedAt
+	msg.Status, msg.FinishedAt = StatusSuppressed, &now
+	msg.Error = "the recipient opted out of " + string(msg.Kind) + " messages"
+}
+
+func partsOf(msg *Message, texts []string) []MessagePart {
+	parts := make([]MessagePart, len(texts))
+	for i, t := range texts {
+		parts[i] = MessagePart{MessageID: msg.ID, Seq: i + 1, Text: t, Status: PartPending}
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(msg).Error; err != nil {
-			return err
-		}
-		parts := make([]MessagePart, len(texts))
-		for i, t := range texts {
-			parts[i] = MessagePart{MessageID: msg.ID, Seq: i + 1, Text: t, Status: PartPending}
-		}
-		return tx.Create(&parts).Error
-	})
-	if errors.Is(err, gorm.ErrDuplicatedKey) && m.IdempotencyKey != "" {
-		// Another request with the same key won the race: theirs is the message.
-		old, err := s.byKey(ctx, s.db, m.IdempotencyKey)
-		if err != nil {
-			return nil, false, err
-		}
-		return old, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("sms: enqueue %s to %s: %w", m.Kind, phone.Mask(to), err)
-	}
-	if msg.Status == StatusQueued && !msg.NextAttemptAt.After(now) {
+	return parts
+}
+
+// wakeIfDue nudges the sender for a message that may go out now.
+func (s *Service) wakeIfDue(msg *Message) {
+	if msg.Status == StatusQueued && !msg.NextAttemptAt.After(s.clock()) {
 		select {
 		case s.wake <- struct{}{}:
 		default:
 		}
 	}
-	return msg, true, nil
+}
+
+// Enqueued is one result of EnqueueBatch.
+type Enqueued struct {
+	Message *Message
+	Created bool
+	Err     error // this message's own problem (invalid number, text too long…)
+}
+
+// batchChunk is how many messages one EnqueueBatch step looks up and inserts.
+const batchChunk = 500
+
+// insertRows bounds the rows of one multi-row INSERT: the pure-Go SQLite driver binds
+// parameters in time quadratic in their number, and a message row has about twenty.
+const insertRows = 50
+
+// EnqueueBatch queues many messages with a few statements: one lookup of the keys that
+// exist already, one of the suppression list, multi-row inserts. It is what a survey
+// batch of 100,000 needs; one message at a time costs several round trips each. Results
+// are in the order of ms; a message's own problem is in its result and does not stop the
+// others. The error is for the batch as a whole (the database).
+func (s *Service) EnqueueBatch(ctx context.Context, ms []NewMessage) ([]Enqueued, error) {
+	out := make([]Enqueued, len(ms))
+	for start := 0; start < len(ms); start += batchChunk {
+		end := min(start+batchChunk, len(ms))
+		if err := s.enqueueChunk(ctx, ms[start:end], out[start:end]); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) enqueueChunk(ctx context.Context, ms []NewMessage, out []Enqueued) error {
+	db := s.db.WithContext(ctx)
+	keys := make([]string, 0, len(ms))
+	for i, m := range ms {
+		if out[i].Err = checkKey(m); out[i].Err == nil && m.IdempotencyKey != "" {
+			keys = append(keys, m.IdempotencyKey)
+		}
+	}
+	existing := map[string]*Message{}
+	if len(keys) > 0 {
+		var old []*Message
+		if err := db.Where("idempotency_key IN ?", keys).Find(&old).Error; err != nil {
+			return fmt.Errorf("sms: enqueue batch: existing keys: %w", err)
+		}
+		for _, m := range old {
+			existing[m.IdempotencyKey] = m
+		}
+	}
+	type fresh struct {
+		i     int
+		msg   *Message
+		texts []string
+	}
+	var news []fresh
+	seen := map[string]int{} // a key twice in one batch: the first one is the message
+	var recipients []string
+	for i, m := range ms {
+		if out[i].Err != nil {
+			continue
+		}
+		if old := existing[m.IdempotencyKey]; old != nil && m.IdempotencyKey != "" {
+			out[i] = Enqueued{Message: old}
+			continue
+		}
+		if j, dup := seen[m.IdempotencyKey]; dup && m.IdempotencyKey != "" {
+			out[i] = Enqueued{Message: news[j].msg}
+			continue
+		}
+		msg, texts, err := s.prepare(ctx, m)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if m.IdempotencyKey != "" {
+			seen[m.IdempotencyKey] = len(news)
+		}
+		news = append(news, fresh{i: i, msg: msg, texts: texts})
+		if m.Kind.suppressible() {
+			recipients = append(recipients, msg.Recipient)
+		}
+	}
+	if len(news) == 0 {
+		return nil
+	}
+	if len(recipients) > 0 {
+		var off []string
+		if err := db.Model(&Suppression{}).Where("phone IN ?", recipients).Pluck("phone", &off).Error; err != nil {
+			return fmt.Errorf("sms: enqueue batch: suppression list: %w", err)
+		}
+		if len(off) > 0 {
+			set := make(map[string]bool, len(off))
+			for _, p := range off {
+				set[p] = true
+			}
+			for _, f := range news {
+				if f.msg.Kind.suppressible() && set[f.msg.Recipient] {
+					s.suppress(f.msg)
+				}
+			}
+		}
+	}
+	msgs := make([]*Message, len(news))
+	for k, f := range news {
+		msgs[k] = f.msg
+	}
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.CreateInBatches(msgs, insertRows).Error; err != nil {
+			return err
+		}
+		var parts []MessagePart
+		for _, f := range news {
+			parts = append(parts, partsOf(f.msg, f.texts)...)
+		}
+		return tx.CreateInBatches(parts, insertRows).Error
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// A concurrent enqueue took one of the keys since the lookup: fall back to one
+		// at a time for this chunk, which settles each key on its own.
+		for _, f := range news {
+			msg, created, err := s.Enqueue(ctx, ms[f.i])
+			out[f.i] = Enqueued{Message: msg, Created: created, Err: err}
+		}
+		for i := range ms {
+			if out[i].Err == nil && (out[i].Message == nil || out[i].Message.ID == 0) {
+				out[i].Message, _ = s.byKey(ctx, s.db, ms[i].IdempotencyKey)
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sms: enqueue batch of %d: %w", len(msgs), err)
+	}
+	for _, f := range news {
+		out[f.i] = Enqueued{Message: f.msg, Created: true}
+	}
+	for i := range ms {
+		if out[i].Message == nil && out[i].Err == nil {
+			// A repeated key within the batch: the first one's message, now with its id.
+			out[i].Message = news[seen[ms[i].IdempotencyKey]].msg
+		}
+	}
+	if len(msgs) > 0 {
+		s.wakeIfDue(msgs[0])
+	}
+	return nil
 }
 
 func (s *Service) wakeC() <-chan struct{} { return s.wake }
