@@ -1,0 +1,168 @@
+package callback
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+)
+
+// Handler serves the surveys' REST API: the list (and the manual callback list), answers
+// recorded by hand, and the figures.
+type Handler struct {
+	svc *Service
+	log *slog.Logger
+}
+
+// NewHandler returns the API handler over svc.
+func NewHandler(svc *Service, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{svc: svc, log: log}
+}
+
+// Routes lists every endpoint; g is /api/v1 behind the auth middleware.
+func (h *Handler) Routes(g *gin.RouterGroup) {
+	desk := auth.Require(auth.RoleOperator, auth.RoleSupervisor)
+	g.GET("/callback/surveys", desk, h.handle(h.surveys))
+	g.GET("/callback/manual", desk, h.handle(h.manual))
+	g.GET("/callback/surveys/:id", desk, h.handle(h.survey))
+	g.POST("/callback/surveys/:id/answer", desk, h.handle(h.answer))
+	g.GET("/callback/stats", auth.Require(auth.RoleSupervisor, auth.RoleOperator), h.handle(h.stats))
+}
+
+func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
+
+func (h *Handler) filter(c *gin.Context) (Filter, error) {
+	f := Filter{Status: Status(c.Query("status")), Result: Result(c.Query("result")), Ticket: strings.TrimSpace(c.Query("ticket"))}
+	if f.Status != "" && !f.Status.Valid() {
+		return f, api.Errorf(api.ErrInvalid, "invalid_status", "status %q is not one of %v", f.Status, Statuses)
+	}
+	if f.Result != "" && !f.Result.Valid() {
+		return f, api.Errorf(api.ErrInvalid, "invalid_result", "result %q is not one of %v", f.Result, Results)
+	}
+	if v := c.Query("since"); v != "" {
+		t, err := h.parseTime("since", v)
+		if err != nil {
+			return f, err
+		}
+		f.Since = &t
+	}
+	return f, nil
+}
+
+func (h *Handler) list(c *gin.Context, f Filter) error {
+	page, err := api.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	out, more, err := h.svc.Surveys(c.Request.Context(), f, page, false)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"surveys": out, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+func (h *Handler) surveys(c *gin.Context) error {
+	f, err := h.filter(c)
+	if err != nil {
+		return err
+	}
+	return h.list(c, f)
+}
+
+func (h *Handler) manual(c *gin.Context) error {
+	f, err := h.filter(c)
+	if err != nil {
+		return err
+	}
+	f.Status = StatusManual
+	return h.list(c, f)
+}
+
+func surveyID(c *gin.Context) (uint64, error) {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, api.Errorf(api.ErrInvalid, "invalid_id", "survey id %q is not a positive whole number", c.Param("id"))
+	}
+	return id, nil
+}
+
+func (h *Handler) survey(c *gin.Context) error {
+	id, err := surveyID(c)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.Find(c.Request.Context(), id, false)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+func (h *Handler) answer(c *gin.Context) error {
+	id, err := surveyID(c)
+	if err != nil {
+		return err
+	}
+	var in ManualAnswer
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	v, err := h.svc.Record(c.Request.Context(), auth.Current(c), id, in)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+func (h *Handler) stats(c *gin.Context) error {
+	loc := h.svc.opts.Location
+	now := h.svc.now().In(loc)
+	f := StatsFilter{Group: Group(c.DefaultQuery("group", string(GroupDepartment))),
+		From: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc), To: now.Add(time.Second)}
+	if v := c.Query("from"); v != "" {
+		t, err := h.parseTime("from", v)
+		if err != nil {
+			return err
+		}
+		f.From = t
+	}
+	if v := c.Query("to"); v != "" {
+		t, err := h.parseTime("to", v)
+		if err != nil {
+			return err
+		}
+		if len(v) == len("2006-01-02") { // a date names the whole day
+			t = t.AddDate(0, 0, 1)
+		}
+		f.To = t
+	}
+	st, err := h.svc.Stats(c.Request.Context(), f)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, st)
+	return nil
+}
+
+// parseTime reads RFC 3339 or a date (midnight in the city's zone).
+func (h *Handler) parseTime(field, v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", v, h.svc.opts.Location); err == nil {
+		return t, nil
+	}
+	return time.Time{}, api.Errorf(api.ErrInvalid, "invalid_time", "%s %q is neither a date (2026-11-26) nor an RFC 3339 time", field, v)
+}
