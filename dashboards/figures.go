@@ -1,0 +1,447 @@
+package dashboards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/tickets"
+)
+
+// Group is what figures are broken down by.
+type Group string
+
+const (
+	GroupNone       Group = ""
+	GroupDepartment Group = "department" // the ticket's lead department (主办单位)
+	GroupCategory   Group = "category"   // the top-level category
+	GroupChannel    Group = "channel"
+	GroupDistrict   Group = "district" // the banner/district where the matter is
+)
+
+// Valid reports whether g is a known breakdown.
+func (g Group) Valid() bool {
+	switch g {
+	case GroupNone, GroupDepartment, GroupCategory, GroupChannel, GroupDistrict:
+		return true
+	}
+	return false
+}
+
+// Figures are one group's ticket and survey figures for a period.
+//
+// Which tickets count (参评): those registered (受理) in the period, by their registration
+// time, except merged duplicates (重复件) and refused tickets (不予受理), which were never
+// taken on. Of these:
+//   - Completed: now completed (办结), even if completed after the period ended.
+//   - CompletedOnTime: completed no later than the ticket's deadline, which includes
+//     approved extensions; a consultation answered at once (no deadline) is on time.
+//   - OverdueNow: still open and past a deadline (sign-for or handling) now.
+//
+// Extensions (approved 延期) and Returns (退单) count timeline events in the period on any
+// ticket; for the department breakdown they go to the department that asked or returned.
+// Surveys count those of completions in the period (by completion time), as the callback
+// package does; SatisfactionRate is (satisfied + fairly satisfied) over surveys answered
+// with an opinion. A rate with nothing to divide by is null.
+type Figures struct {
+	Key              string   `json:"key"`
+	Name             string   `json:"name"`
+	Accepted         int64    `json:"accepted"`
+	Completed        int64    `json:"completed"`
+	CompletedOnTime  int64    `json:"completed_on_time"`
+	CompletionRate   *float64 `json:"completion_rate"`
+	OnTimeRate       *float64 `json:"on_time_rate"`
+	OverdueNow       int64    `json:"overdue_now"`
+	Extensions       int64    `json:"extensions"`
+	Returns          int64    `json:"returns"`
+	SurveysDone      int64    `json:"surveys_done"`
+	SurveysAnswered  int64    `json:"surveys_answered"`
+	Satisfied        int64    `json:"satisfied"`
+	SatisfactionRate *float64 `json:"satisfaction_rate"`
+	// Tickets are, per figure, the query string of GET /api/v1/tickets that lists the
+	// tickets behind it. Figures it cannot express (on time, events, surveys) are absent,
+	// as is every link of the "none" group. The tickets API filters a department as
+	// "dispatched to it or its sub-units", so for the department breakdown (counted by
+	// lead department) the list also holds tickets where the department was a co-handler
+	// or a sub-unit led, and for the district breakdown (counted by where the matter is)
+	// it is the tickets dispatched within the district's departments.
+	Tickets map[string]string `json:"tickets,omitempty"`
+}
+
+// CallFigures are the hotline's inbound calls in the period, with the ivr package's
+// definitions: Offered is every finished inbound call; Answered talked to an operator;
+// Abandoned hung up in the menu or the queue; AnswerRate (接通率) is calls that reached a
+// person, left a message, heard a status or chose a call back, over Offered;
+// ServiceLevel is answered within 15 s over the calls that wanted a person. Waits are of
+// answered calls, in seconds.
+type CallFigures struct {
+	Offered        int64    `json:"offered"`
+	Answered       int64    `json:"answered"`
+	Abandoned      int64    `json:"abandoned"`
+	Voicemails     int64    `json:"voicemails"`
+	Busy           int64    `json:"busy"`
+	SelfServed     int64    `json:"self_served"`
+	Callbacks      int64    `json:"callbacks"`
+	InTarget       int64    `json:"answered_in_target"`
+	AnswerRate     *float64 `json:"answer_rate"`
+	ServiceLevel   *float64 `json:"service_level"`
+	AvgWaitSeconds *float64 `json:"avg_wait_seconds"`
+	P90WaitSeconds *float64 `json:"p90_wait_seconds"`
+}
+
+// FigureSet is the figures of one period: in total, by group, and the calls.
+type FigureSet struct {
+	Period Period      `json:"period"`
+	Group  Group       `json:"group,omitempty"`
+	Total  Figures     `json:"total"`
+	Groups []Figures   `json:"groups,omitempty"`
+	Calls  CallFigures `json:"calls"`
+	// SurveysAvailable is false while the survey tables do not exist.
+	SurveysAvailable bool `json:"surveys_available"`
+}
+
+func ratio(a, b int64) *float64 {
+	if b == 0 {
+		return nil
+	}
+	v := math.Round(float64(a)/float64(b)*10000) / 10000
+	return &v
+}
+
+func (f *Figures) rates() {
+	f.CompletionRate = ratio(f.Completed, f.Accepted)
+	f.OnTimeRate = ratio(f.CompletedOnTime, f.Completed)
+	f.SatisfactionRate = ratio(f.Satisfied, f.SurveysAnswered)
+}
+
+func (f *Figures) add(o Figures) {
+	f.Accepted += o.Accepted
+	f.Completed += o.Completed
+	f.CompletedOnTime += o.CompletedOnTime
+	f.OverdueNow += o.OverdueNow
+	f.Extensions += o.Extensions
+	f.Returns += o.Returns
+	f.SurveysDone += o.SurveysDone
+	f.SurveysAnswered += o.SurveysAnswered
+	f.Satisfied += o.Satisfied
+}
+
+// acceptedStatuses are the statuses of tickets that count: all but merged and refused.
+var acceptedStatuses = []tickets.Status{tickets.StatusRegistered, tickets.StatusDispatched, tickets.StatusHandling,
+	tickets.StatusReplied, tickets.StatusReturned, tickets.StatusCompleted}
+
+// groupColumn is the tickets column each breakdown groups by (nil key: no group).
+func groupColumn(g Group) string {
+	switch g {
+	case GroupDepartment:
+		return "t.lead_department_id"
+	case GroupCategory:
+		return "t.category_id"
+	case GroupChannel:
+		return "t.channel"
+	case GroupDistrict:
+		return "t.district_id"
+	}
+	return "''"
+}
+
+// Figures computes the figure set of period p, broken down by g, for a supervisor.
+func (s *Service) Figures(ctx context.Context, who *auth.Principal, p Period, g Group) (*FigureSet, error) {
+	if !who.Is(auth.RoleSupervisor) {
+		return nil, api.Errorf(api.ErrForbidden, "forbidden", "only supervisors see the figures")
+	}
+	if !g.Valid() {
+		return nil, api.Errorf(api.ErrInvalid, "invalid_group", "group must be one of department, category, channel, district; not %q", g)
+	}
+	dir, err := s.directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.figures(ctx, dir, p, g)
+}
+
+func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group) (*FigureSet, error) {
+	from, to := p.From.UTC(), p.To.UTC()
+	col := groupColumn(g)
+	raw := map[string]*Figures{}
+	get := func(k string) *Figures {
+		if f, ok := raw[k]; ok {
+			return f
+		}
+		f := &Figures{Key: k}
+		raw[k] = f
+		return f
+	}
+
+	// The four sources are independent: read them at once, each on its own connection.
+	var (
+		trows []struct {
+			K                                       *string
+			Accepted, Completed, OnTime, OverdueNow int64
+		}
+		erows []struct {
+			K                   *string
+			Extensions, Returns int64
+		}
+		surveys   []SurveyCount
+		available bool
+		calls     CallFigures
+	)
+	ecol := col
+	if g == GroupDepartment {
+		ecol = "COALESCE(e.department_id, t.lead_department_id)"
+	}
+	err := parallel(
+		func() error {
+			err := s.db.WithContext(ctx).Raw(`SELECT CAST(`+col+` AS TEXT) AS k, COUNT(*) AS accepted,
+				COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0) AS completed,
+				COALESCE(SUM(CASE WHEN t.status = ? AND (t.due_at IS NULL OR t.completed_at <= t.due_at) THEN 1 ELSE 0 END), 0) AS on_time,
+				COALESCE(SUM(CASE WHEN t.open = ? AND t.overdue = ? THEN 1 ELSE 0 END), 0) AS overdue_now
+				FROM tickets t WHERE t.created_at >= ? AND t.created_at < ? AND t.status IN ?
+				`+groupBy(col), tickets.StatusCompleted, tickets.StatusCompleted, true, true, from, to, acceptedStatuses).Scan(&trows).Error
+			if err != nil {
+				return fmt.Errorf("dashboards: ticket figures: %w", err)
+			}
+			return nil
+		},
+		func() error {
+			err := s.db.WithContext(ctx).Raw(`SELECT CAST(`+ecol+` AS TEXT) AS k,
+				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS extensions,
+				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS returns
+				FROM events e JOIN tickets t ON t.id = e.ticket_id
+				WHERE e.action IN ? AND e.at >= ? AND e.at < ?
+				`+groupBy(ecol), tickets.ActApproveExtension, tickets.ActReturn,
+				[]tickets.Action{tickets.ActApproveExtension, tickets.ActReturn}, from, to).Scan(&erows).Error
+			if err != nil {
+				return fmt.Errorf("dashboards: event figures: %w", err)
+			}
+			return nil
+		},
+		func() (err error) {
+			surveys, available, err = s.opts.Surveys.CountSurveys(ctx, from, to, g)
+			return err
+		},
+		func() (err error) {
+			calls, err = s.callFigures(ctx, from, to)
+			return err
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range trows {
+		f := get(deref(r.K))
+		f.Accepted, f.Completed, f.CompletedOnTime, f.OverdueNow = r.Accepted, r.Completed, r.OnTime, r.OverdueNow
+	}
+	for _, r := range erows {
+		f := get(deref(r.K))
+		f.Extensions, f.Returns = r.Extensions, r.Returns
+	}
+	for _, c := range surveys {
+		f := get(c.Key)
+		f.SurveysDone, f.SurveysAnswered, f.Satisfied = c.Done, c.Answered, c.Satisfied
+	}
+
+	set := &FigureSet{Period: p, Group: g, SurveysAvailable: available}
+	set.Period.From, set.Period.To = p.From.In(s.opts.Location), p.To.In(s.opts.Location)
+	set.Total = Figures{Key: "total", Name: "合计"}
+	groups := map[string]*Figures{}
+	for k, f := range raw {
+		set.Total.add(*f)
+		if g == GroupNone {
+			continue
+		}
+		key, name := dir.name(g, k)
+		x, ok := groups[key]
+		if !ok {
+			x = &Figures{Key: key, Name: name}
+			groups[key] = x
+		}
+		x.add(*f)
+	}
+	set.Total.rates()
+	set.Total.Tickets = ticketLinks(p, "", "")
+	for _, x := range groups {
+		x.rates()
+		x.Tickets = ticketLinks(p, g, x.Key)
+		set.Groups = append(set.Groups, *x)
+	}
+	sort.Slice(set.Groups, func(i, j int) bool {
+		a, b := set.Groups[i], set.Groups[j]
+		if a.Accepted != b.Accepted {
+			return a.Accepted > b.Accepted
+		}
+		return a.Key < b.Key
+	})
+
+	set.Calls = calls
+	return set, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// noKey names the group of tickets without one: not yet dispatched, or no district given.
+const noKey = "none"
+
+// name turns a raw group key (an id, or a channel) into the group's code and name.
+func (d *directory) name(g Group, raw string) (string, string) {
+	if raw == "" {
+		return noKey, "未指定"
+	}
+	switch g {
+	case GroupChannel:
+		return raw, channelNames[tickets.Channel(raw)]
+	case GroupCategory:
+		id, _ := strconv.ParseUint(raw, 10, 64)
+		if c := d.rootCategory(uint(id)); c != nil {
+			return c.Code, c.Name
+		}
+	case GroupDepartment, GroupDistrict:
+		id, _ := strconv.ParseUint(raw, 10, 64)
+		if x, ok := d.depts[uint(id)]; ok {
+			return x.Code, x.Name
+		}
+	}
+	return raw, raw
+}
+
+var channelNames = map[tickets.Channel]string{
+	tickets.ChannelPhone: "电话", tickets.ChannelVoicemail: "语音留言", tickets.ChannelMailbox: "市长信箱",
+	tickets.ChannelQQ: "QQ", tickets.ChannelWeb: "网站", tickets.ChannelOpen311: "Open311",
+	tickets.ChannelSMS: "短信", tickets.ChannelWalkIn: "来访",
+}
+
+// ticketLinks are the GET /api/v1/tickets query strings of a group's figures.
+func ticketLinks(p Period, g Group, key string) map[string]string {
+	base := url.Values{}
+	base.Set("from", p.From.Format(time.RFC3339))
+	base.Set("to", p.To.Format(time.RFC3339))
+	switch {
+	case key == noKey:
+		return nil // the tickets API cannot ask for "no department"
+	case g == GroupDepartment || g == GroupDistrict:
+		base.Set("department", key)
+	case g == GroupCategory:
+		base.Set("category", key)
+	case g == GroupChannel:
+		base.Set("channel", key)
+	}
+	with := func(k, v string) string {
+		q := url.Values{}
+		for a, b := range base {
+			q[a] = b
+		}
+		q.Set(k, v)
+		return q.Encode()
+	}
+	st := make([]string, len(acceptedStatuses))
+	for i, x := range acceptedStatuses {
+		st[i] = string(x)
+	}
+	return map[string]string{
+		"accepted":    with("status", strings.Join(st, ",")),
+		"completed":   with("status", string(tickets.StatusCompleted)),
+		"overdue_now": with("overdue", "true") + "&open=true",
+	}
+}
+
+// callFigures are the inbound calls that arrived in [from, to) and have ended. One scan
+// reads everything: the answered calls' waits come back in 100 ms buckets, from which
+// the 90th percentile is read to the tenth of a second without sorting every call.
+func (s *Service) callFigures(ctx context.Context, from, to time.Time) (CallFigures, error) {
+	var rows []struct {
+		Outcome  string
+		Bucket   int64
+		N        int64
+		InTarget int64
+		WaitSum  int64
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END AS bucket,
+		COUNT(*) AS n, COALESCE(SUM(CASE WHEN in_target = ? THEN 1 ELSE 0 END), 0) AS in_target,
+		COALESCE(SUM(wait_ms), 0) AS wait_sum FROM ivr_calls
+		WHERE direction = 'inbound' AND arrived_at >= ? AND arrived_at < ? AND outcome <> ''
+		GROUP BY outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END`, true, from, to).Scan(&rows).Error
+	if err != nil {
+		return CallFigures{}, fmt.Errorf("dashboards: call figures: %w", err)
+	}
+	var c CallFigures
+	var waitSum int64
+	waits := map[int64]int64{} // bucket → answered calls
+	for _, r := range rows {
+		c.Offered += r.N
+		c.InTarget += r.InTarget
+		switch r.Outcome {
+		case "answered":
+			c.Answered += r.N
+			waitSum += r.WaitSum
+			waits[r.Bucket] += r.N
+		case "abandoned_menu", "abandoned_queue":
+			c.Abandoned += r.N
+		case "voicemail":
+			c.Voicemails += r.N
+		case "busy":
+			c.Busy += r.N
+		case "status_lookup":
+			c.SelfServed += r.N
+		case "callback":
+			c.Callbacks += r.N
+		}
+	}
+	c.AnswerRate = ratio(c.Answered+c.Voicemails+c.SelfServed+c.Callbacks, c.Offered)
+	c.ServiceLevel = ratio(c.InTarget, c.Answered+c.Abandoned+c.Voicemails+c.Busy+c.Callbacks)
+	if c.Answered > 0 {
+		avg := math.Round(float64(waitSum)/float64(c.Answered)) / 1000
+		c.AvgWaitSeconds = &avg
+		// The 90th percentile by rank: the bucket holding the ceil(0.9 n)-th shortest wait.
+		buckets := make([]int64, 0, len(waits))
+		for b := range waits {
+			buckets = append(buckets, b)
+		}
+		sort.Slice(buckets, func(i, j int) bool { return buckets[i] < buckets[j] })
+		rank := int64(math.Ceil(0.9 * float64(c.Answered)))
+		var seen int64
+		for _, b := range buckets {
+			seen += waits[b]
+			if seen >= rank {
+				p90 := float64(b) / 10
+				c.P90WaitSeconds = &p90
+				break
+			}
+		}
+	}
+	return c, nil
+}
+
+// parallel runs fs at once and returns the first error.
+func parallel(fs ...func() error) error {
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Go(func() { errs[i] = f() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// groupBy is the GROUP BY clause for a group column; the whole-period total has none,
+// as PostgreSQL refuses to group by a constant.
+func groupBy(col string) string {
+	if col == "''" {
+		return ""
+	}
+	return " GROUP BY " + col
+}
