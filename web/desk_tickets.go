@@ -1,0 +1,226 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/tickets"
+)
+
+// newTicketPage is the registration form (受理).
+type newTicketPage struct {
+	base
+	Dir  *directory
+	Form url.Values
+	// Suggestion is the chosen category's default department, the dispatch suggestion.
+	Suggestion string
+}
+
+func (h *Handler) showNewTicket(c *gin.Context) {
+	form := url.Values{}
+	for _, k := range []string{"phone", "call", "category", "content"} {
+		if v := c.Query(k); v != "" {
+			form.Set(k, v)
+		}
+	}
+	h.renderNewTicket(c, http.StatusOK, h.base(c, "登记工单"), form)
+}
+
+func (h *Handler) renderNewTicket(c *gin.Context, status int, b base, form url.Values) {
+	dir, err := h.directory(c.Request.Context())
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	b.Nav = "new"
+	page := newTicketPage{base: b, Dir: dir, Form: form}
+	if dep := dir.defaults[form.Get("category")]; dep != "" {
+		page.Suggestion = dir.name(dep)
+	}
+	h.render(c, status, "ticket_new", page)
+}
+
+// createTicket registers the ticket and, with the "dispatch" button, dispatches it in
+// the same transaction: to the chosen department, or to the category's default one.
+func (h *Handler) createTicket(c *gin.Context) {
+	form := c.Request.PostForm // parsed and checked by the session middleware
+	in := tickets.NewTicket{
+		Channel:  tickets.Channel(form.Get("channel")),
+		Citizen:  tickets.NewCitizen{Name: form.Get("name"), Phone: form.Get("phone"), Anonymous: form.Get("anonymous") == "1"},
+		Title:    form.Get("title"),
+		Content:  form.Get("content"),
+		Category: form.Get("category"),
+		Urgency:  tickets.Urgency(form.Get("urgency")),
+		Location: tickets.NewLocation{District: form.Get("district"), Township: form.Get("township"), Address: form.Get("address")},
+	}
+	if call := strings.TrimSpace(form.Get("call")); call != "" {
+		if _, err := strconv.ParseUint(call, 10, 64); err == nil {
+			in.Ref = "call:" + call // the telephone controller finds the ticket of a call by it
+		}
+	}
+	if form.Get("do") == "dispatch" {
+		in.Dispatch = &tickets.DispatchRequest{}
+		if d := strings.TrimSpace(form.Get("department")); d != "" {
+			in.Dispatch.Departments = []string{d}
+		}
+	}
+	v, err := h.opts.Tickets.Create(c.Request.Context(), auth.Current(c), in)
+	if err != nil {
+		b := h.base(c, "登记工单")
+		b.Error = message(err)
+		h.renderNewTicket(c, statusOf(err), b, form)
+		return
+	}
+	flash := "created"
+	if in.Dispatch != nil {
+		flash = "dispatched"
+	}
+	redirect(c, "/console/tickets/"+v.Number, flash)
+}
+
+// deskTicketPage is a ticket as the central desk sees it, with its actions.
+type deskTicketPage struct {
+	base
+	T          *tickets.View
+	Dir        *directory
+	Duplicates []string
+	Suggestion string
+	Form       url.Values
+	Audio      string // the voice message to play, if any
+}
+
+func (h *Handler) showDeskTicket(c *gin.Context) {
+	h.renderDeskTicket(c, http.StatusOK, h.base(c, "工单"), url.Values{})
+}
+
+func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.Values) {
+	ctx := c.Request.Context()
+	p := auth.Current(c)
+	v, err := h.opts.Tickets.Find(ctx, p, c.Param("number"))
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	dir, err := h.directory(ctx)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	b.Title, b.Nav = "工单 "+v.Number, "tickets"
+	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v)}
+	if dep := dir.defaults[v.Category.Code]; dep != "" {
+		page.Suggestion = dir.name(dep)
+	}
+	if v.Status.Open() && v.Citizen.Phone != "" {
+		dups, err := h.opts.Tickets.Similar(ctx, p, v.Number)
+		if err != nil && !errors.Is(err, api.ErrForbidden) {
+			h.log.WarnContext(ctx, "desk: similar tickets", "ticket", v.Number, "err", err)
+		}
+		page.Duplicates = dups
+	}
+	h.render(c, status, "desk_ticket", page)
+}
+
+// audioOf is where a ticket's voice message plays from: an audio attachment, else the
+// recording of the call the ticket came from.
+func audioOf(v *tickets.View) string {
+	for _, a := range v.Attachments {
+		if strings.HasPrefix(a.ContentType, "audio/") {
+			return a.URL
+		}
+	}
+	if id, ok := strings.CutPrefix(v.ExternalRef, "call:"); ok && v.Channel == tickets.ChannelVoicemail {
+		if _, err := strconv.ParseUint(id, 10, 64); err == nil {
+			return "/api/v1/ivr/calls/" + id + "/recording"
+		}
+	}
+	return ""
+}
+
+// deskActions are the workflow actions the desk's ticket page offers.
+var deskActions = map[tickets.Action]bool{
+	tickets.ActDispatch: true, tickets.ActApprove: true, tickets.ActSendBack: true, tickets.ActAnswer: true,
+	tickets.ActNote: true, tickets.ActAcceptReturn: true, tickets.ActRejectReturn: true,
+}
+
+func (h *Handler) deskAct(c *gin.Context) {
+	action := tickets.Action(c.Param("action"))
+	if !deskActions[action] {
+		h.fail(c, h.base(c, ""), api.Errorf(api.ErrNotFound, "unknown_action", "no such action %q", action))
+		return
+	}
+	form := c.Request.PostForm
+	req := tickets.ActionRequest{Note: form.Get("note"), Answer: form.Get("answer")}
+	req.Version, _ = strconv.Atoi(form.Get("version"))
+	if d := strings.TrimSpace(form.Get("department")); d != "" {
+		req.Departments = []string{d}
+	}
+	if err := h.act(c.Request.Context(), auth.Current(c), c.Param("number"), action, req); err != nil {
+		b := h.base(c, "工单")
+		b.Error = message(err)
+		form.Set("failed", string(action))
+		h.renderDeskTicket(c, statusOf(err), b, form)
+		return
+	}
+	redirect(c, "/console/tickets/"+tickets.NormalizeNumber(c.Param("number")), string(action))
+}
+
+func (h *Handler) act(ctx context.Context, p *auth.Principal, number string, action tickets.Action, req tickets.ActionRequest) error {
+	_, err := h.opts.Tickets.Act(ctx, p, number, action, req)
+	return err
+}
+
+// listPage is a list of tickets with a search box.
+type listPage struct {
+	base
+	Q       string
+	Status  string
+	Tickets []tickets.Summary
+	More    bool
+	Page    int
+}
+
+func (h *Handler) deskSearch(c *gin.Context) {
+	page, f, err := listQuery(c)
+	b := h.base(c, "工单查询")
+	b.Nav = "tickets"
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	items, more, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), f, page)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	h.render(c, http.StatusOK, "desk_search", listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), Tickets: items, More: more, Page: page.Page})
+}
+
+// listQuery reads ?q=, ?status= and ?page= for a ticket list.
+func listQuery(c *gin.Context) (api.Page, tickets.Filter, error) {
+	page := api.Page{Page: 1, PerPage: 50}
+	if s := c.Query("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return page, tickets.Filter{}, api.Errorf(api.ErrInvalid, "invalid_page", "页码须为正整数，而不是“%s”。", s)
+		}
+		page.Page = n
+	}
+	f := tickets.Filter{Text: strings.TrimSpace(c.Query("q"))}
+	if s := c.Query("status"); s != "" {
+		st := tickets.Status(s)
+		if !st.Valid() {
+			return page, f, api.Errorf(api.ErrInvalid, "unknown_status", "没有“%s”这种工单状态。", s)
+		}
+		f.Status = []tickets.Status{st}
+	}
+	return page, f, nil
+}

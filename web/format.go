@@ -1,0 +1,117 @@
+package web
+
+import (
+	"html/template"
+	"strconv"
+	"time"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/tickets"
+)
+
+// The words the pages use for the workflow's codes.
+var (
+	statusNames = map[tickets.Status]string{
+		tickets.StatusRegistered: "待派单", tickets.StatusDispatched: "待签收", tickets.StatusHandling: "办理中",
+		tickets.StatusReplied: "待审核", tickets.StatusReturned: "退单待审定", tickets.StatusCompleted: "已办结",
+		tickets.StatusRefused: "不予受理", tickets.StatusMerged: "重复件",
+	}
+	channelNames = map[tickets.Channel]string{
+		tickets.ChannelPhone: "电话", tickets.ChannelVoicemail: "语音留言", tickets.ChannelMailbox: "市长信箱",
+		tickets.ChannelQQ: "QQ", tickets.ChannelWeb: "网上诉求", tickets.ChannelOpen311: "Open311",
+		tickets.ChannelSMS: "短信", tickets.ChannelWalkIn: "来访",
+	}
+	actionNames = map[tickets.Action]string{
+		tickets.ActRegister: "受理", tickets.ActDispatch: "派单", tickets.ActSign: "签收", tickets.ActRedispatch: "下派",
+		tickets.ActReply: "回复", tickets.ActReturn: "退单", tickets.ActAcceptReturn: "同意退单", tickets.ActRejectReturn: "驳回退单",
+		tickets.ActApprove: "审核通过", tickets.ActSendBack: "退回重办", tickets.ActRequestExtension: "申请延期",
+		tickets.ActApproveExtension: "批准延期", tickets.ActRefuseExtension: "不批准延期", tickets.ActUrge: "督办",
+		tickets.ActAnswer: "直接办结", tickets.ActReopen: "重新打开", tickets.ActMerge: "合并重复件", tickets.ActRefuse: "不予受理",
+		tickets.ActOverdue: "超期", tickets.ActAttach: "上传附件", tickets.ActNote: "备注",
+	}
+	assignmentNames = map[tickets.AssignmentStatus]string{
+		tickets.AssignDispatched: "待签收", tickets.AssignSigned: "办理中", tickets.AssignReplied: "已回复",
+		tickets.AssignReturned: "已退单", tickets.AssignClosed: "已结束", tickets.AssignDelegated: "已下派",
+	}
+	agentStates = map[ivr.AgentState]string{ivr.AgentReady: "就绪", ivr.AgentPaused: "小休", ivr.AgentOffered: "振铃",
+		ivr.AgentBusy: "通话中", ivr.AgentWrapUp: "整理"}
+	urgencyNames = map[tickets.Urgency]string{tickets.UrgencyNormal: "一般", tickets.UrgencyUrgent: "紧急", tickets.UrgencyCritical: "特急"}
+)
+
+func (h *Handler) funcs() template.FuncMap {
+	return template.FuncMap{
+		"datetime": func(v any) string {
+			t := timeOf(v)
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(h.opts.Location).Format("2006-01-02 15:04")
+		},
+		"rfc3339": func(v any) string {
+			t := timeOf(v)
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format(time.RFC3339)
+		},
+		"status":     func(s tickets.Status) string { return nameOr(statusNames[s], string(s)) },
+		"channel":    func(c tickets.Channel) string { return nameOr(channelNames[c], string(c)) },
+		"action":     func(a tickets.Action) string { return nameOr(actionNames[a], string(a)) },
+		"assignment": func(a tickets.AssignmentStatus) string { return nameOr(assignmentNames[a], string(a)) },
+		"urgency":    func(u tickets.Urgency) string { return nameOr(urgencyNames[u], string(u)) },
+		"ms":         func(ms int64) string { return duration(time.Duration(ms) * time.Millisecond) },
+		"kb":         func(n int64) string { return strconv.FormatInt((n+1023)/1024, 10) + " KB" },
+		"agentState": func(s ivr.AgentState) string { return nameOr(agentStates[s], string(s)) },
+		"timezone": func() string {
+			// "Local" means nothing to a browser; it then shows its own zone.
+			if n := h.opts.Location.String(); n != "Local" {
+				return n
+			}
+			return ""
+		},
+		"inc": func(n int) int { return n + 1 },
+		"statuses": func() map[string]string {
+			out := map[string]string{}
+			for k, v := range statusNames {
+				out[string(k)] = v
+			}
+			return out
+		},
+		// listOf hands the shared ticket list its rows and where their links go.
+		"listOf": func(base string, items []tickets.Summary) map[string]any {
+			return map[string]any{"Base": base, "Items": items}
+		},
+	}
+}
+
+func nameOr(name, code string) string {
+	if name == "" {
+		return code
+	}
+	return name
+}
+
+func timeOf(v any) time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		return x
+	case *time.Time:
+		if x != nil {
+			return *x
+		}
+	}
+	return time.Time{}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func pad2(n int) string {
+	if n < 10 {
+		return "0" + strconv.Itoa(n)
+	}
+	return strconv.Itoa(n)
+}
+
+// statusOf is the HTTP status of a failed form post.
+func statusOf(err error) int { return api.Status(err) }

@@ -1,0 +1,302 @@
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/sms"
+	"github.com/rexian/rexian/tickets"
+)
+
+// Options configure the consoles. Auth and Tickets are required.
+type Options struct {
+	Auth    *auth.Service
+	Tickets *tickets.Store
+	SMS     *sms.Service // nil: the knowledge base cannot send the materials list
+	// IVR builds the telephone API used in process for the queue forms; its Controller
+	// is nil on an instance that does not run the telephone controller.
+	IVR           ivr.HandlerOptions
+	Location      *time.Location
+	SecureCookies bool
+	Log           *slog.Logger
+	Now           func() time.Time
+	// MaxUploadBytes is the largest attachment a form may carry (default 10 MiB, the
+	// store's own default limit).
+	MaxUploadBytes int64
+	// Dashboards says the dashboards API (/api/v1/dashboards) is mounted: the supervisor
+	// page links to its figures, bulletins, overdue list and cards.
+	Dashboards bool
+}
+
+// Handler serves the consoles.
+type Handler struct {
+	opts  Options
+	log   *slog.Logger
+	pages map[string]*template.Template
+	phone *telephone
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pageNames are the templates under templates/, each rendered inside layout.html.
+var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
+	"supervisor", "portal_inbox", "portal_ticket", "portal_search"}
+
+// NewHandler checks opts and parses the pages.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.Auth == nil || opts.Tickets == nil {
+		return nil, errors.New("web: the auth service and the ticket store are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = 10 << 20
+	}
+	if opts.IVR.Location == nil {
+		opts.IVR.Location = opts.Location
+	}
+	h := &Handler{opts: opts, log: opts.Log.With("component", "web"), pages: map[string]*template.Template{}}
+	h.phone = newTelephone(opts.IVR)
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").Funcs(h.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
+		}
+		h.pages[name] = t
+	}
+	return h, nil
+}
+
+// Routes mounts the consoles on the engine, outside /api/v1. Every page but the login
+// page and the assets checks the session and the role itself.
+func (h *Handler) Routes(e gin.IRouter) {
+	static, _ := fs.Sub(staticFS, "static")
+	assets := http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))
+	e.GET("/console/static/*file", func(c *gin.Context) {
+		// Assets change only with the binary; a day is short enough for an upgrade.
+		c.Header("Cache-Control", "public, max-age=86400")
+		c.Header("X-Content-Type-Options", "nosniff")
+		assets.ServeHTTP(c.Writer, c.Request)
+	})
+	e.GET("/console/login", h.showLogin)
+	e.POST("/console/login", h.login)
+
+	s := e.Group("", h.session())
+	s.POST("/console/logout", h.logout)
+	s.GET("/console", h.home)
+	s.GET("/console/", h.home)
+
+	desk := s.Group("/console", h.require(auth.RoleOperator, auth.RoleSupervisor))
+	desk.GET("/desk", h.showDesk)
+	desk.GET("/live", h.showDesk) // the live panel alone is the desk page; kept as a short address for a wall screen
+	desk.POST("/queue/join", h.joinQueue)
+	desk.POST("/queue/leave", h.leaveQueue)
+	desk.POST("/queue/state", h.setState)
+	desk.GET("/tickets/new", h.showNewTicket)
+	desk.POST("/tickets", h.createTicket)
+	desk.GET("/tickets", h.deskSearch)
+	desk.GET("/tickets/:number", h.showDeskTicket)
+	desk.POST("/tickets/:number/:action", h.deskAct)
+	desk.GET("/inbox", h.showInbox)
+	desk.GET("/knowledge", h.showKnowledge)
+	desk.POST("/knowledge/send", h.sendMaterials)
+	s.GET("/console/supervisor", h.require(auth.RoleSupervisor), h.showSupervisor)
+
+	portal := s.Group("/portal", h.require(auth.RoleDepartment))
+	portal.GET("", h.portalInbox)
+	portal.GET("/", h.portalInbox)
+	portal.GET("/search", h.portalSearch)
+	portal.GET("/tickets/:number", h.showPortalTicket)
+	portal.POST("/tickets/:number/:action", h.portalAct)
+}
+
+// base is what every page's layout needs.
+type base struct {
+	Title string
+	User  *auth.Principal
+	CSRF  string
+	Nav   string // which menu entry is current
+	Flash string
+	Error string
+	// Script loads console.js; the login and error pages need none.
+	Script bool
+}
+
+// securityHeaders keep the pages from loading anything but rexian's own assets, from
+// being framed, and from being cached (they carry personal data and the CSRF token).
+func securityHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+// render writes a page with status.
+func (h *Handler) render(c *gin.Context, status int, page string, data any) {
+	w := c.Writer
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := h.pages[page].Execute(w, data); err != nil {
+		// The status line has gone out; all that is left is to log it.
+		h.log.ErrorContext(c.Request.Context(), "render page", "page", page, "err", err)
+	}
+}
+
+// errorPage is the page of a request that cannot be answered with its own page.
+type errorPage struct {
+	base
+	Status  int
+	Heading string
+	Back    string
+}
+
+// fail answers err with the error page: the status and message follow the error's kind;
+// an unexpected error is logged and shown without its details.
+func (h *Handler) fail(c *gin.Context, b base, err error) {
+	status := api.Status(err)
+	if status >= 500 {
+		h.log.ErrorContext(c.Request.Context(), "console request failed", "path", c.Request.URL.Path, "err", err)
+	}
+	b.Title, b.Error, b.Script = headingFor(status), message(err), false
+	back := "/console/"
+	if b.User != nil && b.User.Role == auth.RoleDepartment {
+		back = "/portal/"
+	}
+	h.render(c, status, "error", errorPage{base: b, Status: status, Heading: headingFor(status), Back: back})
+	c.Abort()
+}
+
+func headingFor(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "输入有误"
+	case http.StatusUnauthorized:
+		return "请先登录"
+	case http.StatusForbidden:
+		return "无权访问"
+	case http.StatusNotFound:
+		return "未找到"
+	case http.StatusConflict:
+		return "操作冲突"
+	case http.StatusRequestEntityTooLarge:
+		return "文件过大"
+	case http.StatusTooManyRequests:
+		return "操作过于频繁"
+	case http.StatusServiceUnavailable:
+		return "服务暂不可用"
+	}
+	return "系统错误"
+}
+
+// messages are Chinese texts for the error codes people meet most often at the desk and
+// in the portal; any other error shows the service's own message after a Chinese heading.
+var messages = map[string]string{
+	"ticket_not_found":   "没有找到该工单，或该工单不属于本单位。",
+	"invalid_number":     "工单编号格式不正确（位数或校验位有误）。",
+	"empty_content":      "请填写诉求内容。",
+	"empty_category":     "请选择问题类别。",
+	"unknown_category":   "所选问题类别不存在。",
+	"invalid_phone":      "来电号码不是有效的电话号码。",
+	"empty_reply":        "请填写回复内容。",
+	"empty_reason":       "请填写原因。",
+	"empty_note":         "请填写说明。",
+	"empty_until":        "请填写申请延期到的日期时间。",
+	"until_not_later":    "申请的期限不晚于当前期限。",
+	"empty_department":   "请选择下派的下级单位。",
+	"not_subunit":        "只能下派给本单位的下级单位。",
+	"stale_version":      "工单已被他人更新，请刷新页面后重试。",
+	"illegal_transition": "工单当前状态不允许此操作。",
+	"already_signed":     "本单位已签收该工单。",
+	"not_signed":         "请先签收再回复。",
+	"no_assignment":      "该工单当前没有本单位待办的派单。",
+	"not_consultation":   "只有咨询类工单可以直接答复办结。",
+	"ivr_off":            "话务系统未运行（未配置 Asterisk）。",
+	"not_logged_in":      "您尚未签入队列，请先签入。",
+	"invalid_state":      "状态只能是“就绪”或“小休”。",
+	"no_phone":           "请填写分机（例如 PJSIP/8001）。",
+	"unknown_item":       "没有该审批事项。",
+	"forbidden":          "您的角色不能进行此操作。",
+	"forbidden_role":     "您的角色不能访问此页面。",
+	"csrf":               "表单已过期，请返回刷新页面后重试。",
+	"no_file":            "附件读取失败。",
+}
+
+// message is what a person is told about err.
+func message(err error) string {
+	var e *api.Error
+	if errors.As(err, &e) {
+		if m, ok := messages[e.Code]; ok {
+			return m
+		}
+		return e.Message
+	}
+	if api.Status(err) >= 500 {
+		return "系统出现错误，请稍后重试；如果一再出现，请联系管理员。"
+	}
+	return err.Error()
+}
+
+// redirect sends the browser on after a successful post (post/redirect/get), with a
+// flash code that the next page turns into a fixed text.
+func redirect(c *gin.Context, path, flash string) {
+	if flash != "" {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "ok=" + url.QueryEscape(flash)
+	}
+	c.Redirect(http.StatusSeeOther, path)
+	c.Abort()
+}
+
+// flashes are the texts of the ok= codes; anything else shows nothing, so that a link
+// cannot put words into the page.
+var flashes = map[string]string{
+	"joined":     "已签入队列。",
+	"left":       "已签出队列。",
+	"ready":      "状态：就绪。",
+	"paused":     "状态：小休。",
+	"created":    "工单已登记。",
+	"dispatched": "工单已派单。",
+	"approve":    "审核通过，工单已办结。",
+	"send_back":  "已退回承办单位重新办理。",
+	"answer":     "已直接答复并办结。",
+	"note":       "备注已添加。",
+	"dispatch":   "工单已派单。",
+	"sign":       "已签收。",
+	"reply":      "回复已提交，等待审核。",
+	"return":     "已退单，等待中心审定。",
+	"redispatch": "已下派至下级单位。",
+	"extension":  "延期申请已提交。",
+	"sms":        "材料清单短信已排队发送。",
+}
+
+func (h *Handler) flash(c *gin.Context) string { return flashes[c.Query("ok")] }

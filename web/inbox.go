@@ -1,0 +1,136 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/sms"
+	"github.com/rexian/rexian/tickets"
+)
+
+// inboxPage is the central desk's inbox: tickets to register by channel, and replies
+// waiting for verification.
+type inboxPage struct {
+	base
+	Channels []channelBox
+	Replied  []tickets.Summary
+	Returned []tickets.Summary
+}
+
+// channelBox is the registered tickets of one channel.
+type channelBox struct {
+	Name    string
+	Tickets []inboxTicket
+}
+
+// inboxTicket is a ticket in the inbox; voice messages carry their recording.
+type inboxTicket struct {
+	tickets.Summary
+	Audio string
+}
+
+// inboxChannels are the channels whose tickets wait at the desk, in the order shown.
+var inboxChannels = []tickets.Channel{tickets.ChannelVoicemail, tickets.ChannelMailbox, tickets.ChannelQQ,
+	tickets.ChannelWeb, tickets.ChannelOpen311, tickets.ChannelSMS, tickets.ChannelPhone}
+
+func (h *Handler) showInbox(c *gin.Context) {
+	ctx := c.Request.Context()
+	p := auth.Current(c)
+	b := h.base(c, "中心待办")
+	b.Nav = "inbox"
+	page := inboxPage{base: b}
+	one := api.Page{Page: 1, PerPage: 50}
+	for _, ch := range inboxChannels {
+		items, _, err := h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusRegistered}, Channel: ch}, one)
+		if err != nil {
+			h.fail(c, b, err)
+			return
+		}
+		box := channelBox{Name: channelNames[ch]}
+		for _, s := range items {
+			t := inboxTicket{Summary: s}
+			if ch == tickets.ChannelVoicemail {
+				if v, err := h.opts.Tickets.Find(ctx, p, s.Number); err == nil {
+					t.Audio = audioOf(v)
+				}
+			}
+			box.Tickets = append(box.Tickets, t)
+		}
+		page.Channels = append(page.Channels, box)
+	}
+	var err error
+	if page.Replied, _, err = h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusReplied}}, one); err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	if page.Returned, _, err = h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusReturned}}, one); err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	h.render(c, http.StatusOK, "inbox", page)
+}
+
+// knowledgePage is the approval items (办事指南) with the materials-list SMS.
+type knowledgePage struct {
+	base
+	Q      string
+	Items  []sms.MaterialItemView
+	CanSMS bool
+	// Mobile, Ticket and Item keep the SMS form's input when sending failed.
+	Mobile, Ticket, Item string
+}
+
+func (h *Handler) showKnowledge(c *gin.Context) {
+	h.renderKnowledge(c, http.StatusOK, h.base(c, "知识库"), c.Query("q"), "", c.Query("ticket"), "")
+}
+
+func (h *Handler) renderKnowledge(c *gin.Context, status int, b base, q, mobile, ticket, item string) {
+	b.Nav = "knowledge"
+	page := knowledgePage{base: b, Q: q, CanSMS: h.opts.SMS != nil, Mobile: mobile, Ticket: ticket, Item: item}
+	if h.opts.SMS != nil {
+		items, err := h.opts.SMS.MaterialItems(c.Request.Context())
+		if err != nil {
+			h.fail(c, b, err)
+			return
+		}
+		q = strings.TrimSpace(q)
+		for _, it := range items {
+			if !it.Active {
+				continue
+			}
+			if q == "" || strings.Contains(it.Name, q) || strings.Contains(it.Department, q) ||
+				strings.Contains(strings.Join(it.Materials, " "), q) || strings.EqualFold(it.Code, q) {
+				page.Items = append(page.Items, it)
+			}
+		}
+	}
+	h.render(c, status, "knowledge", page)
+}
+
+// sendMaterials queues the one-time notice of an item's materials (一次性告知).
+func (h *Handler) sendMaterials(c *gin.Context) {
+	item, mobile, ticket := c.PostForm("item"), strings.TrimSpace(c.PostForm("mobile")), strings.TrimSpace(c.PostForm("ticket"))
+	if h.opts.SMS == nil {
+		h.fail(c, h.base(c, "知识库"), api.Errorf(api.ErrUnavailable, "sms_off", "短信服务未启用。"))
+		return
+	}
+	if mobile == "" {
+		b := h.base(c, "知识库")
+		b.Error = "请填写接收短信的手机号码。"
+		h.renderKnowledge(c, http.StatusBadRequest, b, c.PostForm("q"), mobile, ticket, item)
+		return
+	}
+	_, _, err := h.opts.SMS.SendMaterialsNotice(c.Request.Context(), auth.Current(c).Actor(),
+		sms.MaterialsNoticeInput{Item: item, Mobile: mobile, Ticket: ticket})
+	if err != nil {
+		b := h.base(c, "知识库")
+		b.Error = message(err)
+		h.renderKnowledge(c, statusOf(err), b, c.PostForm("q"), mobile, ticket, item)
+		return
+	}
+	redirect(c, "/console/knowledge", "sms")
+}

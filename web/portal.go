@@ -1,0 +1,245 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/tickets"
+)
+
+// nearDeadline is when a countdown turns amber: a department can still act the same day.
+const nearDeadline = 4 * time.Hour
+
+// portalRow is a ticket in the department's inbox with its countdown.
+type portalRow struct {
+	tickets.Summary
+	Due       *time.Time
+	Left      string
+	Countdown string // ok, near or late: the colour of the countdown
+}
+
+type portalInboxPage struct {
+	base
+	Rows []portalRow
+}
+
+func (h *Handler) countdown(s tickets.Summary) portalRow {
+	r := portalRow{Summary: s, Due: s.DueAt, Countdown: "ok"}
+	if s.Status == tickets.StatusDispatched && s.SignDueAt != nil {
+		r.Due = s.SignDueAt // not signed for yet: the sign-for deadline comes first
+	}
+	if r.Due == nil {
+		return r
+	}
+	left := r.Due.Sub(h.opts.Now())
+	switch {
+	case left < 0 || s.Late:
+		r.Countdown, r.Left = "late", "已超期 "+duration(-left)
+	case left <= nearDeadline:
+		r.Countdown, r.Left = "near", "剩余 "+duration(left)
+	default:
+		r.Left = "剩余 " + duration(left)
+	}
+	return r
+}
+
+// portalInbox lists the department's open tickets, the nearest deadline first.
+func (h *Handler) portalInbox(c *gin.Context) {
+	b := h.base(c, "待办工单")
+	b.Nav = "inbox"
+	open := true
+	items, _, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), tickets.Filter{Open: &open}, api.Page{Page: 1, PerPage: api.MaxPerPage})
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	rows := make([]portalRow, 0, len(items))
+	for _, s := range items {
+		rows = append(rows, h.countdown(s))
+	}
+	slices.SortStableFunc(rows, func(a, b portalRow) int {
+		switch {
+		case a.Due == nil && b.Due == nil:
+			return 0
+		case a.Due == nil:
+			return 1
+		case b.Due == nil:
+			return -1
+		}
+		return a.Due.Compare(*b.Due)
+	})
+	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows})
+}
+
+func (h *Handler) portalSearch(c *gin.Context) {
+	page, f, err := listQuery(c)
+	b := h.base(c, "历史查询")
+	b.Nav = "search"
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	items, more, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), f, page)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	h.render(c, http.StatusOK, "portal_search", listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), Tickets: items, More: more, Page: page.Page})
+}
+
+// portalTicketPage is a ticket as its department sees it (phone numbers masked by the
+// store), with what the department can do on its own assignments.
+type portalTicketPage struct {
+	base
+	T        *tickets.View
+	Mine     []tickets.AssignmentView
+	Subunits []tickets.DepartmentView
+	CanSign, CanReply, CanReturn, CanExtend,
+	CanRedispatch bool
+	Form url.Values
+}
+
+func (h *Handler) showPortalTicket(c *gin.Context) {
+	h.renderPortalTicket(c, http.StatusOK, h.base(c, "工单"), url.Values{})
+}
+
+func (h *Handler) renderPortalTicket(c *gin.Context, status int, b base, form url.Values) {
+	ctx := c.Request.Context()
+	p := auth.Current(c)
+	v, err := h.opts.Tickets.Find(ctx, p, c.Param("number"))
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	dir, err := h.directory(ctx)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	own, err := h.ownDepartment(ctx, p, dir)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	b.Title, b.Nav = "工单 "+v.Number, "inbox"
+	page := portalTicketPage{base: b, T: v, Form: form, Subunits: dir.subunits(own)}
+	for _, a := range v.Assignments {
+		if !dir.within(a.Department.Code, own) {
+			continue
+		}
+		page.Mine = append(page.Mine, a)
+		switch a.Status {
+		case tickets.AssignDispatched:
+			page.CanSign, page.CanReturn, page.CanExtend = true, true, !a.ExtensionPending
+			page.CanRedispatch = len(page.Subunits) > 0
+		case tickets.AssignSigned:
+			page.CanReply, page.CanReturn, page.CanExtend = true, true, !a.ExtensionPending
+			page.CanRedispatch = len(page.Subunits) > 0
+		}
+	}
+	h.render(c, status, "portal_ticket", page)
+}
+
+// ownDepartment is the code of p's department.
+func (h *Handler) ownDepartment(ctx context.Context, p *auth.Principal, dir *directory) (string, error) {
+	for _, d := range dir.Departments {
+		id, err := h.opts.Tickets.DepartmentByCode(ctx, d.Code)
+		if err == nil && id == p.DepartmentID {
+			return d.Code, nil
+		}
+	}
+	return "", api.Errorf(api.ErrForbidden, "no_department", "your account is not bound to an active department")
+}
+
+// portalActions maps the portal's form actions to the workflow.
+var portalActions = map[string]tickets.Action{
+	"sign": tickets.ActSign, "reply": tickets.ActReply, "return": tickets.ActReturn,
+	"extension": tickets.ActRequestExtension, "redispatch": tickets.ActRedispatch,
+}
+
+func (h *Handler) portalAct(c *gin.Context) {
+	name := c.Param("action")
+	action, ok := portalActions[name]
+	if !ok {
+		h.fail(c, h.base(c, ""), api.Errorf(api.ErrNotFound, "unknown_action", "no such action %q", name))
+		return
+	}
+	ctx := c.Request.Context()
+	p := auth.Current(c)
+	number := tickets.NormalizeNumber(c.Param("number"))
+	// The session middleware has parsed the form; a reply's form is multipart, and either
+	// way PostForm has the fields.
+	form := c.Request.PostForm
+	again := func(err error) {
+		b := h.base(c, "工单")
+		b.Error = message(err)
+		form.Set("failed", name)
+		h.renderPortalTicket(c, statusOf(err), b, form)
+	}
+	req := tickets.ActionRequest{Note: form.Get("note"), Reply: form.Get("reply"), Reason: form.Get("reason"), Department: form.Get("department")}
+	req.Version, _ = strconv.Atoi(form.Get("version"))
+	switch action {
+	case tickets.ActRequestExtension:
+		s := strings.TrimSpace(form.Get("until"))
+		if s == "" {
+			again(api.Errorf(api.ErrInvalid, "empty_until", "until is required"))
+			return
+		}
+		until, err := time.ParseInLocation("2006-01-02T15:04", s, h.opts.Location)
+		if err != nil {
+			if until, err = time.ParseInLocation("2006-01-02", s, h.opts.Location); err == nil {
+				until = until.Add(24*time.Hour - time.Minute) // the end of that day
+			}
+		}
+		if err != nil {
+			again(api.Errorf(api.ErrInvalid, "invalid_until", "期限“%s”不是日期时间（例如 2026-12-31T17:30）。", s))
+			return
+		}
+		req.Until = &until
+	case tickets.ActReply:
+		if strings.TrimSpace(req.Reply) == "" {
+			again(api.Errorf(api.ErrInvalid, "empty_reply", "reply is empty"))
+			return
+		}
+		if err := h.attach(c, p, number); err != nil {
+			again(err)
+			return
+		}
+		req.Version = 0 // the attachment has moved the version on
+	}
+	if err := h.act(ctx, p, number, action, req); err != nil {
+		again(err)
+		return
+	}
+	flash := name
+	redirect(c, "/portal/tickets/"+number, flash)
+}
+
+// attach stores the reply's file, when one was chosen.
+func (h *Handler) attach(c *gin.Context, p *auth.Principal, number string) error {
+	fh, err := c.FormFile("file")
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) || (err == nil && fh.Filename == "" && fh.Size == 0) {
+		return nil
+	}
+	if err != nil {
+		return api.Errorf(api.ErrInvalid, "no_file", "the file could not be read: %v", err)
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("open upload: %w", err)
+	}
+	defer f.Close()
+	_, err = h.opts.Tickets.AddAttachment(c.Request.Context(), p, number, fh.Filename, f)
+	return err
+}

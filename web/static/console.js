@@ -1,0 +1,146 @@
+// Enhancements of the consoles; every page works without them.
+// - the registration form shows the chosen category's default department;
+// - the desk's live panel and screen-pop follow /api/v1/ivr/events (server-sent events);
+// - countdowns and waits tick.
+// Everything received is written with textContent, never as HTML.
+(function () {
+  "use strict";
+
+  var agentStates = {ready: "就绪", paused: "小休", offered: "振铃", busy: "通话中", wrap_up: "整理"};
+
+  function el(tag, text) {
+    var e = document.createElement(tag);
+    if (text !== undefined) { e.textContent = String(text); }
+    return e;
+  }
+  function row(cells) {
+    var tr = el("tr");
+    cells.forEach(function (c) { tr.appendChild(el("td", c)); });
+    return tr;
+  }
+  function fill(tbody, rows) {
+    if (!tbody) { return; }
+    while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
+    rows.forEach(function (r) { tbody.appendChild(r); });
+  }
+  function span(ms) {
+    if (ms < 0) { ms = 0; }
+    var s = Math.round(ms / 1000), m = Math.floor(s / 60);
+    s = s % 60;
+    if (m >= 60) { return Math.floor(m / 60) + "小时" + (m % 60) + "分"; }
+    if (m > 0) { return m + "分" + (s < 10 ? "0" : "") + s + "秒"; }
+    return s + "秒";
+  }
+
+  // Category → dispatch suggestion.
+  var category = document.getElementById("category");
+  var suggestion = document.getElementById("suggestion");
+  if (category && suggestion) {
+    category.addEventListener("change", function () {
+      var opt = category.options[category.selectedIndex];
+      var dept = opt ? opt.getAttribute("data-department") : "";
+      suggestion.textContent = dept || "按所在旗区政府";
+    });
+  }
+
+  // Countdowns (portal) and waits (live panel).
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-due]").forEach(function (e) {
+      var left = Date.parse(e.getAttribute("data-due")) - now;
+      var card = e.closest("li");
+      if (isNaN(left)) { return; }
+      e.textContent = left < 0 ? "已超期 " + span(-left) : "剩余 " + span(left);
+      if (card) {
+        card.classList.remove("due-ok", "due-near", "due-late");
+        card.classList.add(left < 0 ? "due-late" : (left <= 4 * 3600 * 1000 ? "due-near" : "due-ok"));
+      }
+    });
+    document.querySelectorAll("[data-since]").forEach(function (e) {
+      var t = Date.parse(e.getAttribute("data-since"));
+      if (!isNaN(t)) { e.textContent = span(now - t); }
+    });
+  }
+  if (document.querySelector("[data-due],[data-since]")) {
+    tick();
+    setInterval(tick, 1000);
+  }
+
+  // Live panel and screen-pop.
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) { return; }
+  var me = document.getElementById("my-state");
+  var user = me ? me.getAttribute("data-user") : "";
+
+  function snapshot(s) {
+    if (!s) { return; }
+    var at = document.getElementById("live-at");
+    if (at) {
+      var opts = {hour12: false};
+      if (live.getAttribute("data-tz")) { opts.timeZone = live.getAttribute("data-tz"); }
+      try { at.textContent = new Date(s.at).toLocaleTimeString("zh-CN", opts); } catch (e) { at.textContent = s.at; }
+    }
+    fill(document.getElementById("lines"), (s.lines || []).map(function (l) {
+      return row([l.number, l.hotline, l.busy + "/" + l.channels, l.busy < l.channels ? "空闲" : "满"]);
+    }));
+    var waiting = s.waiting || [];
+    var wc = document.getElementById("waiting-count");
+    if (wc) { wc.textContent = String(waiting.length); }
+    fill(document.getElementById("waiting"), waiting.map(function (w) {
+      var tr = row([w.caller, w.queue, ""]);
+      tr.lastChild.setAttribute("data-since", w.since);
+      return tr;
+    }));
+    fill(document.getElementById("agents"), (s.agents || []).map(function (a) {
+      if (me && a.user === user) { me.textContent = agentStates[a.state] || a.state; }
+      return row([a.name, a.phone, agentStates[a.state] || a.state, a.calls]);
+    }));
+    tick();
+  }
+
+  function pop(p) {
+    var box = document.getElementById("pop-live");
+    if (!p || !box) { return; }
+    document.getElementById("pop-caller").textContent = p.caller || "未知号码";
+    document.getElementById("pop-line").textContent = p.line || "";
+    document.getElementById("pop-hotline").textContent = p.hotline || "";
+    document.getElementById("pop-wait").textContent = span(p.waited_ms || 0);
+    var list = document.getElementById("pop-tickets");
+    var items = (p.tickets || []).map(function (t) {
+      var li = el("li");
+      var a = el("a", t.number);
+      a.href = "/console/tickets/" + encodeURIComponent(t.number);
+      li.appendChild(a);
+      li.appendChild(document.createTextNode(" " + (t.title || "") + " · " + (t.category && t.category.name || "")));
+      return li;
+    });
+    fill(list, items);
+    document.getElementById("pop-none").hidden = items.length > 0;
+    var start = document.getElementById("pop-start");
+    start.href = "/console/tickets/new?phone=" + encodeURIComponent(p.caller || "") + "&call=" + encodeURIComponent(p.call_id || "");
+    var last = document.getElementById("pop-last");
+    if (last) { last.hidden = true; }
+    var empty = document.getElementById("pop-empty");
+    if (empty) { empty.hidden = true; }
+    box.hidden = false;
+    document.getElementById("pop").classList.add("ringing");
+  }
+
+  var source = new EventSource(live.getAttribute("data-sse"));
+  function data(ev) {
+    try { return JSON.parse(ev.data); } catch (e) { return null; }
+  }
+  source.addEventListener("snapshot", function (ev) {
+    var m = data(ev);
+    if (m) { snapshot(m.snapshot); }
+  });
+  source.addEventListener("screen_pop", function (ev) {
+    var m = data(ev);
+    if (m) { pop(m.screen_pop); }
+  });
+  source.addEventListener("call", function () {
+    var p = document.getElementById("pop");
+    if (p) { p.classList.remove("ringing"); }
+  });
+  source.addEventListener("open", function () { live.setAttribute("data-connected", "1"); });
+})();

@@ -1,0 +1,58 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/tickets"
+)
+
+// maxCountPages bounds the counting on the supervisor page; the dashboards do the real
+// figures, this page only shows that work moves.
+const maxCountPages = 50
+
+type supervisorPage struct {
+	base
+	Completed      int
+	CompletedToday int
+	Capped         bool
+	Recent         []tickets.Summary
+	Dashboards     bool
+}
+
+// showSupervisor counts the completed tickets (办结) through the store's list, so that it
+// sees exactly what a supervisor may see.
+func (h *Handler) showSupervisor(c *gin.Context) {
+	ctx := c.Request.Context()
+	b := h.base(c, "督办概览")
+	b.Nav = "supervisor"
+	page := supervisorPage{base: b, Dashboards: h.opts.Dashboards}
+	now := h.opts.Now().In(h.opts.Location)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, h.opts.Location)
+	f := tickets.Filter{Status: []tickets.Status{tickets.StatusCompleted}}
+	for n := 1; n <= maxCountPages; n++ {
+		items, more, err := h.opts.Tickets.List(ctx, auth.Current(c), f, api.Page{Page: n, PerPage: api.MaxPerPage})
+		if err != nil {
+			h.fail(c, b, err)
+			return
+		}
+		if n == 1 {
+			page.Recent = items[:min(len(items), 10)]
+		}
+		page.Completed += len(items)
+		for _, s := range items {
+			if s.CompletedAt != nil && !s.CompletedAt.Before(today) {
+				page.CompletedToday++
+			}
+		}
+		if !more {
+			break
+		}
+		page.Capped = n == maxCountPages
+	}
+	h.render(c, http.StatusOK, "supervisor", page)
+}
