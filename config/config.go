@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,10 @@ type Config struct {
 	Auth     Auth    `yaml:"auth"`
 	Workers  Workers `yaml:"workers"`
 	SMS      SMS     `yaml:"sms"`
+	// Callback is the satisfaction surveys (回访) of completed tickets.
+	Callback Callback `yaml:"callback"`
+	// Dashboards is the supervisors' card rules.
+	Dashboards Dashboards `yaml:"dashboards"`
 	// Intake channels: QQ (OneBot v11), the public web form, Open311 GeoReport v2.
 	QQ      QQ      `yaml:"qq"`
 	WebForm WebForm `yaml:"web_form"`
@@ -237,7 +242,9 @@ func Default() Config {
 			Enabled: true, MinFillTime: 3 * time.Second, SubmissionsPerHour: 5, LookupFailuresPerHour: 10,
 			MaxPhotos: 3, PhotoMaxBytes: 5 << 20,
 		},
-		Open311: Open311{Enabled: true, PublicChannels: []string{"open311"}},
+		Open311:    Open311{Enabled: true, PublicChannels: []string{"open311"}},
+		Callback:   DefaultCallback(),
+		Dashboards: DefaultDashboards(),
 		SMS: SMS{
 			Signature:          "【12345市民热线】",
 			QuietHours:         "21:00-08:00",
@@ -394,4 +401,73 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Callback configures the satisfaction surveys (回访). Surveys go out only inside Hours
+// and never in sms.quiet_hours.
+type Callback struct {
+	// Delay is how long after completion a ticket is surveyed.
+	Delay time.Duration `yaml:"delay"`
+	// Hours is "HH:MM-HH:MM" in time_zone when citizens may be surveyed; empty for any time.
+	Hours string `yaml:"hours"`
+	// Sample is the share of completions surveyed (0..1); CategorySample overrides it per
+	// category code as "CODE=rate" (a parent's rate applies to its children).
+	Sample         float64  `yaml:"sample"`
+	CategorySample []string `yaml:"category_sample"`
+	// SMSWait: a mobile citizen who has not answered the SMS by then is called.
+	SMSWait time.Duration `yaml:"sms_wait"`
+	// AnswerWindow: a second SMS answer replaces the first, and free text after a 3 is
+	// kept as the reason, within it.
+	AnswerWindow time.Duration `yaml:"answer_window"`
+	// ReplyExpiry: an SMS answer later than this after the survey SMS is not taken.
+	ReplyExpiry time.Duration `yaml:"reply_expiry"`
+	// MaxCallAttempts calls, CallRetry apart (moved into Hours), then the manual list.
+	MaxCallAttempts int           `yaml:"max_call_attempts"`
+	CallRetry       time.Duration `yaml:"call_retry"`
+	// CallConcurrency is how many survey calls one instance makes at once.
+	CallConcurrency int `yaml:"call_concurrency"`
+	// Interval is how often the survey worker runs.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// DefaultCallback is the survey policy when nothing is set.
+func DefaultCallback() Callback {
+	return Callback{
+		Delay: 2 * time.Hour, Hours: "09:00-20:00", Sample: 1, SMSWait: 24 * time.Hour, AnswerWindow: 2 * time.Hour,
+		ReplyExpiry: 7 * 24 * time.Hour, MaxCallAttempts: 3, CallRetry: 6 * time.Hour, CallConcurrency: 4, Interval: 30 * time.Second,
+	}
+}
+
+func (c Callback) validate(bad func(path, format string, args ...any)) {
+	if c.Delay < 0 {
+		bad("callback.delay", "must not be negative, not %s", c.Delay)
+	}
+	if _, _, err := ParseQuietHours(c.Hours); err != nil {
+		bad("callback.hours", "%v", err)
+	}
+	if c.Sample < 0 || c.Sample > 1 {
+		bad("callback.sample", "must be between 0 and 1, not %g", c.Sample)
+	}
+	for _, e := range c.CategorySample {
+		code, v, ok := strings.Cut(e, "=")
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !ok || strings.TrimSpace(code) == "" || err != nil || r < 0 || r > 1 {
+			bad("callback.category_sample", "%q is not CODE=rate with a rate from 0 to 1 (e.g. ZX=0.2)", e)
+		}
+	}
+	for path, d := range map[string]time.Duration{"callback.sms_wait": c.SMSWait, "callback.answer_window": c.AnswerWindow,
+		"callback.reply_expiry": c.ReplyExpiry, "callback.call_retry": c.CallRetry} {
+		if d < time.Minute {
+			bad(path, "must be at least 1m, not %s", d)
+		}
+	}
+	if c.MaxCallAttempts < 1 || c.MaxCallAttempts > 10 {
+		bad("callback.max_call_attempts", "must be between 1 and 10, not %d", c.MaxCallAttempts)
+	}
+	if c.CallConcurrency < 1 {
+		bad("callback.call_concurrency", "must be at least 1, not %d", c.CallConcurrency)
+	}
+	if c.Interval < 10*time.Millisecond || c.Interval > time.Hour {
+		bad("callback.interval", "must be between 10ms and 1h, not %s", c.Interval)
+	}
 }

@@ -275,6 +275,16 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"ivr.status.tries":          "5",
 		"ivr.spool_dir":             "/var/spool/asterisk/rexian-voicemail",
 		"ivr.status.max_digits":     "12",
+
+		// The survey policy (callback).
+		"callback.hours":             "08:30-21:00",
+		"callback.max_call_attempts": "5",
+		"callback.category_sample":   "ZX=0.2,TS-GN=0.5",
+
+		// The card rules (dashboards).
+		"dashboards.yellow_on_overdue":     "false",
+		"dashboards.red_on_double_overdue": "false",
+		"dashboards.red_after_yellows":     "5",
 	}
 	for _, k := range Keys() {
 		t.Run(k.Path, func(t *testing.T) {

@@ -85,6 +85,8 @@ func (c Config) Validate() error {
 		bad("workers.overdue_interval", "must be at least 1s, not %s", c.Workers.OverdueInterval)
 	}
 	c.SMS.validate(bad)
+	c.Callback.validate(bad)
+	c.Dashboards.validate(bad)
 	c.Mailbox.validate(bad)
 	if err := c.ARI.Validate(); err != nil {
 		errs = append(errs, err)

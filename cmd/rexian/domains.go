@@ -16,7 +16,9 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/calendar"
+	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/spool"
@@ -28,6 +30,7 @@ import (
 	"github.com/rexian/rexian/tickets/intake/open311"
 	"github.com/rexian/rexian/tickets/intake/qq"
 	"github.com/rexian/rexian/tickets/intake/web"
+	consoles "github.com/rexian/rexian/web"
 )
 
 // This file is where the domain packages are wired: each new domain adds its migrations,
@@ -43,6 +46,8 @@ func migrations() []*database.Migration {
 	all = append(all, mailbox.Migrations()...)
 	all = append(all, ivr.Migrations()...)
 	all = append(all, sms.Migrations()...)
+	all = append(all, callback.Migrations()...)
+	all = append(all, dashboards.Migrations()...)
 	return all
 }
 
@@ -59,10 +64,14 @@ type domains struct {
 	ivrLive *ivr.Live
 	cfg     config.Config
 	sms     *sms.Service
+	// callback runs the satisfaction surveys; it takes survey answers from the outbox.
+	callback *callback.Service
 	// intake holds the channels served outside /api/v1 (see intakeChannels below).
 	intake *intakeChannels
 	// mailbox reads and answers the mayor's mailbox; its parts are nil when not configured.
 	mailbox mailboxWork
+	// dashboards are the supervisors' figures, cards, bulletins and published answers.
+	dashboards *dashboards.Service
 }
 
 // newDomains builds the services. ls may be nil for commands that serve no requests
@@ -112,6 +121,13 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	if d.mailbox, err = newMailbox(cfg, log, store); err != nil {
 		return nil, err
 	}
+	if err := d.newCallback(cfg); err != nil {
+		return nil, err
+	}
+	dc := cfg.Dashboards
+	d.dashboards = dashboards.NewService(db, dashboards.Options{Location: cfg.Location(), Log: log.With("component", "dashboards"), Tickets: store,
+		Cards: &dashboards.CardRules{YellowOnOverdue: dc.YellowOnOverdue, RedOnDoubleOverdue: dc.RedOnDoubleOverdue,
+			RedAfterYellows: dc.RedAfterYellows, Lookback: dc.CardLookback}})
 	return d, nil
 }
 
@@ -123,6 +139,8 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	d.auth.Routes(v1)
 	tickets.NewHandler(d.tickets, d.log.With("component", "tickets")).Routes(v1)
 	sms.NewHandler(d.sms, d.log.With("component", "sms")).Routes(v1)
+	callback.NewHandler(d.callback, d.log.With("component", "callback")).Routes(v1)
+	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).Routes(v1)
 	ivr.NewHandler(ivr.HandlerOptions{
 		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR,
 		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"),
@@ -155,7 +173,7 @@ func (d *domains) workers(cfg config.Config) []worker {
 			_, err := d.auth.PurgeExpiredSessions(ctx)
 			return err
 		},
-	}}, append(append(append(d.smsWorkers(cfg), d.ivrWorkers()...), d.mailboxWorkers(cfg)...), d.intakeWorkers(cfg)...)...)
+	}}, append(append(append(append(append(d.smsWorkers(cfg), d.dashboardsWorkers()...), d.callbackWorkers(cfg)...), d.ivrWorkers()...), d.mailboxWorkers(cfg)...), d.intakeWorkers(cfg)...)...)
 }
 
 // collectors are the domains' Prometheus collectors.
@@ -272,7 +290,8 @@ func (d *domains) intakeChannels(cfg config.Config) (*intakeChannels, error) {
 }
 
 // publicRoutes mounts the surfaces outside /api/v1, which need no login: the web form
-// and status page, Open311, and the OneBot event endpoints.
+// and status page, Open311, and the OneBot event endpoints; and the staff's consoles,
+// which check their own sessions.
 func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 	ch, err := d.intakeChannels(cfg)
 	if err != nil {
@@ -287,8 +306,27 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 	if ch.qq != nil {
 		ch.qq.Routes(e)
 	}
+	// The published answers (百姓直通车) are public.
+	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).PublicRoutes(e)
 	// Kannel's delivery reports and inbound messages, authenticated by the shared secret.
 	kannel.NewCallbacks(d.sms.Receiver(), cfg.SMS.CallbackSecret, d.log.With("component", "kannel")).Routes(e)
+	return d.consoleRoutes(e, cfg)
+}
+
+// consoleRoutes mounts the staff's HTML consoles (/console, /portal); each page checks
+// the session and the role itself.
+func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
+	h, err := consoles.NewHandler(consoles.Options{
+		Auth: d.auth, Tickets: d.tickets, SMS: d.sms, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
+		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
+			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,
+			Location: cfg.Location(), Log: d.log.With("component", "ivr"),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	h.Routes(e)
 	return nil
 }
 
@@ -370,6 +408,74 @@ func (d *domains) smsWorkers(cfg config.Config) []worker {
 		name: "sms_ticket_messages", interval: 5 * time.Second,
 		pass: func(ctx context.Context) error {
 			_, err := d.sms.TicketMessagesOnce(ctx)
+			return err
+		},
+	}}
+}
+
+// ---- Satisfaction surveys (回访) ----
+
+// newCallback builds the survey service over the outbox and, when configured, the
+// telephone controller, and hands the outbox its survey-answer hook.
+func (d *domains) newCallback(cfg config.Config) error {
+	c := cfg.Callback
+	hours, err := callback.ParseSpan(c.Hours)
+	if err != nil {
+		return fmt.Errorf("callback.hours: %w", err)
+	}
+	quiet, err := callback.ParseSpan(cfg.SMS.QuietHours)
+	if err != nil {
+		return fmt.Errorf("sms.quiet_hours: %w", err)
+	}
+	rates, err := callback.ParseCategorySample(c.CategorySample)
+	if err != nil {
+		return fmt.Errorf("callback.category_sample: %w", err)
+	}
+	opts := callback.Options{
+		DB: d.db, Tickets: d.tickets, Texter: d.sms, Log: d.log.With("component", "callback"), Location: cfg.Location(),
+		Delay: c.Delay, Hours: hours, Quiet: quiet, Sample: c.Sample, CategorySample: rates, SMSWait: c.SMSWait,
+		AnswerWindow: c.AnswerWindow, ReplyExpiry: c.ReplyExpiry, MaxCallAttempts: c.MaxCallAttempts, CallRetry: c.CallRetry,
+		CallConcurrency: c.CallConcurrency,
+	}
+	if c.Delay == 0 {
+		opts.Delay = -1 // zero means "the default" to the service; here it means none
+	}
+	if d.ivr != nil { // a nil *Controller in the interface would look like telephony
+		opts.Dialer = d.ivr
+	}
+	if d.callback, err = callback.NewService(opts); err != nil {
+		return err
+	}
+	d.sms.SetSurveyAnswers(d.callback)
+	return nil
+}
+
+// callbackWorkers derive, send and escalate the surveys, and place the survey calls (a
+// pass waits for its calls, so they have a worker of their own). Both are safe on every
+// instance at once.
+func (d *domains) callbackWorkers(cfg config.Config) []worker {
+	return []worker{{
+		name: "callback_surveys", interval: cfg.Callback.Interval,
+		pass: func(ctx context.Context) error {
+			var errs []error
+			if _, err := d.callback.ScheduleOnce(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if _, err := d.callback.SendOnce(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if err := d.callback.AfterSMSOnce(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if _, err := d.callback.EscalateOnce(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		},
+	}, {
+		name: "callback_calls", interval: cfg.Callback.Interval,
+		pass: func(ctx context.Context) error {
+			_, err := d.callback.CallOnce(ctx)
 			return err
 		},
 	}}
@@ -498,4 +604,18 @@ func (d *domains) mailboxWorkers(cfg config.Config) []worker {
 		}})
 	}
 	return ws
+}
+
+// ---- Supervisors' dashboards ----
+
+// dashboardsWorkers issue red and yellow cards. Every card names its cause under a
+// unique index, so passes on several instances at once issue each card once.
+func (d *domains) dashboardsWorkers() []worker {
+	return []worker{{
+		name: "dashboards_cards", interval: d.cfg.Dashboards.CardInterval,
+		pass: func(ctx context.Context) error {
+			_, err := d.dashboards.IssueCards(ctx)
+			return err
+		},
+	}}
 }

@@ -47,6 +47,9 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	t.Cleanup(asterisk.Close)
 	cfg := testConfig(t, env)
 	cfg.ARI = config.ARI{URL: []string{asterisk.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
+	// Surveys at once and at any hour, so that the manual answer has a survey to go to.
+	cfg.Callback.Delay, cfg.Callback.Hours, cfg.SMS.QuietHours = 0, "", ""
+	cfg.Callback.Interval = 50 * time.Millisecond
 	r := startApp(t, cfg)
 
 	_, raw := get(t, r.base+"/api/v1/openapi.json")
@@ -172,6 +175,35 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	act("operator", newTicket(nil), "refuse", nil)
 	consult := newTicket(func(b string) string { return strings.Replace(b, `"TS-GN"`, `"ZX-SHBX"`, 1) })
 	act("operator", consult, "answer", nil)
+
+	// The consultation's survey SMS goes out; an operator records the answer by hand.
+	var surveyID float64
+	eventually(t, "the consultation's survey is sent", func() bool {
+		list := send("operator", "GET", "/callback/surveys?ticket="+consult, "", json.RawMessage(`{}`), nil)
+		items, _ := list["surveys"].([]any)
+		if len(items) != 1 {
+			return false
+		}
+		sv, _ := items[0].(map[string]any)
+		surveyID, _ = sv["id"].(float64)
+		return sv["status"] == "awaiting_sms"
+	})
+	answered := send("operator", "POST", fmt.Sprintf("/callback/surveys/%d/answer", int(surveyID)), "POST /callback/surveys/{id}/answer", nil, nil)
+	if answered["result"] != "dissatisfied" || answered["channel"] != "manual" || answered["reopened_at"] == nil {
+		t.Errorf("the manual answer: %v", answered)
+	}
+
+	// The dashboards: an urge from the overdue list, an on-site supervision, a brief, and
+	// the published answer of a consultation answered at once.
+	send("supervisor", "POST", "/dashboards/overdue/"+t2+"/urge", "POST /dashboards/overdue/{number}/urge", nil, nil)
+	sv := send("supervisor", "POST", "/dashboards/supervisions", "POST /dashboards/supervisions", nil, map[string]string{"2600000014": t2})
+	send("supervisor", "PUT", fmt.Sprintf("/dashboards/supervisions/%v", sv["id"]), "PUT /dashboards/supervisions/{id}", nil, nil)
+	send("supervisor", "POST", "/dashboards/briefs", "POST /dashboards/briefs", nil, map[string]string{"2600000014": t2})
+	published := newTicket(func(b string) string { return strings.Replace(b, `"TS-GN"`, `"ZX-SHBX"`, 1) })
+	act("operator", published, "answer", nil)
+	if a := send("supervisor", "POST", "/dashboards/answers", "POST /dashboards/answers", nil, map[string]string{"2600000014": published}); a["answer"] == "" {
+		t.Errorf("the published answer: %v", a)
+	}
 
 	// The SMS outbox, templates, suppression list, approval items and notices.
 	send("operator", "POST", "/sms/measure", "POST /sms/measure", nil, nil)
