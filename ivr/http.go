@@ -29,6 +29,8 @@ type Handler struct {
 	ops  map[string]string
 	loc  *time.Location
 	log  *slog.Logger
+	// stopping ends event streams at shutdown (nil: never).
+	stopping <-chan struct{}
 }
 
 // HandlerOptions build a Handler.
@@ -39,6 +41,9 @@ type HandlerOptions struct {
 	Settings   config.IVR
 	Location   *time.Location
 	Log        *slog.Logger
+	// Stopping, when set, is closed when the server begins to shut down: open event
+	// streams end then instead of holding the shutdown until its timeout.
+	Stopping <-chan struct{}
 }
 
 // NewHandler returns the API handler.
@@ -49,7 +54,7 @@ func NewHandler(o HandlerOptions) *Handler {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
-	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, ops: map[string]string{}, loc: o.Location, log: o.Log}
+	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, ops: map[string]string{}, loc: o.Location, log: o.Log, stopping: o.Stopping}
 	for _, s := range o.Settings.Operators {
 		name, dial, _ := config.ParseNamedDial(s)
 		h.ops[name] = dial
@@ -245,6 +250,8 @@ func (h *Handler) events(c *gin.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-h.stopping:
+			return nil // the client reconnects to another instance or after the restart
 		case <-keepAlive.C:
 			_, _ = io.WriteString(c.Writer, ": keep-alive\n\n")
 			c.Writer.Flush()

@@ -146,6 +146,9 @@ func (a *App) Run(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Event streams (server-sent events) never end by themselves: tell them when the
+	// shutdown begins, or Shutdown would wait for its whole timeout.
+	srv.RegisterOnShutdown(a.domains.stop)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(a.listener) }()
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -62,8 +63,12 @@ type domains struct {
 	// instance's view of the live telephone picture.
 	ivr     *ivr.Controller
 	ivrLive *ivr.Live
-	cfg     config.Config
-	sms     *sms.Service
+	// stopping is closed when the HTTP server begins to shut down (long-lived streams
+	// end then); stop closes it once.
+	stopping chan struct{}
+	stop     func()
+	cfg      config.Config
+	sms      *sms.Service
 	// callback runs the satisfaction surveys; it takes survey answers from the outbox.
 	callback *callback.Service
 	// intake holds the channels served outside /api/v1 (see intakeChannels below).
@@ -115,6 +120,8 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		return nil, err
 	}
 	d := &domains{log: log, db: db, live: ls, auth: authService, tickets: store, sms: smsService, cfg: cfg}
+	d.stopping = make(chan struct{})
+	d.stop = sync.OnceFunc(func() { close(d.stopping) })
 	if err := d.newIVR(cfg); err != nil {
 		return nil, err
 	}
@@ -143,7 +150,7 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).Routes(v1)
 	ivr.NewHandler(ivr.HandlerOptions{
 		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR,
-		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"),
+		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
 	}).Routes(v1)
 }
 
@@ -320,7 +327,7 @@ func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 		Auth: d.auth, Tickets: d.tickets, SMS: d.sms, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,
-			Location: cfg.Location(), Log: d.log.With("component", "ivr"),
+			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
 		},
 	})
 	if err != nil {
