@@ -17,15 +17,51 @@ import (
 
 // MaterialItemView is an approval item with its required materials.
 type MaterialItemView struct {
-	Code       string    `json:"code"`
-	Name       string    `json:"name"`
-	Department string    `json:"department,omitempty"`
-	Hall       string    `json:"hall,omitempty"`
-	Materials  []string  `json:"materials"`
-	Active     bool      `json:"active"`
-	UpdatedBy  string    `json:"updated_by,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	Code       string   `json:"code"`
+	Name       string   `json:"name"`
+	Department string   `json:"department,omitempty"`
+	Hall       string   `json:"hall,omitempty"`
+	Materials  []string `json:"materials"`
+	ItemElements
+	Active    bool      `json:"active"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// ItemElements are an approval item's elements beside its name and materials (办事指南
+// 要素); with them the desk answers a consultation without sending the citizen around.
+type ItemElements struct {
+	LegalBasis    string `json:"legal_basis"`   // 设定依据
+	TimeLimit     string `json:"time_limit"`    // 办理时限
+	Preconditions string `json:"preconditions"` // 申请条件
+	Process       string `json:"process"`       // 办理流程
+	FeeBasis      string `json:"fee_basis"`     // 收费依据
+	FeeStandard   string `json:"fee_standard"`  // 收费标准
+}
+
+// MaxElementRunes bounds each of an item's text elements.
+const MaxElementRunes = 4000
+
+// check trims the elements and checks their lengths.
+func (e ItemElements) check() (ItemElements, error) {
+	var err error
+	for _, f := range []struct {
+		name string
+		v    *string
+		max  int
+	}{
+		{"legal_basis", &e.LegalBasis, MaxElementRunes}, {"time_limit", &e.TimeLimit, 255},
+		{"preconditions", &e.Preconditions, MaxElementRunes}, {"process", &e.Process, MaxElementRunes},
+		{"fee_basis", &e.FeeBasis, MaxElementRunes}, {"fee_standard", &e.FeeStandard, MaxElementRunes},
+	} {
+		if *f.v, err = field(f.name, *f.v, f.max, false); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+func (e ItemElements) empty() bool { return e == ItemElements{} }
 
 // MaterialItemInput is what saving an item takes.
 type MaterialItemInput struct {
@@ -34,14 +70,16 @@ type MaterialItemInput struct {
 	Department string   `json:"department"`
 	Hall       string   `json:"hall"`
 	Materials  []string `json:"materials"`
-	Active     *bool    `json:"active"`
+	ItemElements
+	Active *bool `json:"active"`
 }
 
 var itemCode = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$`)
 
 func (s *Service) itemView(m *MaterialItem) MaterialItemView {
 	v := MaterialItemView{Code: m.Code, Name: m.Name, Department: m.Department, Hall: m.Hall, Active: m.Active,
-		UpdatedBy: m.UpdatedBy, UpdatedAt: m.UpdatedAt.In(s.loc)}
+		UpdatedBy: m.UpdatedBy, UpdatedAt: m.UpdatedAt.In(s.loc), ItemElements: ItemElements{LegalBasis: m.LegalBasis,
+			TimeLimit: m.TimeLimit, Preconditions: m.Preconditions, Process: m.Process, FeeBasis: m.FeeBasis, FeeStandard: m.FeeStandard}}
 	_ = json.Unmarshal([]byte(m.Materials), &v.Materials)
 	return v
 }
@@ -89,13 +127,19 @@ func (s *Service) SaveMaterialItem(ctx context.Context, actor string, in Materia
 	if len(mats) == 0 {
 		return MaterialItemView{}, api.Errorf(api.ErrInvalid, "empty_materials", "materials lists nothing to bring")
 	}
+	el, err := in.ItemElements.check()
+	if err != nil {
+		return MaterialItemView{}, err
+	}
 	b, _ := json.Marshal(mats)
 	now := s.clock()
 	row := MaterialItem{Code: code, Name: name, Department: dept, Hall: hall, Materials: string(b), Active: in.Active == nil || *in.Active,
-		UpdatedBy: actor, CreatedAt: now, UpdatedAt: now}
+		LegalBasis: el.LegalBasis, TimeLimit: el.TimeLimit, Preconditions: el.Preconditions, Process: el.Process,
+		FeeBasis: el.FeeBasis, FeeStandard: el.FeeStandard, UpdatedBy: actor, CreatedAt: now, UpdatedAt: now}
 	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "code"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name", "department", "hall", "materials", "active", "updated_by", "updated_at"}),
+		Columns: []clause.Column{{Name: "code"}},
+		DoUpdates: clause.AssignmentColumns([]string{"name", "department", "hall", "materials", "legal_basis", "time_limit",
+			"preconditions", "process", "fee_basis", "fee_standard", "active", "updated_by", "updated_at"}),
 	}).Create(&row).Error
 	if err != nil {
 		return MaterialItemView{}, fmt.Errorf("sms: save material item %s: %w", code, err)
@@ -169,22 +213,60 @@ func (s *Service) SendMaterialsNotice(ctx context.Context, actor string, in Mate
 func DemoMaterialItems() []MaterialItemInput {
 	return []MaterialItemInput{
 		{Code: "JYXK", Name: "食品经营许可", Department: "市市场监督管理局", Hall: "市政务服务大厅二楼",
-			Materials: []string{"营业执照", "法定代表人身份证", "经营场所使用证明", "食品安全管理制度"}},
+			Materials: []string{"营业执照", "法定代表人身份证", "经营场所使用证明", "食品安全管理制度"},
+			ItemElements: ItemElements{
+				LegalBasis:    "《中华人民共和国食品安全法》第三十五条；《食品经营许可和备案管理办法》",
+				TimeLimit:     "法定时限 20 个工作日，承诺时限 10 个工作日（不含现场核查整改时间）",
+				Preconditions: "已取得营业执照等合法主体资格；有与经营的食品品种、数量相适应的经营场所和设施；有专职或者兼职的食品安全管理人员和保证食品安全的规章制度；经营场所与有毒、有害场所以及其他污染源保持规定的距离。",
+				Process:       "申请（网上或窗口提交材料）→ 受理（材料齐全即时受理，不齐全一次性告知）→ 审查（材料审查，必要时现场核查）→ 决定（准予许可的发放食品经营许可证）→ 送达（窗口领取或邮寄）",
+				FeeBasis:      "《食品经营许可和备案管理办法》规定，颁发食品经营许可证不得收取任何费用",
+				FeeStandard:   "不收费",
+			}},
 		{Code: "HJQY", Name: "户口迁移", Department: "市公安局", Hall: "市政务服务大厅一楼",
-			Materials: []string{"居民户口簿", "居民身份证", "准迁证明"}},
+			Materials: []string{"居民户口簿", "居民身份证", "准迁证明"},
+			ItemElements: ItemElements{
+				LegalBasis:    "《中华人民共和国户口登记条例》第十条；本省户口迁移管理规定",
+				TimeLimit:     "材料齐全的当场办结；需调查核实的 5 个工作日内办结",
+				Preconditions: "符合迁入地落户条件（合法稳定住所、就业、投靠亲属等），并已取得迁入地公安机关出具的准予迁入证明；跨省迁移可在迁入地“一站式”办理。",
+				Process:       "申请人持材料到迁入地户籍窗口申请 → 民警审核材料、核实身份 → 系统内办理迁出迁入 → 签发新户口簿或加页 → 申请人领取并同步申领新身份证",
+				FeeBasis:      "《财政部 国家发展改革委关于公安部门收取户口簿工本费的通知》",
+				FeeStandard:   "户口迁移不收费；补发或换发户口簿每本工本费 8 元（首次签发免费）",
+			}},
 		{Code: "SBZM", Name: "社会保险参保证明", Department: "市人力资源和社会保障局", Hall: "市政务服务大厅三楼",
-			Materials: []string{"居民身份证"}},
+			Materials: []string{"居民身份证"},
+			ItemElements: ItemElements{
+				LegalBasis:    "《中华人民共和国社会保险法》第七十四条；《社会保险个人权益记录管理办法》第十四条",
+				TimeLimit:     "即时办结",
+				Preconditions: "本人在本市参加过社会保险；代办的须持委托书及代办人身份证。",
+				Process:       "本人持身份证到窗口或自助终端申请（也可在“人社网上办事大厅”自行打印）→ 核验身份 → 打印加盖业务专用章的参保证明",
+				FeeBasis:      "《社会保险个人权益记录管理办法》规定，查询、打印本人权益记录不收取费用",
+				FeeStandard:   "不收费",
+			}},
 		{Code: "BDCDJ", Name: "不动产转移登记", Department: "市自然资源局", Hall: "市不动产登记中心",
-			Materials: []string{"不动产权证书", "买卖双方身份证", "购房合同", "完税凭证"}},
+			Materials: []string{"不动产权证书", "买卖双方身份证", "购房合同", "完税凭证"},
+			ItemElements: ItemElements{
+				LegalBasis:    "《中华人民共和国民法典》第二百零九条；《不动产登记暂行条例》第三条、第十四条；《不动产登记暂行条例实施细则》",
+				TimeLimit:     "法定时限 30 个工作日，承诺时限 5 个工作日（存量房买卖“一窗受理”的 1 个工作日）",
+				Preconditions: "不动产已办理首次登记且权属清楚、无查封；买卖双方已签订买卖合同并缴清相关税费；共有不动产的，须全体共有人同意。",
+				Process:       "买卖双方共同申请（“一窗受理”同时办理缴税）→ 受理并查验材料 → 审核（必要时实地查看）→ 登簿 → 缴纳登记费 → 发放不动产权证书",
+				FeeBasis:      "《国家发展改革委 财政部关于不动产登记收费标准等有关问题的通知》（发改价格规〔2016〕2559号）",
+				FeeStandard:   "住宅每件 80 元，非住宅每件 550 元；证书工本费第一本免收，每增加一本加收 10 元",
+			}},
 	}
 }
 
 // LoadDemoMaterials adds the demo items that are missing; existing ones are left as an
-// administrator changed them.
+// administrator changed them, except that an item saved before the items had their
+// other elements gets the demo's elements.
 func (s *Service) LoadDemoMaterials(ctx context.Context) error {
 	for _, in := range DemoMaterialItems() {
-		if _, err := s.materialItem(ctx, in.Code); err == nil {
-			continue
+		if v, err := s.materialItem(ctx, in.Code); err == nil {
+			if !v.ItemElements.empty() {
+				continue
+			}
+			active := v.Active
+			in = MaterialItemInput{Code: v.Code, Name: v.Name, Department: v.Department, Hall: v.Hall, Materials: v.Materials,
+				ItemElements: in.ItemElements, Active: &active}
 		} else if !errors.Is(err, api.ErrNotFound) {
 			return err
 		}

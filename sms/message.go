@@ -234,10 +234,17 @@ type MaterialItem struct {
 	Department string `gorm:"size:128"`
 	Hall       string `gorm:"size:255"`
 	Materials  string `gorm:"type:text;not null"` // JSON array of strings
-	Active     bool   `gorm:"not null;default:true"`
-	UpdatedBy  string `gorm:"size:96;not null"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// The other elements of the item (办事指南要素) beside its name and materials.
+	LegalBasis    string `gorm:"type:text;not null;default:''"` // 设定依据
+	TimeLimit     string `gorm:"size:255;not null;default:''"`  // 办理时限
+	Preconditions string `gorm:"type:text;not null;default:''"` // 申请条件
+	Process       string `gorm:"type:text;not null;default:''"` // 办理流程
+	FeeBasis      string `gorm:"type:text;not null;default:''"` // 收费依据
+	FeeStandard   string `gorm:"type:text;not null;default:''"` // 收费标准
+	Active        bool   `gorm:"not null;default:true"`
+	UpdatedBy     string `gorm:"size:96;not null"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName keeps the outbox's tables together.

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,6 +15,7 @@ import (
 func Migrations() []*database.Migration {
 	return []*database.Migration{
 		{ID: "20261126_20_sms_init", Migrate: migrateInit},
+		{ID: "20261126_80_sms_material_item_elements", Migrate: migrateItemElements, Rollback: rollbackItemElements},
 	}
 }
 
@@ -151,3 +153,38 @@ type cursorV1 struct {
 }
 
 func (cursorV1) TableName() string { return "sms_cursors" }
+
+// The snapshot below is frozen as of migration 20261126_80; never edit it.
+
+// materialItemV2 adds the approval item's other elements (办事指南要素): legal basis, time
+// limit, preconditions, process, fee basis and fee standard. Existing rows get empty text.
+type materialItemV2 struct {
+	LegalBasis    string `gorm:"type:text;not null;default:''"`
+	TimeLimit     string `gorm:"size:255;not null;default:''"`
+	Preconditions string `gorm:"type:text;not null;default:''"`
+	Process       string `gorm:"type:text;not null;default:''"`
+	FeeBasis      string `gorm:"type:text;not null;default:''"`
+	FeeStandard   string `gorm:"type:text;not null;default:''"`
+}
+
+func (materialItemV2) TableName() string { return "sms_material_items" }
+
+var itemElementsV2 = []string{"LegalBasis", "TimeLimit", "Preconditions", "Process", "FeeBasis", "FeeStandard"}
+
+func migrateItemElements(tx *gorm.DB) error {
+	for _, f := range itemElementsV2 {
+		if err := tx.Migrator().AddColumn(&materialItemV2{}, f); err != nil {
+			return fmt.Errorf("add sms_material_items.%s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func rollbackItemElements(tx *gorm.DB) error {
+	for _, f := range itemElementsV2 {
+		if err := tx.Migrator().DropColumn(&materialItemV2{}, f); err != nil {
+			return fmt.Errorf("drop sms_material_items.%s: %w", f, err)
+		}
+	}
+	return nil
+}

@@ -70,7 +70,11 @@ func (h *Handler) funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"inc": func(n int) int { return n + 1 },
+		"inc":             func(n int) int { return n + 1 },
+		"manualReason":    manualReason,
+		"cardRule":        cardRule,
+		"callOutcome":     callOutcome,
+		"callbackResults": func() any { return callbackResults },
 		"statuses": func() map[string]string {
 			out := map[string]string{}
 			for k, v := range statusNames {

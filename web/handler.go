@@ -16,6 +16,8 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
+	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
@@ -26,6 +28,11 @@ type Options struct {
 	Auth    *auth.Service
 	Tickets *tickets.Store
 	SMS     *sms.Service // nil: the knowledge base cannot send the materials list
+	// Callback is the satisfaction surveys; nil: the desk has no manual callback list.
+	Callback *callback.Service
+	// Cards is the dashboards service whose red and yellow cards the portal and the
+	// supervisor page show; nil: no cards are shown.
+	Cards *dashboards.Service
 	// IVR builds the telephone API used in process for the queue forms; its Controller
 	// is nil on an instance that does not run the telephone controller.
 	IVR           ivr.HandlerOptions
@@ -57,7 +64,7 @@ var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
-	"supervisor", "portal_inbox", "portal_ticket", "portal_search"}
+	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search"}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -124,6 +131,8 @@ func (h *Handler) Routes(e gin.IRouter) {
 	desk.GET("/inbox", h.showInbox)
 	desk.GET("/knowledge", h.showKnowledge)
 	desk.POST("/knowledge/send", h.sendMaterials)
+	desk.GET("/callbacks", h.showCallbacks)
+	desk.POST("/callbacks/:id", h.recordCallback)
 	s.GET("/console/supervisor", h.require(auth.RoleSupervisor), h.showSupervisor)
 
 	portal := s.Group("/portal", h.require(auth.RoleDepartment))
@@ -297,6 +306,8 @@ var flashes = map[string]string{
 	"redispatch": "已下派至下级单位。",
 	"extension":  "延期申请已提交。",
 	"sms":        "材料清单短信已排队发送。",
+	"surveyed":   "回访结果已记录。",
+	"reopened":   "回访结果已记录；市民不满意，工单将退回重新办理。",
 }
 
 func (h *Handler) flash(c *gin.Context) string { return flashes[c.Query("ok")] }

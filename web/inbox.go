@@ -97,18 +97,28 @@ func (h *Handler) renderKnowledge(c *gin.Context, status int, b base, q, mobile,
 			h.fail(c, b, err)
 			return
 		}
-		q = strings.TrimSpace(q)
+		terms := strings.Fields(strings.ToLower(q))
 		for _, it := range items {
-			if !it.Active {
-				continue
-			}
-			if q == "" || strings.Contains(it.Name, q) || strings.Contains(it.Department, q) ||
-				strings.Contains(strings.Join(it.Materials, " "), q) || strings.EqualFold(it.Code, q) {
+			if it.Active && itemMatches(it, terms) {
 				page.Items = append(page.Items, it)
 			}
 		}
 	}
 	h.render(c, status, "knowledge", page)
+}
+
+// itemMatches reports whether every term occurs in one of the item's elements (name,
+// legal basis, time limit, preconditions, process, materials, fee basis and standard),
+// its department, hall or code.
+func itemMatches(it sms.MaterialItemView, terms []string) bool {
+	text := strings.ToLower(strings.Join(append([]string{it.Code, it.Name, it.Department, it.Hall, it.LegalBasis, it.TimeLimit,
+		it.Preconditions, it.Process, it.FeeBasis, it.FeeStandard}, it.Materials...), "\n"))
+	for _, t := range terms {
+		if !strings.Contains(text, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendMaterials queues the one-time notice of an item's materials (一次性告知).

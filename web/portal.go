@@ -31,7 +31,8 @@ type portalRow struct {
 
 type portalInboxPage struct {
 	base
-	Rows []portalRow
+	Rows  []portalRow
+	Cards cardBoard
 }
 
 func (h *Handler) countdown(s tickets.Summary) portalRow {
@@ -79,7 +80,7 @@ func (h *Handler) portalInbox(c *gin.Context) {
 		}
 		return a.Due.Compare(*b.Due)
 	})
-	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows})
+	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows, Cards: h.cards(c)})
 }
 
 func (h *Handler) portalSearch(c *gin.Context) {

@@ -22,6 +22,7 @@ type supervisorPage struct {
 	Capped         bool
 	Recent         []tickets.Summary
 	Dashboards     bool
+	Cards          cardBoard
 }
 
 // showSupervisor counts the completed tickets (办结) through the store's list, so that it
@@ -54,5 +55,6 @@ func (h *Handler) showSupervisor(c *gin.Context) {
 		}
 		page.Capped = n == maxCountPages
 	}
+	page.Cards = h.cards(c)
 	h.render(c, http.StatusOK, "supervisor", page)
 }

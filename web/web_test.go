@@ -17,6 +17,9 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
+	"github.com/rexian/rexian/dashboards"
+	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/ticketstest"
@@ -31,6 +34,8 @@ type fixture struct {
 	t     *testing.T
 	env   *ticketstest.Env
 	sms   *sms.Service
+	calls *callback.Service
+	dash  *dashboards.Service
 	h     *Handler
 	srv   *httptest.Server
 	clock *ticketstest.Clock
@@ -39,7 +44,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	env := ticketstest.New(t, ticketstest.Options{Migrations: append(auth.Migrations(), sms.Migrations()...)})
+	env := ticketstest.New(t, ticketstest.Options{Migrations: append(append(append(append(auth.Migrations(),
+		ivr.Migrations()...), sms.Migrations()...), callback.Migrations()...), dashboards.Migrations()...)})
 	log := slog.New(slog.DiscardHandler)
 	authSvc := auth.NewService(env.DB, nil, auth.Options{Log: log, Departments: env.Store,
 		Passwords: auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
@@ -61,8 +67,14 @@ func newFixture(t *testing.T) *fixture {
 	if err := texts.LoadDemoMaterials(env.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(Options{Auth: authSvc, Tickets: env.Store, SMS: texts, Log: log, Location: time.UTC, Now: clock.Now,
-		MaxUploadBytes: 1 << 20})
+	calls, err := callback.NewService(callback.Options{DB: env.DB, Tickets: env.Store, Texter: texts, Log: log, Now: clock.Now,
+		Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash := dashboards.NewService(env.DB, dashboards.Options{Location: time.UTC, Now: clock.Now, Log: log, Tickets: env.Store})
+	h, err := NewHandler(Options{Auth: authSvc, Tickets: env.Store, SMS: texts, Callback: calls, Cards: dash, Log: log,
+		Location: time.UTC, Now: clock.Now, MaxUploadBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 	h.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, env: env, sms: texts, h: h, srv: srv, clock: clock}
+	return &fixture{t: t, env: env, sms: texts, calls: calls, dash: dash, h: h, srv: srv, clock: clock}
 }
 
 // client is one browser: a cookie jar, no redirects followed.
@@ -190,6 +202,8 @@ func TestPagesCheckTheRole(t *testing.T) {
 		{dept, "/console/desk", http.StatusForbidden},
 		{dept, "/console/tickets/new", http.StatusForbidden},
 		{dept, "/console/inbox", http.StatusForbidden},
+		{dept, "/console/callbacks", http.StatusForbidden},
+		{op, "/console/callbacks", http.StatusOK},
 		{op, "/portal/", http.StatusForbidden},
 		{op, "/console/supervisor", http.StatusForbidden},
 		{op, "/console/inbox", http.StatusOK},

@@ -275,6 +275,17 @@ func TestConsolesInBrowser(t *testing.T) {
 
 	// A call: the screen-pop shows the caller, the line, the wait and the earlier ticket.
 	desk.navigate("back to the desk", base+"/console/desk", "#live[data-connected]")
+	// A state changed elsewhere (here the JSON API, as a second tab would) reaches the page
+	// by server-sent events, and the queue button follows it.
+	setState := func(state string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`fetch("/api/v1/ivr/agents/me/state", {method: "POST", headers: {"Content-Type": "application/json",
+			"X-CSRF-Token": document.querySelector("input[name=csrf_token]").value}, body: JSON.stringify({state: "` + state + `"})})`)
+	}
+	desk.do("pause elsewhere", setState("paused"), chromedp.WaitVisible(chromedp.ID("ready")), chromedp.WaitNotVisible(chromedp.ID("pause")))
+	if got := desk.text("#my-state"); got != "小休" {
+		t.Errorf("state after pausing elsewhere: %q, want 小休", got)
+	}
+	desk.do("ready elsewhere", setState("ready"), chromedp.WaitVisible(chromedp.ID("pause")), chromedp.WaitNotVisible(chromedp.ID("ready")))
 	call, err := asterisk.Dial(ctx, aritest.Caller{Number: caller, Dialled: "12345"})
 	if err != nil {
 		t.Fatal(err)

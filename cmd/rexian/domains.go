@@ -324,7 +324,7 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 // the session and the role itself.
 func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 	h, err := consoles.NewHandler(consoles.Options{
-		Auth: d.auth, Tickets: d.tickets, SMS: d.sms, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
+		Auth: d.auth, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,
 			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,

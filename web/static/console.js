@@ -1,6 +1,7 @@
 // Enhancements of the consoles; every page works without them.
 // - the registration form shows the chosen category's default department;
-// - the desk's live panel and screen-pop follow /api/v1/ivr/events (server-sent events);
+// - the desk's live panel, the operator's own state and queue buttons, and the
+//   screen-pop follow /api/v1/ivr/events (server-sent events);
 // - countdowns and waits tick.
 // Everything received is written with textContent, never as HTML.
 (function () {
@@ -72,6 +73,17 @@
   var me = document.getElementById("my-state");
   var user = me ? me.getAttribute("data-user") : "";
 
+  // myState shows the operator's own state and the queue button that fits it: 就绪 when
+  // paused or in wrap-up, 小休 otherwise (as the server renders the page).
+  function myState(state) {
+    me.textContent = agentStates[state] || state;
+    me.setAttribute("data-state", state);
+    var idle = state === "paused" || state === "wrap_up";
+    var ready = document.getElementById("ready-form"), pause = document.getElementById("pause-form");
+    if (ready) { ready.hidden = !idle; }
+    if (pause) { pause.hidden = idle; }
+  }
+
   function snapshot(s) {
     if (!s) { return; }
     var at = document.getElementById("live-at");
@@ -92,7 +104,7 @@
       return tr;
     }));
     fill(document.getElementById("agents"), (s.agents || []).map(function (a) {
-      if (me && a.user === user) { me.textContent = agentStates[a.state] || a.state; }
+      if (me && a.user === user) { myState(a.state); }
       return row([a.name, a.phone, agentStates[a.state] || a.state, a.calls]);
     }));
     tick();
