@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rexian/rexian/sms/kannel/kanneltest"
+	"github.com/rexian/rexian/config"
 )
 
 // TestCallbackThroughKannel runs the surveys as `serve` does with the real Kannel and its
@@ -19,62 +15,17 @@ import (
 // "1" makes the survey satisfied and the rate moves; another citizen's "3" and then a
 // reason reopen that ticket with the reason in its timeline.
 func TestCallbackThroughKannel(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	const secret = "kannel-callback-secret-0123"
-	k := kanneltest.Start(t, kanneltest.Options{
-		MOURL: "http://" + addr + "/sms/kannel/mo?secret=" + secret, MORecode: true, LogLevel: 3,
-	})
-	env := testEnv(t, "")
-	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
-		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
-	}
-	tokens := map[string]string{}
-	for _, role := range []string{"operator", "supervisor"} {
-		code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "t-"+role, "--role", role)
-		if code != exitOK {
-			t.Fatalf("tokens create: %s", stderr)
-		}
-		tokens[role] = "Bearer " + strings.TrimSpace(tok)
-	}
-	cfg := testConfig(t, append(env,
-		"REXIAN_ADDR="+addr,
-		"REXIAN_PUBLIC_URL=http://"+addr,
-		"REXIAN_SMS_KANNEL_URL="+k.URL(),
-		"REXIAN_SMS_KANNEL_USER="+k.User(),
-		"REXIAN_SMS_KANNEL_PASSWORD="+k.Password(),
-		"REXIAN_SMS_CALLBACK_SECRET="+secret,
-		"REXIAN_SMS_POLL_INTERVAL=50ms",
+	p := startKannelPlatform(t, []string{"operator", "supervisor"}, []string{
 		"REXIAN_CALLBACK_DELAY=0s",
 		"REXIAN_CALLBACK_INTERVAL=100ms",
-	))
-	// Any hour: the test must not depend on when it runs.
-	cfg.Callback.Hours, cfg.SMS.QuietHours = "", ""
-	r := startApp(t, cfg)
-
+	}, func(cfg *config.Config) {
+		// Any hour: the test must not depend on when it runs.
+		cfg.Callback.Hours, cfg.SMS.QuietHours = "", ""
+	})
+	k := p.kannel
 	call := func(who, method, path, body string) map[string]any {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, method, r.base+"/api/v1"+path, bytes.NewReader([]byte(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", tokens[who])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, out)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(out, &m)
-		return m
+		return p.call(t, who, method, path, body)
 	}
 	complete := func(phone string) string {
 		t.Helper()
