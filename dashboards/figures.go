@@ -171,7 +171,6 @@ func (s *Service) Figures(ctx context.Context, who *auth.Principal, p Period, g 
 
 func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group) (*FigureSet, error) {
 	from, to := p.From.UTC(), p.To.UTC()
-	col := groupColumn(g)
 	raw := map[string]*Figures{}
 	get := func(k string) *Figures {
 		if f, ok := raw[k]; ok {
@@ -183,48 +182,26 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 	}
 
 	// The four sources are independent: read them at once, each on its own connection.
+	// The ticket and events figures come from the daily roll-ups where they can.
 	var (
-		trows []struct {
-			K                                       *string
-			Accepted, Completed, OnTime, OverdueNow int64
-		}
-		erows []struct {
-			K                   *string
-			Extensions, Returns int64
-		}
+		trows     []ticketRow
+		erows     []eventRow
 		surveys   []SurveyCount
 		available bool
 		calls     CallFigures
 	)
-	ecol := col
-	if g == GroupDepartment {
-		ecol = "COALESCE(e.department_id, t.lead_department_id)"
+	pl, err := s.plan(ctx, from, to)
+	if err != nil {
+		return nil, err
 	}
-	err := parallel(
-		func() error {
-			err := s.db.WithContext(ctx).Raw(`SELECT CAST(`+col+` AS TEXT) AS k, COUNT(*) AS accepted,
-				COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0) AS completed,
-				COALESCE(SUM(CASE WHEN t.status = ? AND (t.due_at IS NULL OR t.completed_at <= t.due_at) THEN 1 ELSE 0 END), 0) AS on_time,
-				COALESCE(SUM(CASE WHEN t.open = ? AND t.overdue = ? THEN 1 ELSE 0 END), 0) AS overdue_now
-				FROM tickets t WHERE t.created_at >= ? AND t.created_at < ? AND t.status IN ?
-				`+groupBy(col), tickets.StatusCompleted, tickets.StatusCompleted, true, true, from, to, acceptedStatuses).Scan(&trows).Error
-			if err != nil {
-				return fmt.Errorf("dashboards: ticket figures: %w", err)
-			}
-			return nil
+	err = parallel(
+		func() (err error) {
+			trows, err = s.ticketCounts(ctx, pl, g)
+			return err
 		},
-		func() error {
-			err := s.db.WithContext(ctx).Raw(`SELECT CAST(`+ecol+` AS TEXT) AS k,
-				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS extensions,
-				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS returns
-				FROM events e JOIN tickets t ON t.id = e.ticket_id
-				WHERE e.action IN ? AND e.at >= ? AND e.at < ?
-				`+groupBy(ecol), tickets.ActApproveExtension, tickets.ActReturn,
-				[]tickets.Action{tickets.ActApproveExtension, tickets.ActReturn}, from, to).Scan(&erows).Error
-			if err != nil {
-				return fmt.Errorf("dashboards: event figures: %w", err)
-			}
-			return nil
+		func() (err error) {
+			erows, err = s.eventCounts(ctx, pl, g)
+			return err
 		},
 		func() (err error) {
 			surveys, available, err = s.opts.Surveys.CountSurveys(ctx, from, to, g)
@@ -240,11 +217,15 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 	}
 	for _, r := range trows {
 		f := get(deref(r.K))
-		f.Accepted, f.Completed, f.CompletedOnTime, f.OverdueNow = r.Accepted, r.Completed, r.OnTime, r.OverdueNow
+		f.Accepted += r.Accepted
+		f.Completed += r.Completed
+		f.CompletedOnTime += r.OnTime
+		f.OverdueNow += r.OverdueNow
 	}
 	for _, r := range erows {
 		f := get(deref(r.K))
-		f.Extensions, f.Returns = r.Extensions, r.Returns
+		f.Extensions += r.Extensions
+		f.Returns += r.Returns
 	}
 	for _, c := range surveys {
 		f := get(c.Key)

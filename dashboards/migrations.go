@@ -52,5 +52,21 @@ func Migrations() []*database.Migration {
 		ID:       "20261126_71_dashboards_tables",
 		Migrate:  func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&cardV1{}, &supervisionV1{}, &answerV1{}) },
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable(&cardV1{}, &supervisionV1{}, &answerV1{}) },
+	}, {
+		ID: "20261126_72_dashboards_day_rollups",
+		// Daily roll-ups of the ticket and events figures, their watermark, and the index
+		// that finds the tickets written since it.
+		Migrate: func(tx *gorm.DB) error {
+			if err := tx.Migrator().CreateTable(&dayTicketsV1{}, &dayEventsV1{}, &rollupMarkV1{}); err != nil {
+				return err
+			}
+			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_dash_tickets_updated ON tickets (updated_at)`).Error
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Exec(`DROP INDEX IF EXISTS idx_dash_tickets_updated`).Error; err != nil {
+				return err
+			}
+			return tx.Migrator().DropTable(&dayTicketsV1{}, &dayEventsV1{}, &rollupMarkV1{})
+		},
 	}}
 }

@@ -41,6 +41,8 @@ type Service struct {
 	db    *gorm.DB
 	opts  Options
 	rules CardRules
+	// liveOnly counts every figure live, ignoring the daily roll-ups (for comparison).
+	liveOnly bool
 }
 
 // NewService returns the dashboards over db, which holds the tickets schema and this

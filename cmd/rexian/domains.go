@@ -624,5 +624,11 @@ func (d *domains) dashboardsWorkers() []worker {
 			_, err := d.dashboards.IssueCards(ctx)
 			return err
 		},
+	}, {
+		name: "dashboards_rollups", interval: dashboards.RollUpInterval,
+		pass: func(ctx context.Context) error {
+			_, err := d.dashboards.RollUp(ctx)
+			return err
+		},
 	}}
 }
