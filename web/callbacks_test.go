@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/ivr"
@@ -108,5 +109,28 @@ func TestManualCallbackList(t *testing.T) {
 	}
 	if v, err := f.calls.Find(f.env.Ctx, second, false); err != nil || v.Result != callback.ResultDissatisfied || v.Reason != "井盖仍未修好" {
 		t.Errorf("dissatisfied survey %+v (%v)", v, err)
+	}
+}
+
+func TestSupervisorSeesDissatisfiedSurveys(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.Now()
+	answered := now.Add(-time.Hour)
+	sv := callback.Survey{TicketID: 77, TicketNumber: "2611260077", CompletionSeq: 3, CompletedAt: now.Add(-48 * time.Hour),
+		CategoryID: 1, Phone: "13800138077", PhoneKind: "mobile", Status: callback.StatusDone, DueAt: now,
+		Result: callback.ResultDissatisfied, Channel: callback.ChannelSMS, Reason: "<b>窗口推诿</b>", AnsweredAt: &answered}
+	if err := f.env.DB.WithContext(f.env.Ctx).Create(&sv).Error; err != nil {
+		t.Fatal(err)
+	}
+	c := f.client()
+	c.login("sup")
+	_, page := c.do("GET", "/console/supervisor", nil)
+	for _, want := range []string{`id="dissatisfied"`, "2611260077", "&lt;b&gt;窗口推诿&lt;/b&gt;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the supervisor page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<b>窗口推诿</b>") {
+		t.Error("the reason was rendered as markup")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -23,6 +24,10 @@ type supervisorPage struct {
 	Recent         []tickets.Summary
 	Dashboards     bool
 	Cards          cardBoard
+	// Dissatisfied are the last week's dissatisfied survey answers: each reopened its
+	// ticket for supervision (督办), and this is where supervisors learn of it.
+	Dissatisfied      []callback.View
+	DissatisfiedError bool
 }
 
 // showSupervisor counts the completed tickets (办结) through the store's list, so that it
@@ -56,5 +61,14 @@ func (h *Handler) showSupervisor(c *gin.Context) {
 		page.Capped = n == maxCountPages
 	}
 	page.Cards = h.cards(c)
+	if h.opts.Callback != nil {
+		since := now.Add(-7 * 24 * time.Hour)
+		views, _, err := h.opts.Callback.Surveys(ctx, callback.Filter{Result: callback.ResultDissatisfied, Since: &since}, api.Page{Page: 1, PerPage: 50}, false)
+		if err != nil {
+			h.opts.Log.Error("supervisor page: dissatisfied surveys not read", "err", err)
+			page.DissatisfiedError = true
+		}
+		page.Dissatisfied = views
+	}
 	h.render(c, http.StatusOK, "supervisor", page)
 }
