@@ -13,17 +13,14 @@ import (
 // The scheduler reads the tickets' timeline behind a cursor, as the SMS outbox does for
 // its ticket messages. Event ids are handed out before their transactions commit, so a
 // later-committing event can have a lower id than one already read: the cursor never
-// passes an event younger than cursorLag, and those are read again on the next pass (the
+// passes an event younger than its lag, and those are read again on the next pass (the
 // unique completion key makes that harmless).
 
-const (
-	surveyCursor = "ticket_completions"
-	cursorLag    = 30 * time.Second
-	// firstLookback is how far back the very first pass reads, so that turning surveys on
-	// does not survey every ticket ever completed.
-	firstLookback = 24 * time.Hour
-	scheduleBatch = 2000
-)
+const scheduleBatch = 2000
+
+// completions is the scheduler's cursor; the first pass looks back a day, so that turning
+// surveys on does not survey every ticket ever completed.
+var completions = tickets.EventCursor{Table: "callback_cursors", Name: "ticket_completions", Lookback: 24 * time.Hour, Lag: 30 * time.Second}
 
 type completion struct {
 	ID       uint64
@@ -46,9 +43,9 @@ type ticketRow struct {
 // completion events it read.
 func (s *Service) ScheduleOnce(ctx context.Context) (int, error) {
 	now := s.now()
-	cur, err := s.cursor(ctx, now)
+	cur, err := completions.Load(ctx, s.db, now)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("callback: schedule: %w", err)
 	}
 	cats, err := s.categoryCodes(ctx)
 	if err != nil {
@@ -70,48 +67,15 @@ func (s *Service) ScheduleOnce(ctx context.Context) (int, error) {
 		if err := s.schedule(ctx, evs, cats, now); err != nil {
 			return total, err
 		}
-		next := cur
-		for _, e := range evs {
-			if e.At.After(now.Add(-cursorLag)) {
-				break
-			}
-			next = e.ID
-		}
-		if next > cur {
-			if err := s.db.WithContext(ctx).Exec(`UPDATE callback_cursors SET value = ?, updated_at = ? WHERE name = ? AND value < ?`,
-				next, now, surveyCursor, next).Error; err != nil {
-				return total, fmt.Errorf("callback: schedule: advance cursor: %w", err)
-			}
+		next, err := completions.Advance(ctx, s.db, cur, now, len(evs), func(i int) (uint64, time.Time) { return evs[i].ID, evs[i].At })
+		if err != nil {
+			return total, fmt.Errorf("callback: schedule: %w", err)
 		}
 		if len(evs) < scheduleBatch || next == cur {
 			return total, nil
 		}
 		cur = next
 	}
-}
-
-// cursor returns the completion cursor, creating it on the first pass.
-func (s *Service) cursor(ctx context.Context, now time.Time) (uint64, error) {
-	var c Cursor
-	if err := s.db.WithContext(ctx).Where("name = ?", surveyCursor).Limit(1).Find(&c).Error; err != nil {
-		return 0, fmt.Errorf("callback: cursor: %w", err)
-	}
-	if c.Name != "" {
-		return c.Value, nil
-	}
-	var start uint64
-	if err := s.db.WithContext(ctx).Model(&tickets.Event{}).Select("COALESCE(MAX(id), 0)").
-		Where("at < ?", now.Add(-firstLookback)).Scan(&start).Error; err != nil {
-		return 0, fmt.Errorf("callback: first cursor: %w", err)
-	}
-	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&Cursor{Name: surveyCursor, Value: start, UpdatedAt: now}).Error; err != nil {
-		return 0, fmt.Errorf("callback: create cursor: %w", err)
-	}
-	if err := s.db.WithContext(ctx).Where("name = ?", surveyCursor).Take(&c).Error; err != nil {
-		return 0, fmt.Errorf("callback: cursor: %w", err)
-	}
-	return c.Value, nil
 }
 
 func (s *Service) categoryCodes(ctx context.Context) (map[uint]string, error) {

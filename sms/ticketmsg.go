@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/phone"
 	"github.com/rexian/rexian/tickets"
@@ -21,16 +19,14 @@ import (
 //
 // A cursor remembers the last event read. Ids are handed out before their transactions
 // commit, so a later-committing event can have a lower id than one already read: the
-// cursor therefore never passes an event younger than cursorLag, and the young ones are
+// cursor therefore never passes an event younger than its lag, and the young ones are
 // read again on each pass (their keys make that harmless).
 
-const (
-	ticketCursor = "ticket_events"
-	cursorLag    = 30 * time.Second
-	// firstLookback is how far back the very first pass reads, so that turning the outbox
-	// on does not send receipts for every ticket ever registered.
-	firstLookback = time.Hour
-)
+const ticketCursor = "ticket_events"
+
+// ticketEvents is the outbox's cursor; the first pass looks back only an hour, so that
+// turning the outbox on does not send receipts for every ticket ever registered.
+var ticketEvents = tickets.EventCursor{Table: "sms_cursors", Name: ticketCursor, Lookback: time.Hour, Lag: 30 * time.Second}
 
 type ticketEvent struct {
 	ID       uint64
@@ -45,9 +41,9 @@ type ticketEvent struct {
 // many events it read.
 func (s *Service) TicketMessagesOnce(ctx context.Context) (int, error) {
 	now := s.clock()
-	cur, err := s.cursor(ctx, now)
+	cur, err := ticketEvents.Load(ctx, s.db, now)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("sms: ticket messages: %w", err)
 	}
 	total := 0
 	for {
@@ -65,49 +61,15 @@ func (s *Service) TicketMessagesOnce(ctx context.Context) (int, error) {
 		if err := s.deriveTicketMessages(ctx, evs); err != nil {
 			return total, err
 		}
-		next := cur
-		for _, e := range evs {
-			if e.At.After(now.Add(-cursorLag)) {
-				break
-			}
-			next = e.ID
-		}
-		if next > cur {
-			if err := s.db.WithContext(ctx).Exec(`UPDATE sms_cursors SET value = ?, updated_at = ? WHERE name = ? AND value < ?`,
-				next, now, ticketCursor, next).Error; err != nil {
-				return total, fmt.Errorf("sms: ticket messages: advance cursor: %w", err)
-			}
+		next, err := ticketEvents.Advance(ctx, s.db, cur, now, len(evs), func(i int) (uint64, time.Time) { return evs[i].ID, evs[i].At })
+		if err != nil {
+			return total, fmt.Errorf("sms: ticket messages: %w", err)
 		}
 		if len(evs) < 500 || next == cur {
 			return total, nil
 		}
 		cur = next
 	}
-}
-
-// cursor returns the ticket-event cursor, creating it on the first pass.
-func (s *Service) cursor(ctx context.Context, now time.Time) (uint64, error) {
-	var c Cursor
-	err := s.db.WithContext(ctx).Where("name = ?", ticketCursor).Limit(1).Find(&c).Error
-	if err != nil {
-		return 0, fmt.Errorf("sms: ticket messages: cursor: %w", err)
-	}
-	if c.Name != "" {
-		return c.Value, nil
-	}
-	var start uint64
-	if err := s.db.WithContext(ctx).Model(&tickets.Event{}).Select("COALESCE(MAX(id), 0)").
-		Where("at < ?", now.Add(-firstLookback)).Scan(&start).Error; err != nil {
-		return 0, fmt.Errorf("sms: ticket messages: first cursor: %w", err)
-	}
-	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&Cursor{Name: ticketCursor, Value: start, UpdatedAt: now}).Error; err != nil {
-		return 0, fmt.Errorf("sms: ticket messages: create cursor: %w", err)
-	}
-	if err := s.db.WithContext(ctx).Where("name = ?", ticketCursor).Take(&c).Error; err != nil {
-		return 0, fmt.Errorf("sms: ticket messages: cursor: %w", err)
-	}
-	return c.Value, nil
 }
 
 func (s *Service) deriveTicketMessages(ctx context.Context, evs []ticketEvent) error {
