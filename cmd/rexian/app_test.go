@@ -77,7 +77,13 @@ func (r *running) wait(t *testing.T) error {
 
 func startApp(t *testing.T, cfg config.Config, opts ...Option) *running {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return startAppFor(t, 60*time.Second, cfg, opts...)
+}
+
+// startAppFor is startApp whose run lasts up to d (a browser scenario needs minutes).
+func startAppFor(t *testing.T, d time.Duration, cfg config.Config, opts ...Option) *running {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	app, err := NewApp(ctx, cfg, testLogger(t), opts...)
 	if err != nil {
 		cancel()

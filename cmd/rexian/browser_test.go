@@ -158,31 +158,11 @@ func (b *browser) navigate(what, url string, visible string) {
 	b.do(what, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(visible)))
 }
 
-// startLongApp is startApp with room for a browser scenario: its context lasts five
-// minutes instead of one.
+// startLongApp is startApp with room for a browser scenario: five minutes, and a short
+// shutdown.
 func startLongApp(t *testing.T, cfg config.Config, opts ...Option) *running {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	app, err := NewApp(ctx, cfg, testLogger(t), append(opts, withShutdownTimeout(5*time.Second))...)
-	if err != nil {
-		cancel()
-		t.Fatalf("NewApp: %v", err)
-	}
-	r := &running{app: app, base: "http://" + app.Addr(), stop: cancel, done: make(chan struct{})}
-	go func() {
-		r.err = app.Run(ctx)
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := r.wait(t); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := app.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return r
+	return startAppFor(t, 5*time.Minute, cfg, append(opts, withShutdownTimeout(5*time.Second))...)
 }
 
 // TestConsolesInBrowser drives the consoles in headless Chromium: an operator takes a
