@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -304,40 +302,6 @@ var channelNames = map[tickets.Channel]string{
 	tickets.ChannelPhone: "电话", tickets.ChannelVoicemail: "语音留言", tickets.ChannelMailbox: "市长信箱",
 	tickets.ChannelQQ: "QQ", tickets.ChannelWeb: "网站", tickets.ChannelOpen311: "Open311",
 	tickets.ChannelSMS: "短信", tickets.ChannelWalkIn: "来访",
-}
-
-// ticketLinks are the GET /api/v1/tickets query strings of a group's figures.
-func ticketLinks(p Period, g Group, key string) map[string]string {
-	base := url.Values{}
-	base.Set("from", p.From.Format(time.RFC3339))
-	base.Set("to", p.To.Format(time.RFC3339))
-	switch {
-	case key == noKey:
-		return nil // the tickets API cannot ask for "no department"
-	case g == GroupDepartment || g == GroupDistrict:
-		base.Set("department", key)
-	case g == GroupCategory:
-		base.Set("category", key)
-	case g == GroupChannel:
-		base.Set("channel", key)
-	}
-	with := func(k, v string) string {
-		q := url.Values{}
-		for a, b := range base {
-			q[a] = b
-		}
-		q.Set(k, v)
-		return q.Encode()
-	}
-	st := make([]string, len(acceptedStatuses))
-	for i, x := range acceptedStatuses {
-		st[i] = string(x)
-	}
-	return map[string]string{
-		"accepted":    with("status", strings.Join(st, ",")),
-		"completed":   with("status", string(tickets.StatusCompleted)),
-		"overdue_now": with("overdue", "true") + "&open=true",
-	}
 }
 
 // callFigures are the inbound calls that arrived in [from, to) and have ended. One scan
