@@ -141,7 +141,7 @@ func ParseRefusalReason(s string) (code, name string, err error) {
 }
 
 // smsKinds are the outbox's message kinds, for sms.quiet_kinds.
-var smsKinds = []string{"receipt", "result", "survey", "application_notice", "materials_notice", "free_text", "reply"}
+var smsKinds = []string{"receipt", "result", "survey", "application_notice", "materials_notice", "free_text", "reply", "card_notice"}
 
 func (s SMS) validate(bad func(path, format string, args ...any)) {
 	checkURL(bad, "sms.kannel_url", s.KannelURL, true, "http", "https")

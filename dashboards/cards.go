@@ -76,6 +76,16 @@ type Card struct {
 	RevokedAt    *time.Time
 	RevokedBy    string `gorm:"size:96"`
 	RevokeNote   string `gorm:"type:text"`
+	// The notice to the department (cardnotice.go): NotifiedAt is when its SMS was handed
+	// to the outbox; NoticeSkippedAt and NoticeSkip say that none will be sent and why
+	// (the department has no mobile number). A card with neither is still to notify.
+	NotifiedAt      *time.Time
+	NoticeMessageID *uint64
+	NoticeSkippedAt *time.Time
+	NoticeSkip      string `gorm:"size:255"`
+	// AcknowledgedAt and AcknowledgedBy record the department's signing for the card (签收).
+	AcknowledgedAt *time.Time
+	AcknowledgedBy string `gorm:"size:96"`
 }
 
 // TableName keeps the package's tables together.
@@ -101,6 +111,45 @@ type cardV1 struct {
 }
 
 func (cardV1) TableName() string { return "dashboards_cards" }
+
+// The snapshot below is frozen as of migration 20261127_75; never edit it.
+
+// cardNoticesV2 adds the notice to the department and its acknowledgement (签收) to
+// dashboards_cards; every column is nullable, so existing rows need no default.
+type cardNoticesV2 struct {
+	NotifiedAt      *time.Time
+	NoticeMessageID *uint64
+	NoticeSkippedAt *time.Time
+	NoticeSkip      string `gorm:"size:255"`
+	AcknowledgedAt  *time.Time
+	AcknowledgedBy  string `gorm:"size:96"`
+}
+
+func (cardNoticesV2) TableName() string { return "dashboards_cards" }
+
+var cardNoticeColumnsV2 = []string{"NotifiedAt", "NoticeMessageID", "NoticeSkippedAt", "NoticeSkip", "AcknowledgedAt", "AcknowledgedBy"}
+
+// migrateCardNotices adds the columns. The cards issued before it are marked as not to
+// be notified: the first notice pass after an upgrade must not text every department
+// for months of old cards. They still wait for the department's acknowledgement.
+func migrateCardNotices(tx *gorm.DB) error {
+	for _, f := range cardNoticeColumnsV2 {
+		if err := tx.Migrator().AddColumn(&cardNoticesV2{}, f); err != nil {
+			return fmt.Errorf("add dashboards_cards.%s: %w", f, err)
+		}
+	}
+	return tx.Exec(`UPDATE dashboards_cards SET notice_skipped_at = issued_at, notice_skip = ? WHERE notified_at IS NULL`,
+		"issued before card notices").Error
+}
+
+func rollbackCardNotices(tx *gorm.DB) error {
+	for _, f := range cardNoticeColumnsV2 {
+		if err := tx.Migrator().DropColumn(&cardNoticesV2{}, f); err != nil {
+			return fmt.Errorf("drop dashboards_cards.%s: %w", f, err)
+		}
+	}
+	return nil
+}
 
 func (s *Service) month(t time.Time) string { return t.In(s.opts.Location).Format("2006-01") }
 
@@ -237,6 +286,12 @@ type CardView struct {
 	IssuedAt   time.Time  `json:"issued_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	RevokeNote string     `json:"revoke_note,omitempty"`
+	// NotifiedAt is when the SMS to the department was queued; NoticeSkipped says why
+	// none will be (no mobile number). Neither: the notice is still to come.
+	NotifiedAt     *time.Time `json:"notified_at,omitempty"`
+	NoticeSkipped  string     `json:"notice_skipped,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
 }
 
 // DepartmentCards is one department's line on the board.
@@ -317,6 +372,16 @@ func (s *Service) cardView(dir *directory, c *Card) CardView {
 	if c.RevokedAt != nil {
 		r := c.RevokedAt.In(s.opts.Location)
 		v.RevokedAt = &r
+	}
+	if c.NotifiedAt != nil {
+		n := c.NotifiedAt.In(s.opts.Location)
+		v.NotifiedAt = &n
+	} else if c.NoticeSkippedAt != nil {
+		v.NoticeSkipped = c.NoticeSkip
+	}
+	if c.AcknowledgedAt != nil {
+		a := c.AcknowledgedAt.In(s.opts.Location)
+		v.AcknowledgedAt, v.AcknowledgedBy = &a, c.AcknowledgedBy
 	}
 	if x := dir.depts[c.DepartmentID]; x != nil {
 		v.Department = x.Code

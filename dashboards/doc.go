@@ -10,7 +10,9 @@
 // PostgreSQL alike; the package keeps no roll-ups, only what it owns: cards, on-site
 // supervision records and published answers. Cards are derived by an idempotent worker
 // whose every card names its cause under a unique index, so a repeated or concurrent
-// pass never issues a second card for the same cause.
+// pass never issues a second card for the same cause. A second worker (NotifyCards,
+// cardnotice.go) texts each card to its department through the SMS outbox under the
+// idempotency key card:<id>; the department signs for it (签收) in its portal or the API.
 //
 // Survey figures come through the small SurveyCounter interface: by default a reader of
 // the callback package's table that reports nothing while the table does not exist, so

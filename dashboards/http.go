@@ -49,6 +49,7 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 	d.GET("/answers", sup, h.handle(h.answers))
 	d.POST("/answers", sup, h.handle(h.publish))
 	d.DELETE("/answers/:id", sup, h.handle(h.withdraw))
+	g.POST("/cards/:id/acknowledge", auth.Require(auth.RoleDepartment), h.handle(h.acknowledgeCard))
 }
 
 // PublicRoutes mounts the published answers (百姓直通车), which need no login.
@@ -225,6 +226,19 @@ func (h *Handler) cards(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, b)
+	return nil
+}
+
+func (h *Handler) acknowledgeCard(c *gin.Context) error {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		return api.Errorf(api.ErrNotFound, "card_not_found", "no card %q", c.Param("id"))
+	}
+	v, err := h.svc.AcknowledgeCard(c.Request.Context(), auth.Current(c), id)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
 	return nil
 }
 

@@ -68,5 +68,10 @@ func Migrations() []*database.Migration {
 			}
 			return tx.Migrator().DropTable(&dayTicketsV1{}, &dayEventsV1{}, &rollupMarkV1{})
 		},
+	}, {
+		ID: "20261127_75_dashboards_card_notices",
+		// The notice of a card to its department (SMS) and the department's signing for it.
+		Migrate:  migrateCardNotices,
+		Rollback: rollbackCardNotices,
 	}}
 }

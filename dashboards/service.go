@@ -33,6 +33,8 @@ type Options struct {
 	Cards *CardRules
 	// Tickets urges late tickets; nil refuses urging.
 	Tickets Actor
+	// Texter queues the SMS that tell departments of their cards; nil: NotifyCards fails.
+	Texter Texter
 }
 
 // Service computes the figures and keeps cards, on-site supervisions and published

@@ -16,10 +16,12 @@ const (
 	KindMaterialsNotice   Kind = "materials_notice"   // one-time notice of required materials (一次性告知)
 	KindFreeText          Kind = "free_text"          // written by an operator
 	KindReply             Kind = "reply"              // automatic answer to what a citizen sent
+	KindCardNotice        Kind = "card_notice"        // a red or yellow card, to the department that got it (红黄牌)
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindReceipt, KindResult, KindSurvey, KindApplicationNotice, KindMaterialsNotice, KindFreeText, KindReply}
+var Kinds = []Kind{KindReceipt, KindResult, KindSurvey, KindApplicationNotice, KindMaterialsNotice, KindFreeText, KindReply,
+	KindCardNotice}
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {

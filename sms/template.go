@@ -25,6 +25,8 @@ var kindVariables = map[Kind][]string{
 	KindMaterialsNotice:   {"item", "materials", "department", "hall", "number"},
 	KindFreeText:          {"name", "number", "date", "time", "place", "text"},
 	KindReply:             {"number", "status", "department", "due"},
+	// number is empty for a card that names no ticket (a red card for a month's yellows).
+	KindCardNotice: {"department", "color", "reason", "number"},
 }
 
 // Names of the built-in templates the outbox itself uses.
@@ -38,6 +40,7 @@ const (
 	TemplateQueryReply        = "query_reply"
 	TemplateQueryNotFound     = "query_not_found"
 	TemplateQueryInvalid      = "query_invalid"
+	TemplateCardNotice        = "card_notice"
 )
 
 // builtinTemplate is a default template; an administrator's edit (a row) overrides it.
@@ -68,6 +71,9 @@ var builtinTemplates = []builtinTemplate{
 		"未查到与本机号码对应的工单{number}，请核对工单号，或拨打12345查询。"},
 	{TemplateQueryInvalid, "工单查询：号码有误", KindReply,
 		"工单号{number}有误（位数或校验位不对），请核对后重新发送“查询工单号”，或拨打12345查询。"},
+	// The reason names the ticket when there is one ("工单 2611260101 超期未办结").
+	{TemplateCardNotice, "红黄牌通知承办单位", KindCardNotice,
+		"{department}：您单位被亮{color}（{reason}），请登录工作台查看并签收。"},
 }
 
 func findBuiltin(name string) (builtinTemplate, bool) {

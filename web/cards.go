@@ -1,8 +1,11 @@
 package web
 
 import (
+	"strconv"
+
 	"github.com/gin-gonic/gin"
 
+	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/dashboards"
 )
@@ -43,4 +46,42 @@ func (h *Handler) cards(c *gin.Context) cardBoard {
 		cb.Yellow += d.Yellow
 	}
 	return cb
+}
+
+// cardBanner is the cards the department has not signed for, at the top of its inbox:
+// unlike the month's board it keeps a card until the department signs for it.
+type cardBanner struct {
+	Cards []dashboards.CardView
+	Error bool
+}
+
+func (h *Handler) unacknowledgedCards(c *gin.Context) cardBanner {
+	if h.opts.Cards == nil {
+		return cardBanner{}
+	}
+	cs, err := h.opts.Cards.UnacknowledgedCards(c.Request.Context(), auth.Current(c))
+	if err != nil {
+		h.log.ErrorContext(c.Request.Context(), "read the unacknowledged cards", "err", err)
+		return cardBanner{Error: true}
+	}
+	return cardBanner{Cards: cs}
+}
+
+// acknowledgeCard signs for a card in the department's name (签收).
+func (h *Handler) acknowledgeCard(c *gin.Context) {
+	b := h.base(c, "红黄牌签收")
+	if h.opts.Cards == nil {
+		h.fail(c, b, api.Errorf(api.ErrNotFound, "card_not_found", "no cards on this instance"))
+		return
+	}
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		h.fail(c, b, api.Errorf(api.ErrNotFound, "card_not_found", "no card %q", c.Param("id")))
+		return
+	}
+	if _, err := h.opts.Cards.AcknowledgeCard(c.Request.Context(), auth.Current(c), id); err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	redirect(c, "/portal/", "card_sign")
 }

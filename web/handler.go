@@ -141,6 +141,7 @@ func (h *Handler) Routes(e gin.IRouter) {
 	portal.GET("/search", h.portalSearch)
 	portal.GET("/tickets/:number", h.showPortalTicket)
 	portal.POST("/tickets/:number/:action", h.portalAct)
+	portal.POST("/cards/:id/acknowledge", h.acknowledgeCard)
 }
 
 // base is what every page's layout needs.
@@ -255,6 +256,9 @@ var messages = map[string]string{
 	"forbidden_role":     "您的角色不能访问此页面。",
 	"csrf":               "表单已过期，请返回刷新页面后重试。",
 	"no_file":            "附件读取失败。",
+	"card_not_found":     "没有找到该红黄牌，或它不是发给本单位的。",
+	"not_your_card":      "该红黄牌是发给下级单位的，应由该单位签收。",
+	"card_revoked":       "该红黄牌已撤销，无需签收。",
 }
 
 // message is what a person is told about err.
@@ -308,6 +312,7 @@ var flashes = map[string]string{
 	"sms":        "材料清单短信已排队发送。",
 	"surveyed":   "回访结果已记录。",
 	"reopened":   "回访结果已记录；市民不满意，工单将退回重新办理。",
+	"card_sign":  "红黄牌已签收。",
 }
 
 func (h *Handler) flash(c *gin.Context) string { return flashes[c.Query("ok")] }

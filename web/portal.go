@@ -33,6 +33,8 @@ type portalInboxPage struct {
 	base
 	Rows  []portalRow
 	Cards cardBoard
+	// Unsigned are the department's cards still to sign for, shown above everything.
+	Unsigned cardBanner
 }
 
 func (h *Handler) countdown(s tickets.Summary) portalRow {
@@ -80,7 +82,7 @@ func (h *Handler) portalInbox(c *gin.Context) {
 		}
 		return a.Due.Compare(*b.Due)
 	})
-	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows, Cards: h.cards(c)})
+	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows, Cards: h.cards(c), Unsigned: h.unacknowledgedCards(c)})
 }
 
 func (h *Handler) portalSearch(c *gin.Context) {

@@ -133,7 +133,7 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	}
 	dc := cfg.Dashboards
 	d.dashboards = dashboards.NewService(db, dashboards.Options{Location: cfg.Location(), Log: log.With("component", "dashboards"), Tickets: store,
-		Cards: &dashboards.CardRules{YellowOnOverdue: dc.YellowOnOverdue, RedOnDoubleOverdue: dc.RedOnDoubleOverdue,
+		Texter: smsService, Cards: &dashboards.CardRules{YellowOnOverdue: dc.YellowOnOverdue, RedOnDoubleOverdue: dc.RedOnDoubleOverdue,
 			RedAfterYellows: dc.RedAfterYellows, Lookback: dc.CardLookback}})
 	return d, nil
 }
@@ -622,6 +622,14 @@ func (d *domains) dashboardsWorkers() []worker {
 		name: "dashboards_cards", interval: d.cfg.Dashboards.CardInterval,
 		pass: func(ctx context.Context) error {
 			_, err := d.dashboards.IssueCards(ctx)
+			return err
+		},
+	}, {
+		// One SMS per card to its department, keyed card:<id> in the outbox, so passes on
+		// several instances, or one repeated after a crash, queue it once.
+		name: "dashboards_card_notices", interval: d.cfg.Dashboards.CardInterval,
+		pass: func(ctx context.Context) error {
+			_, err := d.dashboards.NotifyCards(ctx)
 			return err
 		},
 	}, {

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/ivr/aritest"
+	"github.com/rexian/rexian/tickets"
 )
 
 // TestOpenAPIExamplesWork posts every request-body example of the OpenAPI document to
@@ -50,6 +52,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	// Surveys at once and at any hour, so that the manual answer has a survey to go to.
 	cfg.Callback.Delay, cfg.Callback.Hours, cfg.SMS.QuietHours = 0, "", ""
 	cfg.Callback.Interval = 50 * time.Millisecond
+	cfg.Dashboards.CardInterval = 50 * time.Millisecond // the card notices go out at once
 	r := startApp(t, cfg)
 
 	_, raw := get(t, r.base+"/api/v1/openapi.json")
@@ -203,6 +206,29 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	act("operator", published, "answer", nil)
 	if a := send("supervisor", "POST", "/dashboards/answers", "POST /dashboards/answers", nil, map[string]string{"2600000014": published}); a["answer"] == "" {
 		t.Errorf("the published answer: %v", a)
+	}
+
+	// A yellow card to SRLGS: the worker texts the department's duty mobile, and the
+	// department signs for the card (a POST without a body).
+	if err := r.app.db.Model(&tickets.Department{}).Where("code = ?", "SRLGS").Update("phone", "13900001111").Error; err != nil {
+		t.Fatal(err)
+	}
+	var srlgs uint
+	r.app.db.Model(&tickets.Department{}).Where("code = ?", "SRLGS").Pluck("id", &srlgs)
+	now := time.Now().UTC()
+	card := dashboards.Card{DepartmentID: srlgs, Color: dashboards.Yellow, Rule: dashboards.RuleOverdue, Cause: "openapi:" + t1,
+		Month: now.In(cfg.Location()).Format("2006-01"), TicketNumber: t1, Reason: "工单 " + t1 + " 超期未办结", CauseAt: now, IssuedAt: now}
+	if err := r.app.db.Create(&card).Error; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the card's SMS is queued", func() bool {
+		list := send("operator", "GET", "/sms/messages?kind=card_notice", "", json.RawMessage(`{}`), nil)
+		items, _ := list["messages"].([]any)
+		return len(items) == 1 && strings.Contains(fmt.Sprint(items[0]), "市热力公司：您单位被亮黄牌")
+	})
+	signed := send("SRLGS", "POST", fmt.Sprintf("/cards/%d/acknowledge", card.ID), "", json.RawMessage(`{}`), nil)
+	if signed["acknowledged_at"] == nil || signed["notified_at"] == nil || signed["acknowledged_by"] != "department:t-SRLGS" {
+		t.Errorf("the signed card: %v", signed)
 	}
 
 	// The SMS outbox, templates, suppression list, approval items and notices.
