@@ -65,13 +65,16 @@ type Figures struct {
 	SurveysAnswered  int64    `json:"surveys_answered"`
 	Satisfied        int64    `json:"satisfied"`
 	SatisfactionRate *float64 `json:"satisfaction_rate"`
-	// Tickets are, per figure, the query string of GET /api/v1/tickets that lists the
-	// tickets behind it. Figures it cannot express (on time, events, surveys) are absent,
-	// as is every link of the "none" group. The tickets API filters a department as
-	// "dispatched to it or its sub-units", so for the department breakdown (counted by
-	// lead department) the list also holds tickets where the department was a co-handler
-	// or a sub-unit led, and for the district breakdown (counted by where the matter is)
-	// it is the tickets dispatched within the district's departments.
+	// Tickets are, per figure, the query string of GET /api/v1/tickets that lists, for a
+	// supervisor, exactly the tickets the figure counts: "accepted", "completed" and
+	// "overdue_now". Each asks for registration time in the period (from, to: [From, To)),
+	// the figure's statuses (accepted: all but merged and refused; completed: completed;
+	// overdue now: those statuses, open=true and overdue=true), and the group: the lead
+	// department exactly (lead_department, not its sub-units or co-handlers), the district
+	// where the matter is (district), the top-level category with its children
+	// (category), or the channel; the "none" group asks for lead_department=none or
+	// district=none. Figures the API cannot express (on time, extensions, returns,
+	// surveys) have no link.
 	Tickets map[string]string `json:"tickets,omitempty"`
 }
 

@@ -77,6 +77,9 @@ func (s *Store) SaveDepartment(ctx context.Context, in DepartmentInput) (*Depart
 	if !codeRE.MatchString(in.Code) {
 		return nil, invalid("invalid_code", "department code %q must be 1-32 letters, digits, '-' or '_'", in.Code)
 	}
+	if in.Code == None {
+		return nil, invalid("reserved_code", "department code %q is reserved: the ticket list's lead_department and district filters take it for \"not set\"", in.Code)
+	}
 	name, err := checkText("name", in.Name, 128, true)
 	if err != nil {
 		return nil, err

@@ -95,11 +95,13 @@ func (h *Handler) list(c *gin.Context) error {
 
 func (h *Handler) parseFilter(c *gin.Context) (Filter, error) {
 	f := Filter{
-		Department: c.Query("department"),
-		Category:   c.Query("category"),
-		Channel:    Channel(c.Query("channel")),
-		Text:       c.Query("q"),
-		Phone:      c.Query("phone"),
+		Department:     c.Query("department"),
+		LeadDepartment: c.Query("lead_department"),
+		District:       c.Query("district"),
+		Category:       c.Query("category"),
+		Channel:        Channel(c.Query("channel")),
+		Text:           c.Query("q"),
+		Phone:          c.Query("phone"),
 	}
 	if s := c.Query("status"); s != "" {
 		for _, x := range strings.Split(s, ",") {

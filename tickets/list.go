@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/phone"
@@ -22,7 +24,18 @@ type Filter struct {
 	From, To   *time.Time // registration time, [From, To)
 	Text       string     // in the number, title, content, address or phone
 	Phone      string     // the citizen's number (national format)
+
+	// LeadDepartment is a code: tickets whose lead department (主办单位) is that department
+	// exactly, not one of its sub-units; None: tickets without one (not dispatched).
+	LeadDepartment string
+	// District is a banner/district government's code: tickets whose matter is in that
+	// district (the location's district, exactly); None: tickets without a district.
+	District string
 }
+
+// None is the value of Filter.LeadDepartment and Filter.District that asks for tickets
+// without one. No department may take it as its code.
+const None = "none"
 
 // Summary is a ticket in a list: no timeline, no content beyond a snippet.
 type Summary struct {
@@ -46,97 +59,9 @@ type Summary struct {
 // List returns one page of tickets p may see, newest first, and whether more follow.
 // It does not count all matches: on a million tickets a count costs more than the page.
 func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.Page) ([]Summary, bool, error) {
-	dir, err := s.directory(ctx)
+	dir, q, err := s.filtered(ctx, p, f)
 	if err != nil {
 		return nil, false, err
-	}
-	q := s.db.WithContext(ctx).Model(&Ticket{})
-	var deptIDs []uint
-	switch {
-	case p == nil:
-		return nil, false, api.Errorf(api.ErrUnauthorized, "unauthorized", "log in first")
-	case p.Role == auth.RoleDepartment:
-		own, ok := dir.depts[p.DepartmentID]
-		if !ok {
-			return nil, false, api.Errorf(api.ErrForbidden, "no_department", "your account is not bound to a department")
-		}
-		deptIDs = dir.subtree(own)
-		if f.Department != "" {
-			d, err := dir.department(f.Department)
-			if err != nil {
-				return nil, false, err
-			}
-			if !dir.within(d.ID, own) {
-				return nil, false, api.Errorf(api.ErrForbidden, "other_department", "department %s is not yours or one of your sub-units", d.Code)
-			}
-			deptIDs = dir.subtree(d)
-		}
-	case p.Is(auth.RoleOperator, auth.RoleSupervisor, auth.RoleIntegrator):
-		if f.Department != "" {
-			d, err := dir.department(f.Department)
-			if err != nil {
-				return nil, false, err
-			}
-			deptIDs = dir.subtree(d)
-		}
-	default:
-		return nil, false, api.Errorf(api.ErrForbidden, "forbidden", "a %s may not list tickets", p.Role)
-	}
-	if deptIDs != nil {
-		q = q.Where("EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = tickets.id AND a.department_id IN ?)", deptIDs)
-	}
-	if len(f.Status) > 0 {
-		for _, st := range f.Status {
-			if !st.Valid() {
-				return nil, false, invalid("unknown_status", "unknown status %q; one of %v", st, Statuses)
-			}
-		}
-		q = q.Where("status IN ?", f.Status)
-	}
-	if f.Category != "" {
-		c, ok := dir.catCode[f.Category]
-		if !ok {
-			return nil, false, invalid("unknown_category", "unknown category %q", f.Category)
-		}
-		var ids []uint
-		for id, x := range dir.cats {
-			for _, anc := range dir.categoryChain(x) {
-				if anc.ID == c.ID {
-					ids = append(ids, id)
-					break
-				}
-			}
-		}
-		q = q.Where("category_id IN ?", ids)
-	}
-	if f.Channel != "" {
-		if !f.Channel.Valid() {
-			return nil, false, invalid("unknown_channel", "unknown channel %q; one of %v", f.Channel, channels)
-		}
-		q = q.Where("channel = ?", f.Channel)
-	}
-	if f.Overdue != nil {
-		q = q.Where("overdue = ?", *f.Overdue)
-	}
-	if f.Open != nil {
-		q = q.Where("open = ?", *f.Open)
-	}
-	if f.From != nil {
-		q = q.Where("created_at >= ?", f.From.UTC())
-	}
-	if f.To != nil {
-		q = q.Where("created_at < ?", f.To.UTC())
-	}
-	if f.Phone != "" {
-		q = q.Where("citizen_phone = ?", f.Phone)
-	}
-	if txt := strings.TrimSpace(f.Text); txt != "" {
-		if len([]rune(txt)) > 100 {
-			return nil, false, invalid("text_too_long", "search text is over 100 characters")
-		}
-		like := "%" + escapeLike(txt) + "%"
-		q = q.Where("(number = ? OR title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR citizen_phone = ?)",
-			NormalizeNumber(txt), like, like, like, txt)
 	}
 	var ts []*Ticket
 	err = q.Select("id", "number", "channel", "status", "version", "title", "category_id", "urgency", "lead_department_id",
@@ -165,6 +90,180 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 		out = append(out, sm)
 	}
 	return out, more, nil
+}
+
+// Tally is a bounded count of the tickets that match a filter (see Store.Tally).
+type Tally struct {
+	// Counted is the number of matching tickets, at most the limit; More says that more
+	// match.
+	Counted int
+	More    bool
+	// CompletedSince is how many of the counted tickets were completed at or after the
+	// time asked for.
+	CompletedSince int
+}
+
+// Tally counts the tickets p may see that match f, the newest limit of them at most,
+// and how many of those were completed at or after completedSince, in one statement: a
+// badge's figure without reading the tickets page by page, and without counting a
+// whole table.
+func (s *Store) Tally(ctx context.Context, p *auth.Principal, f Filter, limit int, completedSince time.Time) (Tally, error) {
+	if limit < 1 {
+		return Tally{}, invalid("invalid_limit", "a tally needs a limit of at least 1, not %d", limit)
+	}
+	_, q, err := s.filtered(ctx, p, f)
+	if err != nil {
+		return Tally{}, err
+	}
+	newest := q.Select("completed_at", "ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS rn").
+		Order("created_at DESC").Order("id DESC").Limit(limit + 1)
+	var row struct {
+		Matched, Completed int
+	}
+	err = s.db.WithContext(ctx).Table("(?) AS newest", newest).
+		Select("COUNT(*) AS matched, COUNT(CASE WHEN rn <= ? AND completed_at >= ? THEN 1 END) AS completed", limit, completedSince.UTC()).
+		Scan(&row).Error
+	if err != nil {
+		return Tally{}, fmt.Errorf("tally tickets: %w", err)
+	}
+	return Tally{Counted: min(row.Matched, limit), More: row.Matched > limit, CompletedSince: row.Completed}, nil
+}
+
+// filtered is the query of the tickets p may see that match f, with the directory it
+// was checked against.
+func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*directory, *gorm.DB, error) {
+	dir, err := s.directory(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := s.db.WithContext(ctx).Model(&Ticket{})
+	var deptIDs []uint
+	switch {
+	case p == nil:
+		return nil, nil, api.Errorf(api.ErrUnauthorized, "unauthorized", "log in first")
+	case p.Role == auth.RoleDepartment:
+		own, ok := dir.depts[p.DepartmentID]
+		if !ok {
+			return nil, nil, api.Errorf(api.ErrForbidden, "no_department", "your account is not bound to a department")
+		}
+		deptIDs = dir.subtree(own)
+		if f.Department != "" {
+			d, err := dir.department(f.Department)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !dir.within(d.ID, own) {
+				return nil, nil, api.Errorf(api.ErrForbidden, "other_department", "department %s is not yours or one of your sub-units", d.Code)
+			}
+			deptIDs = dir.subtree(d)
+		}
+	case p.Is(auth.RoleOperator, auth.RoleSupervisor, auth.RoleIntegrator):
+		if f.Department != "" {
+			d, err := dir.department(f.Department)
+			if err != nil {
+				return nil, nil, err
+			}
+			deptIDs = dir.subtree(d)
+		}
+	default:
+		return nil, nil, api.Errorf(api.ErrForbidden, "forbidden", "a %s may not list tickets", p.Role)
+	}
+	if deptIDs != nil {
+		q = q.Where("EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = tickets.id AND a.department_id IN ?)", deptIDs)
+	}
+	// The lead department and the district narrow what p may see; they never widen it:
+	// a department user's scope above still applies.
+	if f.LeadDepartment != "" {
+		if f.LeadDepartment == None {
+			q = q.Where("lead_department_id IS NULL")
+		} else {
+			// Inactive departments too: they still lead the tickets they had.
+			d, ok := dir.deptCode[strings.TrimSpace(f.LeadDepartment)]
+			if !ok {
+				return nil, nil, invalid("unknown_lead_department", "unknown lead department %q; a department code, or %q for tickets without one", f.LeadDepartment, None)
+			}
+			q = q.Where("lead_department_id = ?", d.ID)
+		}
+	}
+	if f.District != "" {
+		if f.District == None {
+			q = q.Where("district_id IS NULL")
+		} else {
+			d, ok := dir.deptCode[strings.TrimSpace(f.District)]
+			if !ok {
+				return nil, nil, invalid("unknown_district", "unknown district %q; a banner/district government's code, or %q for tickets without one", f.District, None)
+			}
+			if d.Level != LevelDistrict || !d.Government {
+				return nil, nil, invalid("invalid_district", "district %q (%s) is not a banner/district government", f.District, d.Name)
+			}
+			q = q.Where("district_id = ?", d.ID)
+		}
+	}
+	if len(f.Status) > 0 {
+		for _, st := range f.Status {
+			if !st.Valid() {
+				return nil, nil, invalid("unknown_status", "unknown status %q; one of %v", st, Statuses)
+			}
+		}
+		q = q.Where("status IN ?", f.Status)
+	}
+	if f.Category != "" {
+		c, ok := dir.catCode[f.Category]
+		if !ok {
+			return nil, nil, invalid("unknown_category", "unknown category %q", f.Category)
+		}
+		var ids []uint
+		for id, x := range dir.cats {
+			for _, anc := range dir.categoryChain(x) {
+				if anc.ID == c.ID {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		q = q.Where("category_id IN ?", ids)
+	}
+	if f.Channel != "" {
+		if !f.Channel.Valid() {
+			return nil, nil, invalid("unknown_channel", "unknown channel %q; one of %v", f.Channel, channels)
+		}
+		q = q.Where("channel = ?", f.Channel)
+	}
+	// The flags are written into the statement, not bound: a prepared statement's generic
+	// plan would not know which half of the table it reads (the open tickets are a few
+	// per cent of them) and could scan every ticket for a department's inbox.
+	if f.Overdue != nil {
+		q = q.Where(boolIs("overdue", *f.Overdue))
+	}
+	if f.Open != nil {
+		q = q.Where(boolIs("open", *f.Open))
+	}
+	if f.From != nil {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("created_at < ?", f.To.UTC())
+	}
+	if f.Phone != "" {
+		q = q.Where("citizen_phone = ?", f.Phone)
+	}
+	if txt := strings.TrimSpace(f.Text); txt != "" {
+		if len([]rune(txt)) > 100 {
+			return nil, nil, invalid("text_too_long", "search text is over 100 characters")
+		}
+		like := "%" + escapeLike(txt) + "%"
+		q = q.Where("(number = ? OR title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR citizen_phone = ?)",
+			NormalizeNumber(txt), like, like, like, txt)
+	}
+	return dir, q, nil
+}
+
+// boolIs is the condition that column is v, with v written out.
+func boolIs(column string, v bool) string {
+	if v {
+		return column + " = TRUE"
+	}
+	return column + " = FALSE"
 }
 
 func escapeLike(s string) string {

@@ -12,9 +12,10 @@ import (
 	"github.com/rexian/rexian/tickets"
 )
 
-// maxCountPages bounds the counting on the supervisor page; the dashboards do the real
-// figures, this page only shows that work moves.
-const maxCountPages = 50
+// maxCounted bounds the counting on the supervisor page (the newest completed tickets,
+// shown with a "+" beyond it); the dashboards do the real figures, this page only shows
+// that work moves.
+const maxCounted = 50 * api.MaxPerPage
 
 type supervisorPage struct {
 	base
@@ -30,8 +31,9 @@ type supervisorPage struct {
 	DissatisfiedError bool
 }
 
-// showSupervisor counts the completed tickets (办结) through the store's list, so that it
-// sees exactly what a supervisor may see.
+// showSupervisor counts the completed tickets (办结) through the store, so that it sees
+// exactly what a supervisor may see: the newest maxCounted of them at most, and of those
+// the ones completed today, in one bounded count.
 func (h *Handler) showSupervisor(c *gin.Context) {
 	ctx := c.Request.Context()
 	b := h.base(c, "督办概览")
@@ -40,25 +42,15 @@ func (h *Handler) showSupervisor(c *gin.Context) {
 	now := h.opts.Now().In(h.opts.Location)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, h.opts.Location)
 	f := tickets.Filter{Status: []tickets.Status{tickets.StatusCompleted}}
-	for n := 1; n <= maxCountPages; n++ {
-		items, more, err := h.opts.Tickets.List(ctx, auth.Current(c), f, api.Page{Page: n, PerPage: api.MaxPerPage})
-		if err != nil {
-			h.fail(c, b, err)
-			return
-		}
-		if n == 1 {
-			page.Recent = items[:min(len(items), 10)]
-		}
-		page.Completed += len(items)
-		for _, s := range items {
-			if s.CompletedAt != nil && !s.CompletedAt.Before(today) {
-				page.CompletedToday++
-			}
-		}
-		if !more {
-			break
-		}
-		page.Capped = n == maxCountPages
+	tally, err := h.opts.Tickets.Tally(ctx, auth.Current(c), f, maxCounted, today)
+	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	page.Completed, page.Capped, page.CompletedToday = tally.Counted, tally.More, tally.CompletedSince
+	if page.Recent, _, err = h.opts.Tickets.List(ctx, auth.Current(c), f, api.Page{Page: 1, PerPage: 10}); err != nil {
+		h.fail(c, b, err)
+		return
 	}
 	page.Cards = h.cards(c)
 	if h.opts.Callback != nil {

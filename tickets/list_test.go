@@ -1,0 +1,193 @@
+package tickets
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+)
+
+// leadAndDistrict registers four tickets, a minute apart:
+//
+//	a: heating in DS, sent to HEAT (its default department): lead HEAT
+//	b: property in DS, sent to DS-ZJ (lead) and HEAT: lead DS-ZJ, HEAT a co-handler
+//	c: social security, no district, sent to HRSS: lead HRSS
+//	d: property in KBS, not dispatched: no lead department
+func leadAndDistrict(t *testing.T, f *fixture) (a, b, c, d string) {
+	t.Helper()
+	in := heating()
+	in.Dispatch = &DispatchRequest{}
+	a = f.create(t, in).Number
+	f.clock.Add(time.Minute)
+	in = heating()
+	in.Category = "TS-WY"
+	in.Dispatch = &DispatchRequest{Departments: []string{"DS-ZJ", "HEAT"}, Lead: "DS-ZJ"}
+	b = f.create(t, in).Number
+	f.clock.Add(time.Minute)
+	in = heating()
+	in.Category, in.Location, in.Content = "ZX-SB", NewLocation{}, "养老保险怎么补缴"
+	in.Dispatch = &DispatchRequest{}
+	c = f.create(t, in).Number
+	f.clock.Add(time.Minute)
+	in = heating()
+	in.Category, in.Location = "TS-WY", NewLocation{District: "KBS"}
+	d = f.create(t, in).Number
+	return a, b, c, d
+}
+
+func TestListByLeadDepartmentAndDistrict(t *testing.T) {
+	f := newFixture(t)
+	a, b, c, d := leadAndDistrict(t, f)
+	// A department that no longer takes tickets still led the ones it had.
+	no := false
+	if _, err := f.store.SaveDepartment(f.ctx, DepartmentInput{Code: "HRSS", Name: "市人力资源和社会保障局", Level: LevelCity, Active: &no}); err != nil {
+		t.Fatal(err)
+	}
+	page := api.Page{Page: 1, PerPage: 50}
+	for _, tc := range []struct {
+		name string
+		who  *auth.Principal
+		f    Filter
+		want []string
+	}{
+		{"lead department", operator, Filter{LeadDepartment: "HEAT"}, []string{a}},
+		{"dispatched to the department, for contrast", operator, Filter{Department: "HEAT"}, []string{b, a}},
+		{"lead department is exact, not its sub-units", operator, Filter{LeadDepartment: "DS"}, nil},
+		{"dispatched within the department, for contrast", operator, Filter{Department: "DS"}, []string{b}},
+		{"lead sub-unit", operator, Filter{LeadDepartment: "DS-ZJ"}, []string{b}},
+		{"inactive lead department", supervisor, Filter{LeadDepartment: "HRSS"}, []string{c}},
+		{"no lead department", operator, Filter{LeadDepartment: None}, []string{d}},
+		{"district", operator, Filter{District: "DS"}, []string{b, a}},
+		{"other district", operator, Filter{District: "KBS"}, []string{d}},
+		{"no district", operator, Filter{District: None}, []string{c}},
+		{"both", operator, Filter{District: "DS", LeadDepartment: "HEAT"}, []string{a}},
+		{"both none", operator, Filter{District: None, LeadDepartment: None}, nil},
+		// A department user's scope still applies: the filters narrow, never widen it.
+		{"department user, its own lead", f.dept("HEAT"), Filter{LeadDepartment: "HEAT"}, []string{a}},
+		{"department user, co-handler of another's lead", f.dept("HEAT"), Filter{LeadDepartment: "DS-ZJ"}, []string{b}},
+		{"department user, another's ticket", f.dept("HEAT"), Filter{LeadDepartment: "HRSS"}, nil},
+		{"department user, no lead department", f.dept("HEAT"), Filter{LeadDepartment: None}, nil},
+		{"department user, no district", f.dept("HEAT"), Filter{District: None}, nil},
+		{"department user, district", f.dept("DS-ZJ"), Filter{District: "DS"}, []string{b}},
+		{"department user, other district", f.dept("DS-ZJ"), Filter{District: "KBS"}, nil},
+		{"sub-unit user, its parent's lead", f.dept("DS-ZJ"), Filter{LeadDepartment: "HEAT"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := f.store.List(f.ctx, tc.who, tc.f, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nums []string
+			for _, g := range got {
+				nums = append(nums, g.Number)
+			}
+			if strings.Join(nums, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", nums, tc.want)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name, code string
+		f          Filter
+	}{
+		{"unknown lead department", "unknown_lead_department", Filter{LeadDepartment: "WATER"}},
+		{"none is lower case", "unknown_lead_department", Filter{LeadDepartment: "NONE"}},
+		{"unknown district", "unknown_district", Filter{District: "WATER"}},
+		{"a department is not a district", "invalid_district", Filter{District: "HEAT"}},
+		{"a township is not a district", "invalid_district", Filter{District: "DS-JT"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := f.store.List(f.ctx, operator, tc.f, page)
+			wantKind(t, err, api.ErrInvalid, tc.code)
+		})
+	}
+}
+
+func TestNoneIsNoDepartmentCode(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.store.SaveDepartment(f.ctx, DepartmentInput{Code: None, Name: "无", Level: LevelCity})
+	wantKind(t, err, api.ErrInvalid, "reserved_code")
+}
+
+// TestListFiltersOverHTTP asks GET /api/v1/tickets as a client would: the parameters
+// reach the filters, and a bad one is a 400 that names it.
+func TestListFiltersOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	a, _, c, d := leadAndDistrict(t, f)
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	g := r.Group("/api/v1", func(gc *gin.Context) {
+		who := operator
+		if code := gc.GetHeader("X-Test-Department"); code != "" {
+			who = f.dept(code)
+		}
+		gc.Request = gc.Request.WithContext(auth.NewContext(gc.Request.Context(), who))
+	})
+	NewHandler(f.store, nil).Routes(g)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+
+	for _, tc := range []struct {
+		name, dept, query string
+		status            int
+		want              []string // the numbers listed, or the error's code and words of its message
+	}{
+		{"lead department", "", "lead_department=HEAT", 200, []string{a}},
+		{"no lead department", "", "lead_department=none", 200, []string{d}},
+		{"no district", "", "district=none&status=dispatched", 200, []string{c}},
+		{"department user, no district", "HEAT", "district=none", 200, nil},
+		{"unknown lead department", "", "lead_department=WATER", 400, []string{"unknown_lead_department", `unknown lead department \"WATER\"`}},
+		{"unknown district", "", "district=WATER", 400, []string{"unknown_district", `unknown district \"WATER\"`}},
+		{"not a district", "", "district=HEAT", 400, []string{"invalid_district", "not a banner/district government"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, srv.URL+"/api/v1/tickets?"+tc.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.dept != "" {
+				req.Header.Set("X-Test-Department", tc.dept)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Tickets []Summary `json:"tickets"`
+				Error   struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%+v)", resp.StatusCode, tc.status, body.Error)
+			}
+			if tc.status != 200 {
+				raw, _ := json.Marshal(body.Error.Message)
+				if body.Error.Code != tc.want[0] || !strings.Contains(string(raw), tc.want[1]) {
+					t.Errorf("error %+v; want code %s, message with %s", body.Error, tc.want[0], tc.want[1])
+				}
+				return
+			}
+			var nums []string
+			for _, s := range body.Tickets {
+				nums = append(nums, s.Number)
+			}
+			if strings.Join(nums, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", nums, tc.want)
+			}
+		})
+	}
+}
