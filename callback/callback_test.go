@@ -81,12 +81,21 @@ func TestSampling(t *testing.T) {
 // is completed again gets a new one.
 func TestOneSurveyPerCompletion(t *testing.T) {
 	e := newEnv(t, nil)
-	num := e.consultation("13800138000", nil)
+	num := e.consultation("13800138000", func(in *tickets.NewTicket) {
+		in.Channel, in.Location.District = tickets.ChannelWeb, "DSQ"
+	})
 	e.run()
 	e.clk.Add(2*time.Hour + time.Minute)
 	e.run()
-	if sv := e.survey(num); sv.Status != StatusAwaitingSMS {
+	sv := e.survey(num)
+	if sv.Status != StatusAwaitingSMS {
 		t.Fatalf("survey is %s, want awaiting_sms", sv.Status)
+	}
+	// The dashboards break surveys down by the ticket's channel and district.
+	var district uint
+	e.db.Raw(`SELECT id FROM departments WHERE code = 'DSQ'`).Scan(&district)
+	if sv.TicketChannel != string(tickets.ChannelWeb) || sv.DistrictID == nil || *sv.DistrictID != district || district == 0 {
+		t.Errorf("survey of a web ticket in DSQ: channel %q, district %v (DSQ is %d)", sv.TicketChannel, sv.DistrictID, district)
 	}
 	for range 3 {
 		e.restart()

@@ -37,6 +37,8 @@ type ticketRow struct {
 	Anonymous    bool
 	WantsReply   bool
 	CategoryID   uint
+	Channel      tickets.Channel
+	DistrictID   *uint
 }
 
 // ScheduleOnce turns the completions since the cursor into surveys and returns how many
@@ -99,7 +101,7 @@ func (s *Service) schedule(ctx context.Context, evs []completion, cats map[uint]
 	}
 	var ts []ticketRow
 	if err := s.db.WithContext(ctx).Model(&tickets.Ticket{}).
-		Select("id, number, citizen_phone, phone_kind, anonymous, wants_reply, category_id").
+		Select("id, number, citizen_phone, phone_kind, anonymous, wants_reply, category_id, channel, district_id").
 		Where("id IN ?", ids).Scan(&ts).Error; err != nil {
 		return fmt.Errorf("callback: schedule: read tickets: %w", err)
 	}
@@ -128,7 +130,8 @@ func (s *Service) schedule(ctx context.Context, evs []completion, cats map[uint]
 			continue
 		}
 		sv := Survey{TicketID: t.ID, TicketNumber: t.Number, CompletionSeq: e.Seq, CompletedAt: e.At.UTC(),
-			CategoryID: t.CategoryID, Phone: t.CitizenPhone, PhoneKind: string(t.PhoneKind), Status: StatusPending,
+			CategoryID: t.CategoryID, TicketChannel: string(t.Channel), DistrictID: t.DistrictID,
+			Phone: t.CitizenPhone, PhoneKind: string(t.PhoneKind), Status: StatusPending,
 			DueAt: s.pol.next(e.At.Add(s.pol.delay)), CreatedAt: now, UpdatedAt: now}
 		if d, ok := lead[t.ID]; ok {
 			sv.DepartmentID = &d

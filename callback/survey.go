@@ -96,9 +96,13 @@ type Survey struct {
 	CompletedAt   time.Time `gorm:"not null;index"`
 	CategoryID    uint      `gorm:"not null"`
 	DepartmentID  *uint     // the lead department at completion
-	Phone         string    `gorm:"size:32;not null;index:idx_callback_surveys_phone,priority:1"`
-	PhoneKind     string    `gorm:"size:16;not null"`
-	Status        Status    `gorm:"size:16;not null;index:idx_callback_surveys_due,priority:1"`
+	// TicketChannel and DistrictID are the ticket's channel and district at completion,
+	// so that the dashboards break surveys down without reading the tickets.
+	TicketChannel string `gorm:"size:16;not null;default:''"`
+	DistrictID    *uint
+	Phone         string `gorm:"size:32;not null;index:idx_callback_surveys_phone,priority:1"`
+	PhoneKind     string `gorm:"size:16;not null"`
+	Status        Status `gorm:"size:16;not null;index:idx_callback_surveys_due,priority:1"`
 	// DueAt is when the next step (the SMS, the next call) may happen.
 	DueAt  time.Time `gorm:"not null;index:idx_callback_surveys_due,priority:2"`
 	Note   string    `gorm:"size:64"` // why skipped or on the manual list
@@ -144,7 +148,46 @@ func (Cursor) TableName() string { return "callback_cursors" }
 // Migrations returns the package's versioned schema steps; the snapshots below are
 // frozen as of the step that made them, so later model changes never rewrite history.
 func Migrations() []*database.Migration {
-	return []*database.Migration{{ID: "20261126_30_callback_init", Migrate: migrateInit}}
+	return []*database.Migration{{ID: "20261126_30_callback_init", Migrate: migrateInit}, {
+		// The dashboards' daily roll-ups find the surveys written since their last pass.
+		ID: "20261127_30_callback_surveys_updated_at",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_callback_surveys_updated_at ON callback_surveys (updated_at)`).Error
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Exec(`DROP INDEX IF EXISTS idx_callback_surveys_updated_at`).Error
+		},
+	}, {
+		ID:      "20261127_31_callback_surveys_ticket_facts",
+		Migrate: migrateTicketFacts,
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Migrator().DropColumn(&surveyV2{}, "ticket_channel"); err != nil {
+				return err
+			}
+			return tx.Migrator().DropColumn(&surveyV2{}, "district_id")
+		},
+	}}
+}
+
+// surveyV2 is the columns the ticket-facts step adds.
+type surveyV2 struct {
+	TicketChannel string `gorm:"size:16;not null;default:''"`
+	DistrictID    *uint
+}
+
+func (surveyV2) TableName() string { return "callback_surveys" }
+
+// migrateTicketFacts adds the ticket's channel and district to the surveys and fills
+// them in for the surveys already made.
+func migrateTicketFacts(tx *gorm.DB) error {
+	for _, col := range []string{"TicketChannel", "DistrictID"} {
+		if err := tx.Migrator().AddColumn(&surveyV2{}, col); err != nil {
+			return err
+		}
+	}
+	return tx.Exec(`UPDATE callback_surveys SET
+		ticket_channel = COALESCE((SELECT t.channel FROM tickets t WHERE t.id = callback_surveys.ticket_id), ''),
+		district_id = (SELECT t.district_id FROM tickets t WHERE t.id = callback_surveys.ticket_id)`).Error
 }
 
 func migrateInit(tx *gorm.DB) error {

@@ -57,6 +57,9 @@ type Record struct {
 	TicketNumber string  `gorm:"size:20;index" json:"ticket_number,omitempty"`
 	Transfer     string  `gorm:"size:32" json:"transfer,omitempty"` // emergency hand-off target
 	Note         string  `gorm:"type:text" json:"note,omitempty"`
+	// UpdatedAt is stamped by every write, so that the dashboards' daily roll-ups find
+	// the calls that changed since their last pass.
+	UpdatedAt time.Time `gorm:"index" json:"updated_at"`
 }
 
 // TableName keeps call records apart from other domains' tables.
@@ -96,6 +99,26 @@ func Migrations() []*database.Migration {
 			return tx.Table("ivr_calls").AutoMigrate(&ivrCall{})
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("ivr_calls") },
+	}, {
+		ID: "20261127_30_ivr_calls_updated_at",
+		// Rows written before this step keep a null stamp: the roll-ups rebuild every day
+		// once after their own step, so they need none.
+		Migrate: func(tx *gorm.DB) error {
+			type ivrCall struct {
+				UpdatedAt *time.Time `gorm:"index:idx_ivr_calls_updated_at"`
+			}
+			m := tx.Table("ivr_calls").Migrator()
+			if err := m.AddColumn(&ivrCall{}, "UpdatedAt"); err != nil {
+				return err
+			}
+			return m.CreateIndex(&ivrCall{}, "idx_ivr_calls_updated_at")
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Exec(`DROP INDEX IF EXISTS idx_ivr_calls_updated_at`).Error; err != nil {
+				return err
+			}
+			return tx.Migrator().DropColumn("ivr_calls", "updated_at")
+		},
 	}}
 }
 
