@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
-	"time"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
@@ -205,11 +206,11 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 			return err
 		},
 		func() (err error) {
-			surveys, available, err = s.opts.Surveys.CountSurveys(ctx, from, to, g)
+			surveys, available, err = s.surveyFigures(ctx, pl, from, to, g)
 			return err
 		},
 		func() (err error) {
-			calls, err = s.callFigures(ctx, from, to)
+			calls, err = s.callFigures(ctx, pl)
 			return err
 		},
 	)
@@ -307,10 +308,128 @@ var channelNames = map[tickets.Channel]string{
 	tickets.ChannelSMS: "短信", tickets.ChannelWalkIn: "来访",
 }
 
-// callFigures are the inbound calls that arrived in [from, to) and have ended. One scan
-// reads everything: the answered calls' waits come back in 100 ms buckets, from which
-// the 90th percentile is read to the tenth of a second without sorting every call.
-func (s *Service) callFigures(ctx context.Context, from, to time.Time) (CallFigures, error) {
+// answeredOutcome is the outcome of a call that talked to an operator.
+const answeredOutcome = "answered"
+
+// callTally adds up inbound calls by outcome, and the answered calls' waits in 100 ms
+// buckets, from which the 90th percentile is read to the tenth of a second without
+// sorting every call.
+type callTally struct {
+	byOutcome map[string]*outcomeTally
+	waits     map[int64]int64 // bucket → answered calls
+}
+
+type outcomeTally struct{ n, inTarget, waitSum int64 }
+
+func newCallTally() *callTally {
+	return &callTally{byOutcome: map[string]*outcomeTally{}, waits: map[int64]int64{}}
+}
+
+func (c *callTally) add(outcome string, n, inTarget, waitSum int64) {
+	x, ok := c.byOutcome[outcome]
+	if !ok {
+		x = &outcomeTally{}
+		c.byOutcome[outcome] = x
+	}
+	x.n += n
+	x.inTarget += inTarget
+	x.waitSum += waitSum
+}
+
+func (c *callTally) outcomes() []string {
+	out := make([]string, 0, len(c.byOutcome))
+	for o := range c.byOutcome {
+		out = append(out, o)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// encodeWaits writes the histogram as "bucket:calls,…" in bucket order.
+func (c *callTally) encodeWaits() string {
+	buckets := make([]int64, 0, len(c.waits))
+	for b := range c.waits {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	var sb strings.Builder
+	for i, b := range buckets {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.FormatInt(b, 10))
+		sb.WriteByte(':')
+		sb.WriteString(strconv.FormatInt(c.waits[b], 10))
+	}
+	return sb.String()
+}
+
+// addWaits adds a histogram written by encodeWaits.
+func (c *callTally) addWaits(h string) error {
+	for h != "" {
+		var pair string
+		pair, h, _ = strings.Cut(h, ",")
+		b, n, ok := strings.Cut(pair, ":")
+		bucket, err1 := strconv.ParseInt(b, 10, 64)
+		calls, err2 := strconv.ParseInt(n, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("bad wait histogram entry %q", pair)
+		}
+		c.waits[bucket] += calls
+	}
+	return nil
+}
+
+// figures are the call figures of the tally.
+func (c *callTally) figures() CallFigures {
+	var f CallFigures
+	var waitSum int64
+	for o, x := range c.byOutcome {
+		f.Offered += x.n
+		f.InTarget += x.inTarget
+		switch o {
+		case answeredOutcome:
+			f.Answered += x.n
+			waitSum += x.waitSum
+		case "abandoned_menu", "abandoned_queue":
+			f.Abandoned += x.n
+		case "voicemail":
+			f.Voicemails += x.n
+		case "busy":
+			f.Busy += x.n
+		case "status_lookup":
+			f.SelfServed += x.n
+		case "callback":
+			f.Callbacks += x.n
+		}
+	}
+	f.AnswerRate = ratio(f.Answered+f.Voicemails+f.SelfServed+f.Callbacks, f.Offered)
+	f.ServiceLevel = ratio(f.InTarget, f.Answered+f.Abandoned+f.Voicemails+f.Busy+f.Callbacks)
+	if f.Answered > 0 {
+		avg := math.Round(float64(waitSum)/float64(f.Answered)) / 1000
+		f.AvgWaitSeconds = &avg
+		// The 90th percentile by rank: the bucket holding the ceil(0.9 n)-th shortest wait.
+		buckets := make([]int64, 0, len(c.waits))
+		for b := range c.waits {
+			buckets = append(buckets, b)
+		}
+		slices.Sort(buckets)
+		rank := int64(math.Ceil(0.9 * float64(f.Answered)))
+		var seen int64
+		for _, b := range buckets {
+			seen += c.waits[b]
+			if seen >= rank {
+				p90 := float64(b) / 10
+				f.P90WaitSeconds = &p90
+				break
+			}
+		}
+	}
+	return f
+}
+
+// tallyCalls counts the inbound calls that arrived in spans and have ended, in one scan.
+func (s *Service) tallyCalls(ctx context.Context, spans []span) (*callTally, error) {
 	var rows []struct {
 		Outcome  string
 		Bucket   int64
@@ -318,60 +437,57 @@ func (s *Service) callFigures(ctx context.Context, from, to time.Time) (CallFigu
 		InTarget int64
 		WaitSum  int64
 	}
+	w, args := spansWhere("arrived_at", spans)
 	err := s.db.WithContext(ctx).Raw(`SELECT outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END AS bucket,
 		COUNT(*) AS n, COALESCE(SUM(CASE WHEN in_target = ? THEN 1 ELSE 0 END), 0) AS in_target,
 		COALESCE(SUM(wait_ms), 0) AS wait_sum FROM ivr_calls
-		WHERE direction = 'inbound' AND arrived_at >= ? AND arrived_at < ? AND outcome <> ''
-		GROUP BY outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END`, true, from, to).Scan(&rows).Error
+		WHERE direction = 'inbound' AND `+w+` AND outcome <> ''
+		GROUP BY outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END`, append([]any{true}, args...)...).Scan(&rows).Error
 	if err != nil {
-		return CallFigures{}, fmt.Errorf("dashboards: call figures: %w", err)
+		return nil, fmt.Errorf("dashboards: call figures: %w", err)
 	}
-	var c CallFigures
-	var waitSum int64
-	waits := map[int64]int64{} // bucket → answered calls
+	c := newCallTally()
 	for _, r := range rows {
-		c.Offered += r.N
-		c.InTarget += r.InTarget
-		switch r.Outcome {
-		case "answered":
-			c.Answered += r.N
-			waitSum += r.WaitSum
-			waits[r.Bucket] += r.N
-		case "abandoned_menu", "abandoned_queue":
-			c.Abandoned += r.N
-		case "voicemail":
-			c.Voicemails += r.N
-		case "busy":
-			c.Busy += r.N
-		case "status_lookup":
-			c.SelfServed += r.N
-		case "callback":
-			c.Callbacks += r.N
-		}
-	}
-	c.AnswerRate = ratio(c.Answered+c.Voicemails+c.SelfServed+c.Callbacks, c.Offered)
-	c.ServiceLevel = ratio(c.InTarget, c.Answered+c.Abandoned+c.Voicemails+c.Busy+c.Callbacks)
-	if c.Answered > 0 {
-		avg := math.Round(float64(waitSum)/float64(c.Answered)) / 1000
-		c.AvgWaitSeconds = &avg
-		// The 90th percentile by rank: the bucket holding the ceil(0.9 n)-th shortest wait.
-		buckets := make([]int64, 0, len(waits))
-		for b := range waits {
-			buckets = append(buckets, b)
-		}
-		sort.Slice(buckets, func(i, j int) bool { return buckets[i] < buckets[j] })
-		rank := int64(math.Ceil(0.9 * float64(c.Answered)))
-		var seen int64
-		for _, b := range buckets {
-			seen += waits[b]
-			if seen >= rank {
-				p90 := float64(b) / 10
-				c.P90WaitSeconds = &p90
-				break
-			}
+		c.add(r.Outcome, r.N, r.InTarget, r.WaitSum)
+		if r.Outcome == answeredOutcome {
+			c.waits[r.Bucket] += r.N
 		}
 	}
 	return c, nil
+}
+
+// callFigures are the inbound calls of the plan: the rolled-up days and the live spans.
+func (s *Service) callFigures(ctx context.Context, pl *rollupPlan) (CallFigures, error) {
+	live := newCallTally()
+	var rolled []dayCallsV1
+	err := parallel(
+		func() (err error) {
+			if len(pl.calls.live) > 0 {
+				live, err = s.tallyCalls(ctx, pl.calls.live)
+			}
+			return err
+		},
+		func() error {
+			if len(pl.calls.rolled) == 0 {
+				return nil
+			}
+			w, args := rangesWhere(pl.calls.rolled)
+			if err := s.db.WithContext(ctx).Where(w, args...).Find(&rolled).Error; err != nil {
+				return fmt.Errorf("dashboards: call figures: %w", err)
+			}
+			return nil
+		},
+	)
+	if err != nil {
+		return CallFigures{}, err
+	}
+	for _, r := range rolled {
+		live.add(r.Outcome, r.N, r.InTarget, r.WaitSum)
+		if err := live.addWaits(r.Waits); err != nil {
+			return CallFigures{}, fmt.Errorf("dashboards: call figures of %s: %w", r.Day, err)
+		}
+	}
+	return live.figures(), nil
 }
 
 // parallel runs fs at once and returns the first error.

@@ -2,10 +2,12 @@ package dashboards
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/ticketstest"
@@ -40,7 +42,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := ticketstest.NewClock(monday10)
-	te := ticketstest.New(t, ticketstest.Options{Migrations: append(ivr.Migrations(), Migrations()...),
+	te := ticketstest.New(t, ticketstest.Options{Migrations: slices.Concat(ivr.Migrations(), callback.Migrations(), Migrations()),
 		Store: tickets.Options{Location: shanghai, Now: clk.Now}})
 	e := &env{t: t, ctx: te.Ctx, clk: clk, store: te.Store, Env: te}
 	e.svc = NewService(te.DB, Options{Location: shanghai, Now: clk.Now, Tickets: te.Store})
@@ -81,13 +83,52 @@ func (e *env) act(p *auth.Principal, number string, a tickets.Action, req ticket
 	}
 }
 
-// call records a finished inbound call.
-func (e *env) call(at time.Time, outcome ivr.Outcome, wait time.Duration) {
+// call records an inbound call: finished, or in progress with no outcome.
+func (e *env) call(at time.Time, outcome ivr.Outcome, wait time.Duration) *ivr.Record {
 	e.t.Helper()
 	rec := ivr.Record{Node: "n1", ChannelID: at.String(), Caller: "13800000000", Dialled: "12345", Hotline: "12345",
 		Direction: "inbound", ArrivedAt: at.UTC(), WaitMS: wait.Milliseconds(), ConnectMS: wait.Milliseconds(),
 		InTarget: outcome == ivr.OutcomeAnswered && wait <= 15*time.Second, Outcome: outcome}
 	if err := e.DB.WithContext(e.ctx).Create(&rec).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return &rec
+}
+
+// survey records a survey of the ticket's completion, answered with result (none: still
+// waiting for the citizen).
+func (e *env) survey(number string, result callback.Result) *callback.Survey {
+	e.t.Helper()
+	var t struct {
+		ID               uint64
+		CategoryID       uint
+		LeadDepartmentID *uint
+		CompletedAt      *time.Time
+		EventSeq         int
+		Channel          string
+		DistrictID       *uint
+	}
+	if err := e.DB.WithContext(e.ctx).Raw(`SELECT id, category_id, lead_department_id, completed_at, event_seq, channel, district_id FROM tickets
+		WHERE number = ?`, number).Scan(&t).Error; err != nil || t.CompletedAt == nil {
+		e.t.Fatalf("survey of %s: not completed (%v)", number, err)
+	}
+	sv := &callback.Survey{TicketID: t.ID, TicketNumber: number, CompletionSeq: t.EventSeq, CompletedAt: *t.CompletedAt,
+		CategoryID: t.CategoryID, DepartmentID: t.LeadDepartmentID, TicketChannel: t.Channel, DistrictID: t.DistrictID, Phone: "13812345678", PhoneKind: "mobile",
+		Status: callback.StatusAwaitingSMS, DueAt: e.clk.Now(), Result: result}
+	if result != callback.ResultNone {
+		sv.Status = callback.StatusDone
+	}
+	if err := e.DB.WithContext(e.ctx).Create(sv).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return sv
+}
+
+// answerSurvey records the citizen's answer to a survey now.
+func (e *env) answerSurvey(sv *callback.Survey, result callback.Result) {
+	e.t.Helper()
+	err := e.DB.WithContext(e.ctx).Model(sv).Updates(map[string]any{"status": callback.StatusDone, "result": result}).Error
+	if err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -69,6 +69,41 @@ func Migrations() []*database.Migration {
 			return tx.Migrator().DropTable(&dayTicketsV1{}, &dayEventsV1{}, &rollupMarkV1{})
 		},
 	}, {
+		ID: "20261127_73_dashboards_more_rollups",
+		// Daily roll-ups of the surveys, calls, the three rates and the written channels'
+		// answers; partial indexes of the assignments still waiting for a sign-for or a
+		// reply (which the rates count live), of the tickets that do not count and of the
+		// open ones; and a fresh start for the roll-ups, so that the next pass builds the
+		// new tables for every day.
+		Migrate: func(tx *gorm.DB) error {
+			if err := tx.Migrator().CreateTable(&daySurveysV1{}, &dayCallsV1{}, &dayAssignmentsV1{}, &dayWrittenV1{}); err != nil {
+				return err
+			}
+			pending := `CREATE INDEX IF NOT EXISTS idx_dash_assignments_pending ON assignments (dispatched_at)
+				WHERE signed_at IS NULL OR replied_at IS NULL`
+			if database.DialectOf(tx) == database.Postgres {
+				pending = `CREATE INDEX IF NOT EXISTS idx_dash_assignments_pending ON assignments (dispatched_at)
+					INCLUDE (ticket_id, department_id, signed_at, sign_due_at, replied_at, due_at, return_reason)
+					WHERE signed_at IS NULL OR replied_at IS NULL`
+			}
+			for _, q := range []string{pending,
+				`CREATE INDEX IF NOT EXISTS idx_dash_tickets_not_accepted ON tickets (id) WHERE status IN ('merged', 'refused')`,
+				`CREATE INDEX IF NOT EXISTS idx_dash_tickets_open_ids ON tickets (id) WHERE open`} {
+				if err := tx.Exec(q).Error; err != nil {
+					return err
+				}
+			}
+			return tx.Exec(`DELETE FROM dash_rollup_marks WHERE name = ?`, rollupMarkName).Error
+		},
+		Rollback: func(tx *gorm.DB) error {
+			for _, ix := range []string{"idx_dash_assignments_pending", "idx_dash_tickets_not_accepted", "idx_dash_tickets_open_ids"} {
+				if err := tx.Exec(`DROP INDEX IF EXISTS ` + ix).Error; err != nil {
+					return err
+				}
+			}
+			return tx.Migrator().DropTable(&daySurveysV1{}, &dayCallsV1{}, &dayAssignmentsV1{}, &dayWrittenV1{})
+		},
+	}, {
 		ID: "20261127_75_dashboards_card_notices",
 		// The notice of a card to its department (SMS) and the department's signing for it.
 		Migrate:  migrateCardNotices,

@@ -94,22 +94,19 @@ func (s *Service) Ranking(ctx context.Context, who *auth.Principal, p Period) (*
 }
 
 func (s *Service) ranking(ctx context.Context, dir *directory, p Period) (*Ranking, error) {
-	from, to, now := p.From.UTC(), p.To.UTC(), s.now()
-	var rows []struct {
-		DepartmentID                                 uint
-		RespCounted, Responded, ResCounted, Resolved int64
-	}
-	const excluded = `(a.signed_at IS NULL AND COALESCE(a.return_reason, '') <> '')`
-	err := s.db.WithContext(ctx).Raw(`SELECT a.department_id,
-		COALESCE(SUM(CASE WHEN NOT `+excluded+` AND (a.signed_at IS NOT NULL OR a.sign_due_at < ?) THEN 1 ELSE 0 END), 0) AS resp_counted,
-		COALESCE(SUM(CASE WHEN a.signed_at IS NOT NULL AND a.signed_at <= a.sign_due_at THEN 1 ELSE 0 END), 0) AS responded,
-		COALESCE(SUM(CASE WHEN NOT `+excluded+` AND (a.replied_at IS NOT NULL OR a.due_at < ?) THEN 1 ELSE 0 END), 0) AS res_counted,
-		COALESCE(SUM(CASE WHEN t.status = ? AND a.replied_at IS NOT NULL AND (a.due_at IS NULL OR a.replied_at <= a.due_at) THEN 1 ELSE 0 END), 0) AS resolved
-		FROM assignments a JOIN tickets t ON t.id = a.ticket_id
-		WHERE a.dispatched_at >= ? AND a.dispatched_at < ? AND t.status IN ?
-		GROUP BY a.department_id`, now, now, tickets.StatusCompleted, from, to, acceptedStatuses).Scan(&rows).Error
+	from, to := p.From.UTC(), p.To.UTC()
+	pl, err := s.plan(ctx, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("dashboards: three rates: %w", err)
+		return nil, err
+	}
+	var rows []assignmentRow
+	var surveys []SurveyCount
+	err = parallel(
+		func() (err error) { rows, err = s.assignmentCounts(ctx, pl, from, to); return err },
+		func() (err error) { surveys, _, err = s.surveyFigures(ctx, pl, from, to, GroupDepartment); return err },
+	)
+	if err != nil {
+		return nil, err
 	}
 	byDept := map[uint]*Rates{}
 	get := func(id uint) *Rates {
@@ -122,11 +119,10 @@ func (s *Service) ranking(ctx context.Context, dir *directory, p Period) (*Ranki
 	}
 	for _, r := range rows {
 		x := get(r.DepartmentID)
-		x.ResponseCounted, x.Responded, x.ResolutionCounted, x.Resolved = r.RespCounted, r.Responded, r.ResCounted, r.Resolved
-	}
-	surveys, _, err := s.opts.Surveys.CountSurveys(ctx, from, to, GroupDepartment)
-	if err != nil {
-		return nil, err
+		x.ResponseCounted += r.Signed + r.SignLate
+		x.Responded += r.Responded
+		x.ResolutionCounted += r.Replied + r.ReplyLate
+		x.Resolved += r.Resolved
 	}
 	for _, c := range surveys {
 		id, err := strconv.ParseUint(c.Key, 10, 64)
@@ -134,7 +130,8 @@ func (s *Service) ranking(ctx context.Context, dir *directory, p Period) (*Ranki
 			continue // no lead department
 		}
 		x := get(uint(id))
-		x.SurveysAnswered, x.Satisfied = c.Answered, c.Satisfied
+		x.SurveysAnswered += c.Answered
+		x.Satisfied += c.Satisfied
 	}
 	out := &Ranking{Period: Period{Kind: p.Kind, From: p.From.In(s.opts.Location), To: p.To.In(s.opts.Location)},
 		Departments: []Rates{}, Districts: []Rates{}, Total: Rates{Key: "total", Name: "合计"}}
@@ -165,6 +162,81 @@ func (s *Service) ranking(ctx context.Context, dir *directory, p Period) (*Ranki
 	rank(out.Departments)
 	rank(out.Districts)
 	return out, nil
+}
+
+// excludedAssignment is an assignment returned without being signed for: a
+// mis-dispatch, judged by arbitration rather than by the clock.
+const excludedAssignment = `(a.signed_at IS NULL AND COALESCE(a.return_reason, '') <> '')`
+
+// assignmentRow is one department's assignments. Signed and Replied count whatever the
+// clock says; SignLate and ReplyLate are those still unsigned or unreplied whose limit
+// has passed, which only the live count knows.
+type assignmentRow struct {
+	DepartmentID                         uint
+	Signed, Responded, Replied, Resolved int64
+	SignLate, ReplyLate                  int64
+}
+
+// assignmentQuery counts, by department, the assignments dispatched in spans on tickets
+// that count: department_id, signed, responded, replied, resolved.
+func assignmentQuery(spans []span) (string, []any) {
+	w, args := spansWhere("a.dispatched_at", spans)
+	return `SELECT a.department_id,
+		COALESCE(SUM(CASE WHEN a.signed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS signed,
+		COALESCE(SUM(CASE WHEN a.signed_at IS NOT NULL AND a.signed_at <= a.sign_due_at THEN 1 ELSE 0 END), 0) AS responded,
+		COALESCE(SUM(CASE WHEN NOT ` + excludedAssignment + ` AND a.replied_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS replied,
+		COALESCE(SUM(CASE WHEN a.replied_at IS NOT NULL AND (a.due_at IS NULL OR a.replied_at <= a.due_at)
+			AND a.ticket_id NOT IN (` + openTickets + `) THEN 1 ELSE 0 END), 0) AS resolved
+		FROM assignments a
+		WHERE ` + w + ` AND a.ticket_id NOT IN (` + notAcceptedTickets + `)
+		GROUP BY a.department_id`, args
+}
+
+// The tickets that do not count (merged and refused) and the open ones are each a small
+// part of the tickets, kept in partial indexes: the three rates test an assignment's
+// ticket against them rather than join the tickets, which PostgreSQL would hash whole.
+// A ticket that counts and is not open is completed.
+const (
+	notAcceptedTickets = `SELECT id FROM tickets WHERE status IN ('merged', 'refused')`
+	openTickets        = `SELECT id FROM tickets WHERE open`
+)
+
+// assignmentCounts are the three rates' assignment counts of the plan for [from, to).
+func (s *Service) assignmentCounts(ctx context.Context, pl *rollupPlan, from, to time.Time) ([]assignmentRow, error) {
+	now := s.now()
+	var live, rolled, late []assignmentRow
+	err := parallel(
+		func() error {
+			if len(pl.tickets.live) == 0 {
+				return nil
+			}
+			q, args := assignmentQuery(pl.tickets.live)
+			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
+		},
+		func() error {
+			if len(pl.tickets.rolled) == 0 {
+				return nil
+			}
+			w, args := rangesWhere(pl.tickets.rolled)
+			return s.db.WithContext(ctx).Raw(`SELECT department_id, CAST(SUM(signed) AS BIGINT) AS signed,
+				CAST(SUM(responded) AS BIGINT) AS responded, CAST(SUM(replied) AS BIGINT) AS replied,
+				CAST(SUM(resolved) AS BIGINT) AS resolved FROM dash_day_assignments
+				WHERE `+w+` GROUP BY department_id`, args...).Scan(&rolled).Error
+		},
+		func() error {
+			// The whole period, from the partial index of the assignments still waiting.
+			return s.db.WithContext(ctx).Raw(`SELECT a.department_id,
+				COALESCE(SUM(CASE WHEN a.signed_at IS NULL AND NOT `+excludedAssignment+` AND a.sign_due_at < ? THEN 1 ELSE 0 END), 0) AS sign_late,
+				COALESCE(SUM(CASE WHEN a.replied_at IS NULL AND NOT `+excludedAssignment+` AND a.due_at < ? THEN 1 ELSE 0 END), 0) AS reply_late
+				FROM assignments a WHERE (a.signed_at IS NULL OR a.replied_at IS NULL)
+				AND a.dispatched_at >= ? AND a.dispatched_at < ? AND a.ticket_id NOT IN (`+notAcceptedTickets+`)
+				GROUP BY a.department_id`, now, now, from, to).Scan(&late).Error
+		},
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dashboards: three rates: %w", err)
+	}
+	return append(append(live, rolled...), late...), nil
 }
 
 // rank sorts by score, best first, those without a score last, and numbers them; equal
@@ -234,11 +306,15 @@ func (s *Service) Standard(ctx context.Context, who *auth.Principal, p Period) (
 
 func (s *Service) standard(ctx context.Context, p Period) (*StandardPanel, error) {
 	from, to := p.From.UTC(), p.To.UTC()
+	pl, err := s.plan(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var calls CallFigures
 	var online map[tickets.Channel][2]int64
-	err := parallel(
-		func() (err error) { calls, err = s.callFigures(ctx, from, to); return err },
-		func() (err error) { online, err = s.answeredOnline(ctx, from, to); return err },
+	err = parallel(
+		func() (err error) { calls, err = s.callFigures(ctx, pl); return err },
+		func() (err error) { online, err = s.answeredOnline(ctx, pl); return err },
 	)
 	if err != nil {
 		return nil, err
@@ -272,17 +348,59 @@ var onlineMeasures = []struct {
 	{"mailbox_24h", "市长信箱24小时内响应率", "24小时", []tickets.Channel{tickets.ChannelMailbox}, 24 * time.Hour},
 }
 
-// answeredOnline counts, per written channel, the tickets registered in [from, to) that
-// count and those answered within the channel's limit, in one pass. The first answering
-// event is found by the timeline's (ticket, seq) index and the scan stops at it.
-func (s *Service) answeredOnline(ctx context.Context, from, to time.Time) (map[tickets.Channel][2]int64, error) {
+// answeredOnline counts, per written channel, the tickets of the plan that count and
+// those answered within the channel's limit: [counted, met].
+func (s *Service) answeredOnline(ctx context.Context, pl *rollupPlan) (map[tickets.Channel][2]int64, error) {
+	now := s.now()
+	var live, rolled []writtenRow
+	err := parallel(
+		func() error {
+			if len(pl.written.live) == 0 {
+				return nil
+			}
+			q, args := s.writtenQuery(pl.written.live, &now)
+			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
+		},
+		func() error {
+			if len(pl.written.rolled) == 0 {
+				return nil
+			}
+			w, args := rangesWhere(pl.written.rolled)
+			return s.db.WithContext(ctx).Raw(`SELECT channel, CAST(SUM(answered) AS BIGINT) AS answered,
+				CAST(SUM(met) AS BIGINT) AS met, CAST(SUM(unanswered) AS BIGINT) AS unanswered
+				FROM dash_day_written WHERE `+w+` GROUP BY channel`, args...).Scan(&rolled).Error
+		},
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dashboards: written channels answered: %w", err)
+	}
+	out := map[tickets.Channel][2]int64{}
+	for _, r := range append(live, rolled...) {
+		x := out[r.Channel]
+		out[r.Channel] = [2]int64{x[0] + r.Answered + r.Unanswered, x[1] + r.Met}
+	}
+	return out, nil
+}
+
+// writtenRow is one written channel's tickets: answered by a person (Met within the
+// limit) and not answered (only those past their limit, when counted live).
+type writtenRow struct {
+	Channel                   tickets.Channel
+	Answered, Met, Unanswered int64
+}
+
+// writtenQuery counts, per written channel, the tickets registered in spans: channel,
+// answered, met, unanswered. With now, a ticket not answered counts only once its limit
+// has passed by then; without, every one counts (for the roll-up of a day whose limits
+// have all passed). The first answering event is found by the timeline's (ticket, seq)
+// index and the scan stops at it.
+func (s *Service) writtenQuery(spans []span, now *time.Time) (string, []any) {
 	var seconds string
 	if database.DialectOf(s.db) == database.Postgres {
 		seconds = "EXTRACT(EPOCH FROM (x.first_at - x.registered_at))"
 	} else {
 		seconds = "(julianday(x.first_at) - julianday(x.registered_at)) * 86400.0"
 	}
-	now := s.now()
 	var chans []tickets.Channel
 	// Per measure: its channels, when their limit has passed, and the limit in seconds
 	// (our own constants, written into the SQL; PostgreSQL cannot type parameters in a
@@ -292,29 +410,27 @@ func (s *Service) answeredOnline(ctx context.Context, from, to time.Time) (map[t
 	for _, m := range onlineMeasures {
 		chans = append(chans, m.channels...)
 		passed = append(passed, "(x.channel IN ? AND x.registered_at < ?)")
-		passedArgs = append(passedArgs, m.channels, now.Add(-m.limit))
+		if now != nil {
+			passedArgs = append(passedArgs, m.channels, now.Add(-m.limit))
+		}
 		met = append(met, fmt.Sprintf("(x.channel IN ? AND %s <= %d)", seconds, int(m.limit.Seconds())))
 		metArgs = append(metArgs, m.channels)
 	}
-	args := append(append([]any{}, passedArgs...), metArgs...)
-	args = append(args, answeringActions, machineActors, from, to, chans)
-	var rows []struct {
-		Channel      tickets.Channel
-		Counted, Met int64
+	unanswered := "x.first_at IS NULL"
+	if now != nil {
+		unanswered += " AND (" + strings.Join(passed, " OR ") + ")"
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT x.channel,
-		COALESCE(SUM(CASE WHEN x.first_at IS NOT NULL OR (`+strings.Join(passed, " OR ")+`) THEN 1 ELSE 0 END), 0) AS counted,
-		COALESCE(SUM(CASE WHEN x.first_at IS NOT NULL AND (`+strings.Join(met, " OR ")+`) THEN 1 ELSE 0 END), 0) AS met
+	w, spanArgs := spansWhere("t.created_at", spans)
+	args := append(append([]any{}, metArgs...), passedArgs...)
+	args = append(args, answeringActions, machineActors)
+	args = append(args, spanArgs...)
+	args = append(args, chans)
+	return `SELECT x.channel,
+		COALESCE(SUM(CASE WHEN x.first_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS answered,
+		COALESCE(SUM(CASE WHEN x.first_at IS NOT NULL AND (` + strings.Join(met, " OR ") + `) THEN 1 ELSE 0 END), 0) AS met,
+		COALESCE(SUM(CASE WHEN ` + unanswered + ` THEN 1 ELSE 0 END), 0) AS unanswered
 		FROM (SELECT t.channel, t.registered_at, (SELECT e.at FROM events e WHERE e.ticket_id = t.id AND e.seq > 1
 			AND e.action IN ? AND e.actor NOT IN ? ORDER BY e.seq LIMIT 1) AS first_at
-			FROM tickets t WHERE t.created_at >= ? AND t.created_at < ? AND t.channel IN ?) x
-		GROUP BY x.channel`, args...).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("dashboards: written channels answered: %w", err)
-	}
-	out := map[tickets.Channel][2]int64{}
-	for _, r := range rows {
-		out[r.Channel] = [2]int64{r.Counted, r.Met}
-	}
-	return out, nil
+			FROM tickets t WHERE ` + w + ` AND t.channel IN ?) x
+		GROUP BY x.channel`, args
 }

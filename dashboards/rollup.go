@@ -12,15 +12,26 @@ import (
 	"github.com/rexian/rexian/tickets"
 )
 
-// Daily roll-ups of the ticket and timeline figures.
+// Daily roll-ups of every figure that is a sum over days.
 //
-// A pass of RollUp finds the days touched since its watermark and rebuilds each of them
-// in dash_day_tickets (by registration day) and dash_day_events (by event day), for every
-// grouping, with DELETE + INSERT … SELECT over the day's [start, end) in the city's zone.
+// A pass of RollUp finds the days touched since its watermark and rebuilds each of them,
+// with DELETE + INSERT … SELECT over the day's [start, end) in the city's zone, in:
+//   - dash_day_tickets: tickets by registration day, for every grouping;
+//   - dash_day_events: extensions and returns by event day, for every grouping;
+//   - dash_day_surveys: surveys by completion day, for every grouping;
+//   - dash_day_calls: inbound calls by arrival day and outcome, the answered calls' waits
+//     as a histogram of 100 ms buckets (so that a year's 90th percentile is read from
+//     365 rows, not from every bucket of every day);
+//   - dash_day_assignments: the three rates' parts that do not depend on the clock, by
+//     dispatch day and department;
+//   - dash_day_written: the written channels' answers by registration day and channel.
+//
 // A day is touched by a ticket written since the watermark (every write of a ticket sets
-// updated_at: registration, each workflow action and the overdue marking), which touches
-// its registration day and the days of its extensions and returns (their grouping comes
-// from the ticket), and by an extension or return recorded since the watermark.
+// updated_at: registration, each workflow action and the overdue marking, and its
+// assignments and events change only with it), which touches its registration day and
+// the days of its extensions, returns, assignments and surveys; by an extension or
+// return recorded since the watermark; by a survey written since it (its completion
+// day); and by a call record written since it (its arrival day).
 //
 // The figures read a whole day from the roll-ups only when it ended before the
 // watermark and nothing has touched it since; every other day, and the part of a period
@@ -28,6 +39,14 @@ import (
 // change only through writes that touch it, the sum equals the live count at every
 // moment, "overdue now" included: the overdue flag of an open ticket changes only by a
 // write that sets updated_at, which sends its registration day back to the live count.
+//
+// Two figures depend on the clock as well as on writes, and are split so that the
+// roll-ups keep only what does not: an assignment counts for the response and
+// resolution rates once signed or replied (rolled up) or once its limit has passed
+// unsigned or unreplied (always counted live, from a partial index of the assignments
+// still waiting); and a written-channel ticket counts for the service-standard panel
+// once answered or once its limit (at most 24 hours) has passed, so its days are read
+// from the roll-ups only when they ended more than 24 hours ago.
 
 // RollUpInterval is how often the roll-up worker makes a pass.
 const RollUpInterval = 5 * time.Minute
@@ -70,6 +89,59 @@ type rollupMarkV1 struct {
 
 func (rollupMarkV1) TableName() string { return "dash_rollup_marks" }
 
+type daySurveysV1 struct {
+	Dim       string `gorm:"primaryKey;size:16"`
+	Day       string `gorm:"primaryKey;size:10"`
+	Gkey      string `gorm:"primaryKey;size:64"`
+	Done      int64  `gorm:"not null;default:0"`
+	Answered  int64  `gorm:"not null;default:0"`
+	Satisfied int64  `gorm:"not null;default:0"`
+}
+
+func (daySurveysV1) TableName() string { return "dash_day_surveys" }
+
+// dayCallsV1 is one outcome's calls of a day; Waits, for the answered, is the histogram
+// "bucket:calls,…" of their waits in 100 ms buckets.
+type dayCallsV1 struct {
+	Day      string `gorm:"primaryKey;size:10"`
+	Outcome  string `gorm:"primaryKey;size:24"`
+	N        int64  `gorm:"not null;default:0"`
+	InTarget int64  `gorm:"not null;default:0"`
+	WaitSum  int64  `gorm:"not null;default:0"`
+	Waits    string `gorm:"type:text;not null;default:''"`
+}
+
+func (dayCallsV1) TableName() string { return "dash_day_calls" }
+
+// dayAssignmentsV1 is one department's assignments dispatched on a day: Signed and
+// Replied count toward the response and resolution rates whatever the clock says.
+type dayAssignmentsV1 struct {
+	Day          string `gorm:"primaryKey;size:10"`
+	DepartmentID uint   `gorm:"primaryKey"`
+	Signed       int64  `gorm:"not null;default:0"`
+	Responded    int64  `gorm:"not null;default:0"`
+	Replied      int64  `gorm:"not null;default:0"`
+	Resolved     int64  `gorm:"not null;default:0"`
+}
+
+func (dayAssignmentsV1) TableName() string { return "dash_day_assignments" }
+
+// dayWrittenV1 is one written channel's tickets registered on a day: answered by a
+// person (Met within the channel's limit) or not answered at all.
+type dayWrittenV1 struct {
+	Day        string `gorm:"primaryKey;size:10"`
+	Channel    string `gorm:"primaryKey;size:16"`
+	Answered   int64  `gorm:"not null;default:0"`
+	Met        int64  `gorm:"not null;default:0"`
+	Unanswered int64  `gorm:"not null;default:0"`
+}
+
+func (dayWrittenV1) TableName() string { return "dash_day_written" }
+
+// rollupTables are every roll-up table: a day's rebuild replaces its rows in each.
+var rollupTables = []string{"dash_day_tickets", "dash_day_events", "dash_day_surveys", "dash_day_calls",
+	"dash_day_assignments", "dash_day_written"}
+
 const rollupMarkName = "day_figures"
 
 var rollupGroups = []Group{GroupNone, GroupDepartment, GroupCategory, GroupChannel, GroupDistrict}
@@ -84,13 +156,35 @@ func dimOf(g Group) string {
 
 var rolledActions = []tickets.Action{tickets.ActApproveExtension, tickets.ActReturn}
 
-// eventColumn is the events figures' group column: departments are those that asked or
-// returned.
-func eventColumn(g Group) string {
-	if g == GroupDepartment {
-		return "COALESCE(e.department_id, t.lead_department_id)"
+// eventQuery counts the extensions and returns recorded in spans by g's raw key: k,
+// extensions, returns. Departments are those that asked or returned. The ticket's
+// columns are looked up event by event: a period's extensions and returns are few next
+// to the tickets, which a join would make PostgreSQL hash whole.
+func eventQuery(g Group, spans []span) (string, []any) {
+	ticket := func(col string) string { return "(SELECT t." + col + " FROM tickets t WHERE t.id = e.ticket_id)" }
+	var col string
+	switch g {
+	case GroupDepartment:
+		col = "COALESCE(e.department_id, " + ticket("lead_department_id") + ")"
+	case GroupCategory:
+		col = ticket("category_id")
+	case GroupChannel:
+		col = ticket("channel")
+	case GroupDistrict:
+		col = ticket("district_id")
+	default:
+		col = "''"
 	}
-	return groupColumn(g)
+	key, group := "CAST(x.k AS TEXT)", " GROUP BY x.k"
+	if g == GroupNone {
+		key, group = "''", ""
+	}
+	w, args := spansWhere("e.at", spans)
+	return `SELECT ` + key + ` AS k,
+		COALESCE(SUM(CASE WHEN x.action = ? THEN 1 ELSE 0 END), 0) AS extensions,
+		COALESCE(SUM(CASE WHEN x.action = ? THEN 1 ELSE 0 END), 0) AS returns
+		FROM (SELECT ` + col + ` AS k, e.action FROM events e WHERE e.action IN ? AND ` + w + `) x` + group,
+		append([]any{tickets.ActApproveExtension, tickets.ActReturn, rolledActions}, args...)
 }
 
 func (s *Service) dayKey(t time.Time) string { return t.In(s.opts.Location).Format(time.DateOnly) }
@@ -112,33 +206,62 @@ func (s *Service) watermark(ctx context.Context) (time.Time, bool, error) {
 	return time.UnixMicro(marks[0].PassAt).UTC(), true, nil
 }
 
-// touchedDays are the registration days (for the ticket figures) and the event days
-// (for the events figures) touched since wm.
-func (s *Service) touchedDays(ctx context.Context, wm time.Time) (tdays, edays map[string]bool, err error) {
-	var created, at, old []time.Time
-	err = parallel(
-		func() error {
-			return s.db.WithContext(ctx).Raw(`SELECT created_at FROM tickets WHERE updated_at >= ?`, wm).Scan(&created).Error
-		},
-		func() error {
-			return s.db.WithContext(ctx).Raw(`SELECT at FROM events WHERE action IN ? AND at >= ?`, rolledActions, wm).Scan(&at).Error
-		},
-		func() error {
-			return s.db.WithContext(ctx).Raw(`SELECT e.at FROM events e WHERE e.action IN ? AND e.ticket_id IN
-				(SELECT id FROM tickets WHERE updated_at >= ?)`, rolledActions, wm).Scan(&old).Error
-		},
-	)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dashboards: touched days: %w", err)
+// sqlQuery is a statement with its arguments.
+type sqlQuery struct {
+	sql  string
+	args []any
+}
+
+// source is what a roll-up table is counted from; each has its own touched days.
+type source int
+
+const (
+	fromTickets source = iota // tickets, their events and assignments: dash_day_tickets, _events, _assignments, _written
+	fromSurveys               // dash_day_surveys
+	fromCalls                 // dash_day_calls
+	sources
+)
+
+// touched are the days touched since the watermark, by source.
+type touched [sources]map[string]bool
+
+// touchedDays are the days touched since wm, by source. A survey carries what it is
+// broken down by (the ticket's department, category, channel and district at
+// completion), so only its own writes touch it.
+func (s *Service) touchedDays(ctx context.Context, wm time.Time) (touched, error) {
+	const written = `SELECT id FROM tickets WHERE updated_at >= ?`
+	type query struct {
+		src source
+		sqlQuery
 	}
-	tdays, edays = map[string]bool{}, map[string]bool{}
-	for _, t := range created {
-		tdays[s.dayKey(t)] = true
+	queries := []query{
+		{fromTickets, sqlQuery{`SELECT created_at FROM tickets WHERE updated_at >= ?`, []any{wm}}},
+		{fromTickets, sqlQuery{`SELECT at FROM events WHERE action IN ? AND at >= ?`, []any{rolledActions, wm}}},
+		{fromTickets, sqlQuery{`SELECT e.at FROM events e WHERE e.action IN ? AND e.ticket_id IN (` + written + `)`, []any{rolledActions, wm}}},
+		{fromTickets, sqlQuery{`SELECT a.dispatched_at FROM assignments a WHERE a.ticket_id IN (` + written + `)`, []any{wm}}},
+		{fromCalls, sqlQuery{`SELECT arrived_at FROM ivr_calls WHERE updated_at >= ?`, []any{wm}}},
 	}
-	for _, t := range append(at, old...) {
-		edays[s.dayKey(t)] = true
+	if s.surveyRollups(ctx) {
+		queries = append(queries, query{fromSurveys, sqlQuery{`SELECT completed_at FROM callback_surveys WHERE updated_at >= ?`, []any{wm}}})
 	}
-	return tdays, edays, nil
+	times := make([][]time.Time, len(queries))
+	fs := make([]func() error, len(queries))
+	for i, q := range queries {
+		fs[i] = func() error { return s.db.WithContext(ctx).Raw(q.sql, q.args...).Scan(&times[i]).Error }
+	}
+	if err := parallel(fs...); err != nil {
+		return touched{}, fmt.Errorf("dashboards: touched days: %w", err)
+	}
+	var t touched
+	for i := range t {
+		t[i] = map[string]bool{}
+	}
+	for i, ts := range times {
+		for _, at := range ts {
+			t[queries[i].src][s.dayKey(at)] = true
+		}
+	}
+	return t, nil
 }
 
 // RollUp makes a pass of the daily roll-ups: it rebuilds every day touched since the
@@ -152,26 +275,36 @@ func (s *Service) RollUp(ctx context.Context) (int, error) {
 	}
 	days := map[string]bool{}
 	if ok {
-		tdays, edays, err := s.touchedDays(ctx, wm)
+		t, err := s.touchedDays(ctx, wm)
 		if err != nil {
 			return 0, err
 		}
-		for d := range tdays {
-			days[d] = true
-		}
-		for d := range edays {
-			days[d] = true
+		for _, m := range t {
+			for d := range m {
+				days[d] = true
+			}
 		}
 	} else {
+		// Every day from the first thing recorded: the first ticket, extension or return,
+		// call or survey.
+		firsts := []string{`SELECT created_at FROM tickets ORDER BY created_at LIMIT 1`,
+			`SELECT at FROM events WHERE action IN ? ORDER BY at LIMIT 1`,
+			`SELECT arrived_at FROM ivr_calls ORDER BY arrived_at LIMIT 1`}
+		if s.surveyRollups(ctx) {
+			firsts = append(firsts, `SELECT completed_at FROM callback_surveys ORDER BY completed_at LIMIT 1`)
+		}
 		var first []time.Time
-		if err := s.db.WithContext(ctx).Raw(`SELECT created_at FROM tickets ORDER BY created_at LIMIT 1`).Scan(&first).Error; err != nil {
-			return 0, fmt.Errorf("dashboards: roll-up start: %w", err)
+		for _, q := range firsts {
+			var ts []time.Time
+			var args []any
+			if strings.Contains(q, "?") {
+				args = []any{rolledActions}
+			}
+			if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&ts).Error; err != nil {
+				return 0, fmt.Errorf("dashboards: roll-up start: %w", err)
+			}
+			first = append(first, ts...)
 		}
-		var firstEvent []time.Time
-		if err := s.db.WithContext(ctx).Raw(`SELECT at FROM events WHERE action IN ? ORDER BY at LIMIT 1`, rolledActions).Scan(&firstEvent).Error; err != nil {
-			return 0, fmt.Errorf("dashboards: roll-up start: %w", err)
-		}
-		first = append(first, firstEvent...)
 		if len(first) > 0 {
 			from := first[0]
 			for _, t := range first {
@@ -207,15 +340,17 @@ func (s *Service) RollUp(ctx context.Context) (int, error) {
 	return len(keys), nil
 }
 
-// rebuildDay recounts one day of both roll-up tables.
+// rebuildDay recounts one day of every roll-up table, in one transaction.
 func (s *Service) rebuildDay(ctx context.Context, day string) error {
 	from := s.dayStart(day)
 	to := from.AddDate(0, 0, 1)
 	from, to = from.UTC(), to.UTC()
-	var tq, eq []string
-	var targs, eargs []any
+	whole := []span{{from, to}}
+	var tq, eq, sq []string
+	var targs, eargs, sargs []any
+	surveys := s.surveyRollups(ctx)
 	for _, g := range rollupGroups {
-		col, ecol := groupColumn(g), eventColumn(g)
+		col := groupColumn(g)
 		lit := "'" + dimOf(g) + "', '" + day + "'"
 		tq = append(tq, `SELECT `+lit+`, COALESCE(CAST(`+col+` AS TEXT), ''), COUNT(*),
 			COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0),
@@ -223,26 +358,58 @@ func (s *Service) rebuildDay(ctx context.Context, day string) error {
 			COALESCE(SUM(CASE WHEN t.open = ? AND t.overdue = ? THEN 1 ELSE 0 END), 0)
 			FROM tickets t WHERE t.created_at >= ? AND t.created_at < ? AND t.status IN ?`+groupBy(col))
 		targs = append(targs, tickets.StatusCompleted, tickets.StatusCompleted, true, true, from, to, acceptedStatuses)
-		eq = append(eq, `SELECT `+lit+`, COALESCE(CAST(`+ecol+` AS TEXT), ''),
-			COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0)
-			FROM events e JOIN tickets t ON t.id = e.ticket_id
-			WHERE e.action IN ? AND e.at >= ? AND e.at < ?`+groupBy(ecol))
-		eargs = append(eargs, tickets.ActApproveExtension, tickets.ActReturn, rolledActions, from, to)
+		q, args := eventQuery(g, whole)
+		eq = append(eq, `SELECT `+lit+`, COALESCE(k, ''), extensions, returns FROM (`+q+`) x`)
+		eargs = append(eargs, args...)
+		if surveys {
+			q, args := surveyQuery(g, whole)
+			sq = append(sq, `SELECT `+lit+`, COALESCE(k, ''), done, answered, satisfied FROM (`+q+`) x`)
+			sargs = append(sargs, args...)
+		}
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec(`DELETE FROM dash_day_tickets WHERE day = ?`, day).Error; err != nil {
-			return err
+	aq, aargs := assignmentQuery(whole)
+	wq, wargs := s.writtenQuery(whole, nil)
+	// The calls are tallied here and written as one row per outcome.
+	calls, err := s.tallyCalls(ctx, whole)
+	if err != nil {
+		return err
+	}
+	var callRows []dayCallsV1
+	for _, o := range calls.outcomes() {
+		c := calls.byOutcome[o]
+		row := dayCallsV1{Day: day, Outcome: o, N: c.n, InTarget: c.inTarget, WaitSum: c.waitSum}
+		if o == answeredOutcome {
+			row.Waits = calls.encodeWaits()
 		}
-		if err := tx.Exec(`DELETE FROM dash_day_events WHERE day = ?`, day).Error; err != nil {
-			return err
+		callRows = append(callRows, row)
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, table := range rollupTables {
+			if err := tx.Exec(`DELETE FROM `+table+` WHERE day = ?`, day).Error; err != nil {
+				return err
+			}
 		}
-		if err := tx.Exec(`INSERT INTO dash_day_tickets (dim, day, gkey, accepted, completed, on_time, overdue_now) `+
-			strings.Join(tq, " UNION ALL "), targs...).Error; err != nil {
-			return err
+		inserts := []sqlQuery{
+			{`INSERT INTO dash_day_tickets (dim, day, gkey, accepted, completed, on_time, overdue_now) ` +
+				strings.Join(tq, " UNION ALL "), targs},
+			{`INSERT INTO dash_day_events (dim, day, gkey, extensions, returns) ` + strings.Join(eq, " UNION ALL "), eargs},
+			{`INSERT INTO dash_day_assignments (day, department_id, signed, responded, replied, resolved)
+				SELECT '` + day + `', department_id, signed, responded, replied, resolved FROM (` + aq + `) x`, aargs},
+			{`INSERT INTO dash_day_written (day, channel, answered, met, unanswered)
+				SELECT '` + day + `', channel, answered, met, unanswered FROM (` + wq + `) x`, wargs},
 		}
-		return tx.Exec(`INSERT INTO dash_day_events (dim, day, gkey, extensions, returns) `+
-			strings.Join(eq, " UNION ALL "), eargs...).Error
+		if surveys {
+			inserts = append(inserts, sqlQuery{`INSERT INTO dash_day_surveys (dim, day, gkey, done, answered, satisfied) ` + strings.Join(sq, " UNION ALL "), sargs})
+		}
+		for _, in := range inserts {
+			if err := tx.Exec(in.sql, in.args...).Error; err != nil {
+				return err
+			}
+		}
+		if len(callRows) > 0 {
+			return tx.Create(&callRows).Error
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("dashboards: roll up %s: %w", day, err)
@@ -344,32 +511,48 @@ type eventRow struct {
 	Extensions, Returns int64
 }
 
-// rollupPlan is where a period's ticket and events figures come from.
+// rollupPlan is where a period's figures come from, by source: the whole days read
+// from the roll-ups and the spans counted live. The written channels' answers have their
+// own, later, cut-off (see the package comment).
 type rollupPlan struct {
-	trolled, erolled []dayRange
-	tlive, elive     []span
+	tickets, surveys, calls, written sourcePlan
 }
 
+type sourcePlan struct {
+	rolled []dayRange
+	live   []span
+}
+
+// writtenLimit is the longest time a written channel has to be answered.
+const writtenLimit = 24 * time.Hour
+
 func (s *Service) plan(ctx context.Context, from, to time.Time) (*rollupPlan, error) {
-	whole := []span{{from, to}}
+	all := sourcePlan{live: []span{{from, to}}}
 	if s.liveOnly {
-		return &rollupPlan{tlive: whole, elive: whole}, nil
+		return &rollupPlan{all, all, all, all}, nil
 	}
 	wm, ok, err := s.watermark(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || !from.Before(wm) {
-		return &rollupPlan{tlive: whole, elive: whole}, nil
+		return &rollupPlan{all, all, all, all}, nil
 	}
-	tdays, edays, err := s.touchedDays(ctx, wm)
+	t, err := s.touchedDays(ctx, wm)
 	if err != nil {
 		return nil, err
 	}
-	p := &rollupPlan{}
-	p.trolled, p.tlive = s.split(from, to, wm, ok, tdays)
-	p.erolled, p.elive = s.split(from, to, wm, ok, edays)
-	return p, nil
+	split := func(wm time.Time, touched map[string]bool) sourcePlan {
+		var p sourcePlan
+		p.rolled, p.live = s.split(from, to, wm, ok, touched)
+		return p
+	}
+	return &rollupPlan{
+		tickets: split(wm, t[fromTickets]),
+		surveys: split(wm, t[fromSurveys]),
+		calls:   split(wm, t[fromCalls]),
+		written: split(minTime(wm, s.now().Add(-writtenLimit)), t[fromTickets]),
+	}, nil
 }
 
 // ticketCounts are the ticket figures of the plan, by raw group key.
@@ -378,10 +561,10 @@ func (s *Service) ticketCounts(ctx context.Context, pl *rollupPlan, g Group) ([]
 	var live, rolled []ticketRow
 	err := parallel(
 		func() error {
-			if len(pl.tlive) == 0 {
+			if len(pl.tickets.live) == 0 {
 				return nil
 			}
-			w, args := spansWhere("t.created_at", pl.tlive)
+			w, args := spansWhere("t.created_at", pl.tickets.live)
 			args = append([]any{tickets.StatusCompleted, tickets.StatusCompleted, true, true}, args...)
 			args = append(args, acceptedStatuses)
 			return s.db.WithContext(ctx).Raw(`SELECT CAST(`+col+` AS TEXT) AS k, COUNT(*) AS accepted,
@@ -392,10 +575,10 @@ func (s *Service) ticketCounts(ctx context.Context, pl *rollupPlan, g Group) ([]
 				`+groupBy(col), args...).Scan(&live).Error
 		},
 		func() error {
-			if len(pl.trolled) == 0 {
+			if len(pl.tickets.rolled) == 0 {
 				return nil
 			}
-			w, args := rangesWhere(pl.trolled)
+			w, args := rangesWhere(pl.tickets.rolled)
 			return s.db.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(accepted) AS BIGINT) AS accepted,
 				CAST(SUM(completed) AS BIGINT) AS completed, CAST(SUM(on_time) AS BIGINT) AS on_time,
 				CAST(SUM(overdue_now) AS BIGINT) AS overdue_now FROM dash_day_tickets
@@ -410,27 +593,20 @@ func (s *Service) ticketCounts(ctx context.Context, pl *rollupPlan, g Group) ([]
 
 // eventCounts are the events figures of the plan, by raw group key.
 func (s *Service) eventCounts(ctx context.Context, pl *rollupPlan, g Group) ([]eventRow, error) {
-	ecol := eventColumn(g)
 	var live, rolled []eventRow
 	err := parallel(
 		func() error {
-			if len(pl.elive) == 0 {
+			if len(pl.tickets.live) == 0 {
 				return nil
 			}
-			w, args := spansWhere("e.at", pl.elive)
-			args = append([]any{tickets.ActApproveExtension, tickets.ActReturn, rolledActions}, args...)
-			return s.db.WithContext(ctx).Raw(`SELECT CAST(`+ecol+` AS TEXT) AS k,
-				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS extensions,
-				COALESCE(SUM(CASE WHEN e.action = ? THEN 1 ELSE 0 END), 0) AS returns
-				FROM events e JOIN tickets t ON t.id = e.ticket_id
-				WHERE e.action IN ? AND `+w+`
-				`+groupBy(ecol), args...).Scan(&live).Error
+			q, args := eventQuery(g, pl.tickets.live)
+			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
 		},
 		func() error {
-			if len(pl.erolled) == 0 {
+			if len(pl.tickets.rolled) == 0 {
 				return nil
 			}
-			w, args := rangesWhere(pl.erolled)
+			w, args := rangesWhere(pl.tickets.rolled)
 			return s.db.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(extensions) AS BIGINT) AS extensions,
 				CAST(SUM(returns) AS BIGINT) AS returns
 				FROM dash_day_events WHERE dim = ? AND `+w+` GROUP BY gkey`, append([]any{dimOf(g)}, args...)...).Scan(&rolled).Error

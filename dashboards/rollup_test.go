@@ -8,11 +8,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
+	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/tickets"
 )
 
-// TestRollUpEqualsLive builds six weeks of tickets, rolls them up and checks that every
-// figure set equals the live count, before and after tickets change and passes run.
+// TestRollUpEqualsLive builds six weeks of tickets, calls and surveys, rolls them up and
+// checks that every figure set, the three rates and the service-standard panel equal
+// the live count, before and after tickets, surveys and calls change and passes run.
 func TestRollUpEqualsLive(t *testing.T) {
 	e := newEnv(t)
 	// Gorm stamps updated_at itself on some writes: on the test's clock, as in service
@@ -27,11 +30,35 @@ func TestRollUpEqualsLive(t *testing.T) {
 		number string
 		dept   *auth.Principal
 	}
-	var lateOnes, openOnes []made
+	var lateOnes, openOnes, unanswered []made
+	var waiting []*callback.Survey
+	outcomes := []ivr.Outcome{ivr.OutcomeAnswered, ivr.OutcomeAnswered, ivr.OutcomeAnswered, ivr.OutcomeAbandonedQueue,
+		ivr.OutcomeVoicemail, ivr.OutcomeStatusLookup}
+	results := []callback.Result{callback.ResultSatisfied, callback.ResultNone, callback.ResultDissatisfied,
+		callback.ResultFairlySatisfied, callback.ResultUnreachable}
 	channels := []tickets.Channel{tickets.ChannelPhone, tickets.ChannelWeb, tickets.ChannelSMS, tickets.ChannelQQ}
 	start := time.Date(2026, 10, 12, 0, 0, 0, 0, shanghai)
 	n := 0
 	for day := start; day.Before(monday10.Add(-10 * time.Hour)); day = day.AddDate(0, 0, 1) {
+		for j := range 5 {
+			wait := time.Duration(j*7)*time.Second + time.Duration(n%10)*100*time.Millisecond
+			at := day.Add(9*time.Hour + time.Duration(j*37)*time.Minute)
+			e.clk.Set(at)
+			e.call(at, outcomes[(n+j)%len(outcomes)], wait)
+		}
+		// A letter or QQ message the desk takes up only the next day, or never.
+		if day.Day()%4 == 0 {
+			e.clk.Set(day.Add(7 * time.Hour))
+			ch := []tickets.Channel{tickets.ChannelQQ, tickets.ChannelMailbox, tickets.ChannelWeb}[day.Day()%3]
+			unanswered = append(unanswered, made{e.ticket("TS-GN", func(in *tickets.NewTicket) {
+				in.Channel, in.Dispatch = ch, nil
+			}), heat})
+		}
+		if len(unanswered) > 1 && day.Day()%4 == 1 {
+			e.clk.Set(day.Add(7 * time.Hour))
+			e.act(desk, unanswered[0].number, tickets.ActDispatch, tickets.ActionRequest{Departments: []string{"HEAT"}})
+			unanswered = unanswered[1:]
+		}
 		for j := range 7 {
 			e.clk.Set(day.Add(time.Duration(8+j) * time.Hour).Add(time.Duration(n%50) * time.Minute))
 			n++
@@ -66,6 +93,9 @@ func TestRollUpEqualsLive(t *testing.T) {
 				e.act(dept, num, tickets.ActSign, tickets.ActionRequest{})
 				e.act(dept, num, tickets.ActReply, tickets.ActionRequest{Reply: "已处理完毕。"})
 				e.act(desk, num, tickets.ActApprove, tickets.ActionRequest{Answer: "已处理。"})
+				if sv := e.survey(num, results[n%len(results)]); sv.Result == callback.ResultNone {
+					waiting = append(waiting, sv)
+				}
 			case 1: // signed, completed late some days on
 				e.act(dept, num, tickets.ActSign, tickets.ActionRequest{})
 				lateOnes = append(lateOnes, made{num, dept})
@@ -95,8 +125,11 @@ func TestRollUpEqualsLive(t *testing.T) {
 			e.act(desk, x.number, tickets.ActApprove, tickets.ActionRequest{Answer: "已处理。"})
 		}
 	}
+	// A call that arrived just before midnight and is still going on.
+	e.clk.Set(monday10.Add(-10*time.Hour - 2*time.Minute))
+	going := e.call(e.clk.Now(), "", 0)
 	e.clk.Set(monday10.Add(2 * time.Hour))
-	t.Logf("%d tickets", n)
+	t.Logf("%d tickets, %d surveys waiting", n, len(waiting))
 
 	check := func(when string, wantRolled bool) {
 		t.Helper()
@@ -125,7 +158,8 @@ func TestRollUpEqualsLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rolled = rolled || len(pl.trolled) > 0 && len(pl.erolled) > 0
+			rolled = rolled || len(pl.tickets.rolled) > 0 && len(pl.written.rolled) > 0 && len(pl.surveys.rolled) > 0 &&
+				len(pl.calls.rolled) > 0
 			for _, g := range rollupGroups {
 				got, err := e.svc.Figures(e.ctx, supervisor, p, g)
 				if err != nil {
@@ -139,8 +173,21 @@ func TestRollUpEqualsLive(t *testing.T) {
 					t.Errorf("%s: %s %s–%s by %q (-live +rolled):\n%s", when, p.Kind, p.From.Format(time.DateTime),
 						p.To.Format(time.DateTime), g, diff)
 				}
-				if p.Kind == PeriodQuarter && g == GroupNone && got.Total.Accepted == 0 {
-					t.Errorf("%s: nothing counted", when)
+				if p.Kind == PeriodQuarter && g == GroupNone && (got.Total.Accepted == 0 || got.Total.SurveysAnswered == 0 ||
+					got.Calls.Offered == 0 || got.Calls.P90WaitSeconds == nil) {
+					t.Errorf("%s: nothing counted: %+v", when, got)
+				}
+			}
+			gotR := sameAsLive(t, when+": rates", p, func(s *Service) (*Ranking, error) { return s.Ranking(e.ctx, supervisor, p) }, e.svc, live)
+			gotS := sameAsLive(t, when+": standard", p, func(s *Service) (*StandardPanel, error) { return s.Standard(e.ctx, supervisor, p) }, e.svc, live)
+			if p.Kind == PeriodQuarter {
+				if gotR.Total.ResponseCounted == 0 || gotR.Total.ResolutionCounted == 0 || gotR.Total.SurveysAnswered == 0 {
+					t.Errorf("%s: no rates counted: %+v", when, gotR.Total)
+				}
+				for _, m := range gotS.Measures {
+					if m.Code != "sms_3min" && m.Counted == 0 {
+						t.Errorf("%s: nothing counted for %s", when, m.Code)
+					}
 				}
 			}
 		}
@@ -189,6 +236,18 @@ func TestRollUpEqualsLive(t *testing.T) {
 	}
 	e.ticket("TS-GN", nil)
 	e.ticket("TS-WY", func(in *tickets.NewTicket) { in.Dispatch = &tickets.DispatchRequest{Departments: []string{"HRSS"}} })
+	// Citizens answer surveys of past completions, the late-night call ends, and the desk
+	// takes up an old message.
+	for i, sv := range waiting[:min(len(waiting), 6)] {
+		e.answerSurvey(sv, results[i%2*2])
+	}
+	going.Outcome, going.WaitMS, going.InTarget = ivr.OutcomeAnswered, 4000, true
+	if err := e.DB.WithContext(e.ctx).Save(going).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(unanswered) > 0 {
+		e.act(desk, unanswered[0].number, tickets.ActDispatch, tickets.ActionRequest{Departments: []string{"HEAT"}})
+	}
 	e.clk.Set(e.clk.Now().Add(3 * time.Hour))
 	e.markOverdue()
 	check("after changes, before the pass", true)
@@ -209,4 +268,22 @@ func TestRollUpEqualsLive(t *testing.T) {
 	check("two days on", true)
 	pass()
 	check(fmt.Sprintf("after the pass at %s", e.clk.Now().In(shanghai).Format(time.DateTime)), true)
+}
+
+// sameAsLive computes with the roll-ups and live, reports any difference and returns the
+// rolled-up answer.
+func sameAsLive[T any](t *testing.T, what string, p Period, f func(*Service) (T, error), rolled, live *Service) T {
+	t.Helper()
+	got, err := f(rolled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := f(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s %s–%s (-live +rolled):\n%s", what, p.From.Format(time.DateTime), p.To.Format(time.DateTime), diff)
+	}
+	return got
 }

@@ -74,6 +74,11 @@ func URL(t testing.TB) string {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
+		if os.Getenv("REXIAN_TEST_KEEP_DB") == "1" {
+			// Kept for a look at the data and the query plans after a long run.
+			t.Logf("kept PostgreSQL schema %s (REXIAN_TEST_KEEP_DB=1); drop it with DROP SCHEMA %s CASCADE", schema, schema)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		admin, err := database.Open(ctx, PostgresURL(), nil)
