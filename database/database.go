@@ -59,7 +59,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		cfg.SkipDefaultTransaction = true // our writes choose their own transactions
-		db, err = gorm.Open(postgres.Open(rawURL), cfg)
+		db, err = gorm.Open(postgres.Open(withoutJIT(rawURL)), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -95,6 +95,24 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error
 		return nil, fmt.Errorf("connect to database %s: %w", redact(rawURL), err)
 	}
 	return db, nil
+}
+
+// withoutJIT turns PostgreSQL's JIT compilation off for our sessions, unless the URL sets
+// jit itself. Our queries are short and prepared: their generic plans' estimates easily
+// pass jit_above_cost, and compiling then costs 40–150 ms on a query that runs in 10
+// (measured on the dashboards' figures over a million tickets).
+func withoutJIT(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL // the driver reports it
+	}
+	q := u.Query()
+	if q.Has("jit") {
+		return rawURL
+	}
+	q.Set("jit", "off")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func sqliteDSN(path string) (string, error) {
