@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/phone"
 )
 
@@ -22,7 +24,7 @@ type Filter struct {
 	Overdue    *bool
 	Open       *bool
 	From, To   *time.Time // registration time, [From, To)
-	Text       string     // in the number, title, content, address or phone
+	Text       string     // a ticket number, a phone number, or a word in the title, content or address (see searchText)
 	Phone      string     // the citizen's number (national format)
 
 	// LeadDepartment is a code: tickets whose lead department (主办单位) is that department
@@ -64,9 +66,11 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 		return nil, false, err
 	}
 	var ts []*Ticket
-	err = q.Select("id", "number", "channel", "status", "version", "title", "category_id", "urgency", "lead_department_id",
-		"citizen_phone", "sign_due_at", "due_at", "overdue", "open", "registered_at", "completed_at", "created_at").
-		Order("created_at DESC").Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&ts).Error
+	if s.wordOnPostgres(f) {
+		ts, err = s.wordPage(q, f, page)
+	} else {
+		ts, err = pageOf(q, page, "created_at DESC")
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("list tickets: %w", err)
 	}
@@ -90,6 +94,59 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 		out = append(out, sm)
 	}
 	return out, more, nil
+}
+
+// pageOf reads one page of q's tickets in the order orderBy, then by id, both descending,
+// and one more if there is one.
+func pageOf(q *gorm.DB, page api.Page, orderBy string) ([]*Ticket, error) {
+	var ts []*Ticket
+	err := q.Select("id", "number", "channel", "status", "version", "title", "category_id", "urgency", "lead_department_id",
+		"citizen_phone", "sign_due_at", "due_at", "overdue", "open", "registered_at", "completed_at", "created_at").
+		Order(orderBy).Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&ts).Error
+	return ts, err
+}
+
+// wordWindows are how far back wordPage looks first, in turn: a few days, which fill a
+// page for a word common across the city, then a month, for a word common in a
+// department's tickets, which are a few of the city's.
+var wordWindows = []time.Duration{3 * 24 * time.Hour, 30 * 24 * time.Hour}
+
+// wordPage is List's page for a word on PostgreSQL. PostgreSQL can read the tickets
+// newest first until a page of them matches, which is quick for a common word (a
+// district's name) but reads most of the table, one ticket at a time, for a rare one;
+// or find every match, through the trigram indexes for a word of three characters or
+// more, by reading the table in parallel for a shorter one, and sort them, which is
+// quick for a rare word but slow for a common one. Its statistics cannot tell the two
+// apart well (a word in one ticket of a thousand is taken for the first kind). So
+// wordPage first looks at the last days: a bounded read that fills the page for a
+// common word, and then is the answer, as every older ticket comes after it. Only when
+// the page does not fill does it look for all the matches, which are then few. A short
+// word skips the month: without an index that read is as slow as it is long.
+func (s *Store) wordPage(q *gorm.DB, f Filter, page api.Page) ([]*Ticket, error) {
+	q = q.Session(&gorm.Session{})
+	windows := wordWindows
+	if utf8.RuneCountInString(strings.TrimSpace(f.Text)) <= shortWord {
+		windows = windows[:1]
+	}
+	for _, w := range windows {
+		ts, err := pageOf(q.Where("created_at >= ?", s.now().Add(-w).UTC()), page, "created_at DESC")
+		if err != nil || len(ts) > page.PerPage {
+			return ts, err
+		}
+	}
+	// Adding nothing to created_at hides the order from its index, so that the planner
+	// does not read the tickets newest first again.
+	return pageOf(q, page, "created_at + interval '0 seconds' DESC")
+}
+
+// wordOnPostgres reports whether f searches for a word, on PostgreSQL.
+func (s *Store) wordOnPostgres(f Filter) bool {
+	if database.DialectOf(s.db) != database.Postgres {
+		return false
+	}
+	txt := strings.TrimSpace(f.Text)
+	kind, _, _ := textKind(txt)
+	return txt != "" && kind == textWord
 }
 
 // Tally is a bounded count of the tickets that match a filter (see Store.Tally).
@@ -251,11 +308,82 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 		if len([]rune(txt)) > 100 {
 			return nil, nil, invalid("text_too_long", "search text is over 100 characters")
 		}
-		like := "%" + escapeLike(txt) + "%"
-		q = q.Where("(number = ? OR title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR citizen_phone = ?)",
-			NormalizeNumber(txt), like, like, like, txt)
+		q = s.searchText(q, f, txt)
 	}
 	return dir, q, nil
+}
+
+// searchText narrows q to the tickets that Filter.Text finds.
+//
+// A ticket number (with a right check digit) finds that ticket, and a phone number the
+// citizen's tickets: both by their indexes, not as words, so a number no longer matches
+// titles or contents that happen to contain its digits. A number that is both finds both.
+//
+// Anything else is a word in the title, content or address. On PostgreSQL a word of
+// three or more characters uses the trigram indexes (pg_trgm, see migrations.go); a
+// shorter one cannot, and is found by reading tickets (see wordPage); so that a word
+// found nowhere does not read every ticket ever registered, such a search looks at the
+// last year only unless f.From or f.To is given (Filter.RecentOnly).
+func (s *Store) searchText(q *gorm.DB, f Filter, txt string) *gorm.DB {
+	kind, num, tel := textKind(txt)
+	switch kind {
+	case textNumberOrPhone:
+		return q.Where("(number = ? OR citizen_phone = ?)", num, tel)
+	case textNumber:
+		return q.Where("number = ?", num)
+	case textPhone:
+		return q.Where("citizen_phone = ?", tel)
+	}
+	like := "%" + escapeLike(txt) + "%"
+	if utf8.RuneCountInString(txt) > shortWord {
+		return q.Where("(title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\')", like, like, like)
+	}
+	if f.RecentOnly() {
+		q = q.Where("created_at >= ?", s.now().AddDate(-1, 0, 0).UTC())
+	}
+	// A short word has no trigram, so a trigram index would return every ticket for the
+	// table to be read twice; appending nothing to the columns keeps PostgreSQL from
+	// choosing it.
+	return q.Where("((title || '') LIKE ? ESCAPE '\\' OR (content || '') LIKE ? ESCAPE '\\' OR (address || '') LIKE ? ESCAPE '\\')", like, like, like)
+}
+
+// What a search text is.
+const (
+	textWord = iota
+	textNumber
+	textPhone
+	textNumberOrPhone // a ticket number that is also a phone number
+)
+
+// textKind tells what txt is, with the ticket number and the phone number (national
+// format, as stored) it is.
+func textKind(txt string) (kind int, number, tel string) {
+	number = NormalizeNumber(txt)
+	isNumber := CheckNumber(number)
+	ph, err := phone.Parse(txt)
+	// Short codes (110, 12345) are not a citizen's number, and are searched as words.
+	isPhone := err == nil && ph.E164 != ""
+	switch {
+	case isNumber && isPhone:
+		return textNumberOrPhone, number, ph.National
+	case isNumber:
+		return textNumber, number, ""
+	case isPhone:
+		return textPhone, "", ph.National
+	}
+	return textWord, "", ""
+}
+
+// shortWord is the longest word, in characters, that the trigram indexes cannot serve.
+const shortWord = 2
+
+// RecentOnly reports whether a list by f looks at the tickets of the last year only: a
+// search for a word of one or two characters (never a ticket or phone number, which are
+// longer) without a registration period. Pages say so, so that people give a period to
+// look further back.
+func (f Filter) RecentOnly() bool {
+	n := utf8.RuneCountInString(strings.TrimSpace(f.Text))
+	return n > 0 && n <= shortWord && f.From == nil && f.To == nil
 }
 
 // boolIs is the condition that column is v, with v written out.

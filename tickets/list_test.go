@@ -191,3 +191,113 @@ func TestListFiltersOverHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestListSearch: what an operator or a department finds by typing into the search box.
+func TestListSearch(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.Now()
+	ticket := func(title, content, address, phone, category string, dispatch *DispatchRequest) string {
+		t.Helper()
+		in := heating()
+		in.Title, in.Content, in.Location.Address, in.Citizen.Phone, in.Category, in.Dispatch = title, content, address, phone, category, dispatch
+		return f.create(t, in).Number
+	}
+	// Thirteen months ago: out of the last year.
+	f.clock.Set(now.AddDate(0, -13, 0))
+	old := ticket("暖气维修", "暖气片漏水", "东胜区鄂尔多斯大街", "13800000001", "TS-GN", &DispatchRequest{})
+	f.clock.Set(now)
+	a := ticket("供暖费争议", "物业多收供暖费用", "康巴什区某小区", "138 0000 0001", "TS-GN", &DispatchRequest{})
+	f.clock.Add(time.Minute)
+	b := ticket("噪音扰民", "楼下商铺夜间噪音", "东胜区交通街道", "13800000002", "TS-WY", &DispatchRequest{Departments: []string{"DS-ZJ"}, Lead: "DS-ZJ"})
+	f.clock.Add(time.Minute)
+	c := ticket("咨询", "The heating bill is too high", "伊金霍洛旗", "13800000003", "TS-GN", &DispatchRequest{})
+	f.clock.Add(time.Minute)
+	d := ticket("路灯不亮", "路灯坏了", "东胜区铜川镇", "13800000004", "TS-GN", &DispatchRequest{})
+
+	longAgo, today := now.AddDate(-2, 0, 0), now.Add(time.Hour)
+	page := api.Page{Page: 1, PerPage: 50}
+	for _, tc := range []struct {
+		name string
+		who  *auth.Principal
+		f    Filter
+		want []string
+	}{
+		{"ticket number", operator, Filter{Text: a}, []string{a}},
+		{"ticket number as said, in groups", operator, Filter{Text: a[:2] + " " + a[2:9] + "-" + a[9:]}, []string{a}},
+		{"old ticket's number", operator, Filter{Text: old}, []string{old}},
+		{"phone: that citizen's tickets, old ones too", operator, Filter{Text: "13800000001"}, []string{a, old}},
+		{"phone as written", operator, Filter{Text: "+86 138-0000-0002"}, []string{b}},
+		{"phone nobody called from", operator, Filter{Text: "13900000009"}, nil},
+		{"word of three characters, in a title and a content", operator, Filter{Text: "供暖费"}, []string{a}},
+		{"word of three characters, in addresses, old ones too", operator, Filter{Text: "东胜区"}, []string{d, b, old}},
+		{"English word, in a content", operator, Filter{Text: "heating"}, []string{c}},
+		{"word of two characters, in a title", operator, Filter{Text: "咨询"}, []string{c}},
+		{"word of two characters, in a content", operator, Filter{Text: "商铺"}, []string{b}},
+		{"word of two characters, in an address", operator, Filter{Text: "交通"}, []string{b}},
+		{"word of two characters, in title and content", operator, Filter{Text: "噪音"}, []string{b}},
+		{"word of three characters, only in an old ticket", operator, Filter{Text: "暖气片"}, []string{old}},
+		{"word of two characters, only in an old ticket: the last year only", operator, Filter{Text: "暖气"}, nil},
+		{"word of two characters, old ticket in the period from", operator, Filter{Text: "暖气", From: &longAgo}, []string{old}},
+		{"word of two characters, old ticket in the period to", operator, Filter{Text: "暖气", To: &today}, []string{old}},
+		{"word nowhere", operator, Filter{Text: "物业费"}, nil},
+		{"wildcards are characters", operator, Filter{Text: "%_"}, nil},
+		// A department finds only the tickets it was given.
+		{"department, word", f.dept("DS-ZJ"), Filter{Text: "东胜区"}, []string{b}},
+		{"another department, same word", f.dept("HEAT"), Filter{Text: "东胜区"}, []string{d, old}},
+		{"department, another's ticket number", f.dept("DS-ZJ"), Filter{Text: a}, nil},
+		{"department, another's citizen", f.dept("DS-ZJ"), Filter{Text: "13800000001"}, nil},
+		{"department, its citizen", f.dept("HEAT"), Filter{Text: "13800000001"}, []string{a, old}},
+		{"department, short word", f.dept("HEAT"), Filter{Text: "噪音"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := f.store.List(f.ctx, tc.who, tc.f, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nums []string
+			for _, g := range got {
+				nums = append(nums, g.Number)
+			}
+			if strings.Join(nums, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", nums, tc.want)
+			}
+		})
+	}
+	// Page by page, a word's matches come newest first whether they are recent or not.
+	var got []string
+	for n := 1; n <= 4; n++ {
+		items, more, err := f.store.List(f.ctx, operator, Filter{Text: "东胜区"}, api.Page{Page: n, PerPage: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			got = append(got, it.Number)
+		}
+		if !more {
+			break
+		}
+	}
+	if want := []string{d, b, old}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("pages of one: %v, want %v", got, want)
+	}
+}
+
+func TestRecentOnly(t *testing.T) {
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai)
+	for _, tc := range []struct {
+		f    Filter
+		want bool
+	}{
+		{Filter{}, false},
+		{Filter{Text: " 暖气 "}, true},
+		{Filter{Text: "噪"}, true},
+		{Filter{Text: "供暖费"}, false},
+		{Filter{Text: "暖气", From: &day}, false},
+		{Filter{Text: "暖气", To: &day}, false},
+		{Filter{Text: "13800000001"}, false},
+	} {
+		if got := tc.f.RecentOnly(); got != tc.want {
+			t.Errorf("%+v: RecentOnly() = %v, want %v", tc.f, got, tc.want)
+		}
+	}
+}

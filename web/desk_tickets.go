@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -181,15 +182,24 @@ func (h *Handler) act(ctx context.Context, p *auth.Principal, number string, act
 // listPage is a list of tickets with a search box.
 type listPage struct {
 	base
-	Q       string
-	Status  string
-	Tickets []tickets.Summary
-	More    bool
-	Page    int
+	Q        string
+	Status   string
+	From, To string // the registration dates asked for, as typed (2026-01-31)
+	Tickets  []tickets.Summary
+	More     bool
+	Page     int
+	// RecentOnly says that a short word was looked for in the last year only.
+	RecentOnly bool
+}
+
+// newListPage is a list page showing what was asked for.
+func newListPage(c *gin.Context, b base, f tickets.Filter, items []tickets.Summary, more bool, page api.Page) listPage {
+	return listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), From: c.Query("from"), To: c.Query("to"),
+		Tickets: items, More: more, Page: page.Page, RecentOnly: f.RecentOnly()}
 }
 
 func (h *Handler) deskSearch(c *gin.Context) {
-	page, f, err := listQuery(c)
+	page, f, err := listQuery(c, h.opts.Location)
 	b := h.base(c, "工单查询")
 	b.Nav = "tickets"
 	if err != nil {
@@ -201,11 +211,12 @@ func (h *Handler) deskSearch(c *gin.Context) {
 		h.fail(c, b, err)
 		return
 	}
-	h.render(c, http.StatusOK, "desk_search", listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), Tickets: items, More: more, Page: page.Page})
+	h.render(c, http.StatusOK, "desk_search", newListPage(c, b, f, items, more, page))
 }
 
-// listQuery reads ?q=, ?status= and ?page= for a ticket list.
-func listQuery(c *gin.Context) (api.Page, tickets.Filter, error) {
+// listQuery reads ?q=, ?status=, ?from=, ?to= and ?page= for a ticket list. From and to
+// are dates in loc, both included.
+func listQuery(c *gin.Context, loc *time.Location) (api.Page, tickets.Filter, error) {
 	page := api.Page{Page: 1, PerPage: 50}
 	if s := c.Query("page"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -221,6 +232,22 @@ func listQuery(c *gin.Context) (api.Page, tickets.Filter, error) {
 			return page, f, api.Errorf(api.ErrInvalid, "unknown_status", "没有“%s”这种工单状态。", s)
 		}
 		f.Status = []tickets.Status{st}
+	}
+	for _, d := range []struct {
+		name, label string
+		days        int
+		dst         **time.Time
+	}{{"from", "起始日期", 0, &f.From}, {"to", "截止日期", 1, &f.To}} {
+		s := strings.TrimSpace(c.Query(d.name))
+		if s == "" {
+			continue
+		}
+		day, err := time.ParseInLocation("2006-01-02", s, loc)
+		if err != nil {
+			return page, f, api.Errorf(api.ErrInvalid, "invalid_"+d.name, "%s须为日期（如 2026-01-31），而不是“%s”。", d.label, s)
+		}
+		day = day.AddDate(0, 0, d.days)
+		*d.dst = &day
 	}
 	return page, f, nil
 }

@@ -86,7 +86,7 @@ func (h *Handler) portalInbox(c *gin.Context) {
 }
 
 func (h *Handler) portalSearch(c *gin.Context) {
-	page, f, err := listQuery(c)
+	page, f, err := listQuery(c, h.opts.Location)
 	b := h.base(c, "历史查询")
 	b.Nav = "search"
 	if err != nil {
@@ -98,7 +98,7 @@ func (h *Handler) portalSearch(c *gin.Context) {
 		h.fail(c, b, err)
 		return
 	}
-	h.render(c, http.StatusOK, "portal_search", listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), Tickets: items, More: more, Page: page.Page})
+	h.render(c, http.StatusOK, "portal_search", newListPage(c, b, f, items, more, page))
 }
 
 // portalTicketPage is a ticket as its department sees it (phone numbers masked by the

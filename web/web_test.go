@@ -464,3 +464,68 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchPages: the desk's and the portal's search boxes, with the registration dates
+// that reach back past the last year for a short word.
+func TestSearchPages(t *testing.T) {
+	f := newFixture(t)
+	op := &auth.Principal{Name: "op", Role: auth.RoleOperator}
+	create := func(content string) string {
+		t.Helper()
+		v, err := f.h.opts.Tickets.Create(f.env.Ctx, op, tickets.NewTicket{Citizen: tickets.NewCitizen{Phone: "13800001234"},
+			Content: content, Category: "TS-GN", Dispatch: &tickets.DispatchRequest{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Number
+	}
+	old := create("暖气片漏水")
+	twoYearsAgo := time.Now().AddDate(-2, 0, 0)
+	if err := f.env.DB.Exec("UPDATE tickets SET created_at = ?, registered_at = ? WHERE number = ?", twoYearsAgo, twoYearsAgo, old).Error; err != nil {
+		t.Fatal(err)
+	}
+	recent := create("暖气不热")
+	longAgo := url.QueryEscape(twoYearsAgo.AddDate(0, -1, 0).Format("2006-01-02"))
+	opc, heat, ds := f.client(), f.client(), f.client()
+	opc.login("op")
+	heat.login("heat")
+	ds.login("ds")
+	const hint = "只检索近一年的工单；更早的请指定日期"
+	for _, tc := range []struct {
+		name      string
+		who       *client
+		path      string
+		show, not []string
+	}{
+		{"short word: the last year, and the page says so", opc, "/console/tickets?q=" + url.QueryEscape("暖气"), []string{">" + recent + "</a>", hint}, []string{">" + old + "</a>"}},
+		{"short word with a date: further back", opc, "/console/tickets?q=" + url.QueryEscape("暖气") + "&from=" + longAgo,
+			[]string{">" + recent + "</a>", ">" + old + "</a>", `value="` + twoYearsAgo.AddDate(0, -1, 0).Format("2006-01-02") + `"`}, []string{hint}},
+		{"longer word: all years", opc, "/console/tickets?q=" + url.QueryEscape("暖气片"), []string{">" + old + "</a>"}, []string{">" + recent + "</a>", hint}},
+		{"ticket number", opc, "/console/tickets?q=" + old, []string{">" + old + "</a>"}, []string{">" + recent + "</a>", hint}},
+		{"phone", opc, "/console/tickets?q=" + url.QueryEscape("138 0000 1234"), []string{">" + recent + "</a>", ">" + old + "</a>"}, []string{hint}},
+		{"portal, short word", heat, "/portal/search?q=" + url.QueryEscape("暖气"), []string{">" + recent + "</a>", hint}, []string{">" + old + "</a>"}},
+		{"portal, short word with dates", heat, "/portal/search?q=" + url.QueryEscape("暖气") + "&from=" + longAgo + "&to=" + time.Now().Format("2006-01-02"),
+			[]string{">" + recent + "</a>", ">" + old + "</a>"}, []string{hint}},
+		{"portal, another department's tickets", ds, "/portal/search?q=" + url.QueryEscape("暖气片"), []string{"历史查询"}, []string{">" + old + "</a>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := tc.who.do("GET", tc.path, nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d\n%s", tc.path, resp.StatusCode, body)
+			}
+			for _, s := range tc.show {
+				if !strings.Contains(body, s) {
+					t.Errorf("GET %s does not show %q", tc.path, s)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(body, s) {
+					t.Errorf("GET %s shows %q", tc.path, s)
+				}
+			}
+		})
+	}
+	if resp, body := opc.do("GET", "/console/tickets?q=x&from=yesterday", nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "yesterday") {
+		t.Errorf("a bad date: %d\n%s", resp.StatusCode, body)
+	}
+}
