@@ -30,6 +30,9 @@ type Filter struct {
 	// LeadDepartment is a code: tickets whose lead department (主办单位) is that department
 	// exactly, not one of its sub-units; None: tickets without one (not dispatched).
 	LeadDepartment string
+	// DueFirst orders by the nearest deadline (the sign-for deadline while dispatched,
+	// then the handling deadline), tickets without one last, instead of newest first.
+	DueFirst bool
 	// District is a banner/district government's code: tickets whose matter is in that
 	// district (the location's district, exactly); None: tickets without a district.
 	District string
@@ -66,9 +69,12 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 		return nil, false, err
 	}
 	var ts []*Ticket
-	if s.wordOnPostgres(f) {
+	switch {
+	case f.DueFirst:
+		ts, err = pageOf(q, page, dueOrder)
+	case s.wordOnPostgres(f):
 		ts, err = s.wordPage(q, f, page)
-	} else {
+	default:
 		ts, err = pageOf(q, page, "created_at DESC")
 	}
 	if err != nil {
@@ -98,6 +104,11 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 
 // pageOf reads one page of q's tickets in the order orderBy, then by id, both descending,
 // and one more if there is one.
+// dueOrder is Filter.DueFirst's order: the deadline that comes first, none last (written
+// out, as SQLite sorts nulls first).
+const dueOrder = `CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END IS NULL,
+	CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END`
+
 func pageOf(q *gorm.DB, page api.Page, orderBy string) ([]*Ticket, error) {
 	var ts []*Ticket
 	err := q.Select("id", "number", "channel", "status", "version", "title", "category_id", "urgency", "lead_department_id",

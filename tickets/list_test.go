@@ -301,3 +301,41 @@ func TestRecentOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestListDueFirst: the department's inbox order, the nearest deadline first (the
+// sign-for deadline while a ticket waits to be signed for) and tickets without one last,
+// whatever the order they were registered in.
+func TestListDueFirst(t *testing.T) {
+	f := newFixture(t)
+	in := heating()
+	in.Dispatch = &DispatchRequest{}
+	signed := f.create(t, in).Number // signed below: its handling deadline is days away
+	f.clock.Add(time.Minute)
+	waiting := f.create(t, in).Number // waits to be signed for: hours away
+	f.clock.Add(time.Minute)
+	later := f.create(t, in).Number // waits too, registered a minute later
+	f.clock.Add(time.Minute)
+	undispatched := f.create(t, heating()).Number
+	f.act(t, f.dept("HEAT"), signed, ActSign, ActionRequest{})
+
+	open := true
+	for _, tc := range []struct {
+		who  *auth.Principal
+		want []string
+	}{
+		{operator, []string{waiting, later, signed, undispatched}},
+		{f.dept("HEAT"), []string{waiting, later, signed}},
+	} {
+		got, _, err := f.store.List(f.ctx, tc.who, Filter{Open: &open, DueFirst: true}, api.Page{Page: 1, PerPage: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var numbers []string
+		for _, s := range got {
+			numbers = append(numbers, s.Number)
+		}
+		if strings.Join(numbers, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: due first %v, want %v", tc.who.Name, numbers, tc.want)
+		}
+	}
+}

@@ -62,7 +62,10 @@ func (h *Handler) portalInbox(c *gin.Context) {
 	b := h.base(c, "待办工单")
 	b.Nav = "inbox"
 	open := true
-	items, _, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), tickets.Filter{Open: &open}, api.Page{Page: 1, PerPage: api.MaxPerPage})
+	// The store sorts by deadline, so that a department with more open tickets than a
+	// page still sees its nearest deadlines first.
+	items, _, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), tickets.Filter{Open: &open, DueFirst: true},
+		api.Page{Page: 1, PerPage: api.MaxPerPage})
 	if err != nil {
 		h.fail(c, b, err)
 		return
