@@ -40,20 +40,42 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 
 func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
 
+// filter reads the list's query: status, result (one or a comma-separated list),
+// ticket, since, and what the dashboards' survey links ask for: from and to (completion
+// time, [from, to)), department, district, category, channel and counted.
 func (h *Handler) filter(c *gin.Context) (Filter, error) {
-	f := Filter{Status: Status(c.Query("status")), Result: Result(c.Query("result")), Ticket: strings.TrimSpace(c.Query("ticket"))}
+	f := Filter{Status: Status(c.Query("status")), Ticket: strings.TrimSpace(c.Query("ticket")),
+		Department: c.Query("department"), District: c.Query("district"), Category: c.Query("category"), Channel: c.Query("channel")}
 	if f.Status != "" && !f.Status.Valid() {
 		return f, api.Errorf(api.ErrInvalid, "invalid_status", "status %q is not one of %v", f.Status, Statuses)
 	}
-	if f.Result != "" && !f.Result.Valid() {
-		return f, api.Errorf(api.ErrInvalid, "invalid_result", "result %q is not one of %v", f.Result, Results)
-	}
-	if v := c.Query("since"); v != "" {
-		t, err := h.parseTime("since", v)
-		if err != nil {
-			return f, err
+	if v := c.Query("result"); v != "" {
+		for _, x := range strings.Split(v, ",") {
+			r := Result(strings.TrimSpace(x))
+			if !r.Valid() {
+				return f, api.Errorf(api.ErrInvalid, "invalid_result", "result %q is not one of %v", r, Results)
+			}
+			f.Results = append(f.Results, r)
 		}
-		f.Since = &t
+	}
+	for _, x := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &f.Since}, {"from", &f.From}, {"to", &f.To}} {
+		if v := c.Query(x.name); v != "" {
+			t, err := h.parseTime(x.name, v)
+			if err != nil {
+				return f, err
+			}
+			*x.dst = &t
+		}
+	}
+	if v := c.Query("counted"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, api.Errorf(api.ErrInvalid, "invalid_counted", "counted must be true or false, not %q", v)
+		}
+		f.Counted = &b
 	}
 	return f, nil
 }

@@ -53,6 +53,18 @@ func TestHTTP(t *testing.T) {
 		{"bad status", desk, "GET", "/callback/surveys?status=lost", "", 400, "invalid_status"},
 		{"bad result", desk, "GET", "/callback/surveys?result=happy", "", 400, "invalid_result"},
 		{"bad since", desk, "GET", "/callback/surveys?since=yesterday", "", 400, "invalid_time"},
+		{"bad result in a list", boss, "GET", "/callback/surveys?result=satisfied,happy", "", 400, "invalid_result"},
+		{"bad from", boss, "GET", "/callback/surveys?from=monday", "", 400, "invalid_time"},
+		{"bad to", boss, "GET", "/callback/surveys?to=2026-13-01", "", 400, "invalid_time"},
+		{"bad counted", boss, "GET", "/callback/surveys?counted=maybe", "", 400, "invalid_counted"},
+		{"unknown department", boss, "GET", "/callback/surveys?department=NOPE", "", 400, "unknown_department"},
+		{"unknown district", boss, "GET", "/callback/surveys?district=NOPE", "", 400, "unknown_district"},
+		{"not a district", boss, "GET", "/callback/surveys?district=DSQ-ZJJ", "", 400, "invalid_district"},
+		{"unknown category", boss, "GET", "/callback/surveys?category=NOPE", "", 400, "unknown_category"},
+		{"unknown channel", boss, "GET", "/callback/surveys?channel=fax", "", 400, "unknown_channel"},
+		{"department user", dept, "GET", "/callback/surveys?department=SZWJ", "", 403, ""},
+		{"the figures' filters", boss, "GET", "/callback/surveys?from=2026-11-26&to=2026-11-27T00:00:00%2B08:00&counted=true" +
+			"&result=satisfied,fairly_satisfied&department=none&district=DSQ&category=ZX&channel=none", "", 200, ""},
 		{"bad page", desk, "GET", "/callback/manual?per_page=1000", "", 400, "invalid_page"},
 		{"bad id", desk, "GET", "/callback/surveys/abc", "", 400, "invalid_id"},
 		{"unknown id", desk, "GET", "/callback/surveys/99999", "", 404, "survey_not_found"},
@@ -80,6 +92,19 @@ func TestHTTP(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The completion period is half-open, and a date is midnight in the city.
+	for query, want := range map[string]int{
+		"from=2026-11-26&to=2026-11-27&counted=true": 1,
+		"from=2026-11-26&to=2026-11-26":              0,
+		"from=2026-11-27":                            0,
+		"to=2026-11-26T10:00:00%2B08:00":             0,
+		"counted=false":                              0,
+	} {
+		code, body := serve(t, e, boss, "GET", "/callback/surveys?"+query, "")
+		if list, _ := body["surveys"].([]any); code != 200 || len(list) != want {
+			t.Errorf("surveys?%s = %d %v; want %d surveys", query, code, body, want)
+		}
 	}
 	_, body := serve(t, e, boss, "GET", "/callback/stats?from=2026-11-26&to=2026-11-26&group=category", "")
 	total, _ := body["total"].(map[string]any)

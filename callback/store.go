@@ -69,13 +69,29 @@ func (s *Service) view(r *surveyRow, mask bool) View {
 	return v
 }
 
-// Filter narrows the survey list.
+// Filter narrows the survey list. The period and group fields ask for what the
+// dashboards' survey figures count: surveys of completions in [From, To), by the facts
+// the survey keeps of its ticket at completion.
 type Filter struct {
 	Status Status
 	Result Result
-	Ticket string
+	// Results: any of them (with Result, a survey must match both).
+	Results []Result
+	Ticket  string
 	// Since: answered (or, for the manual list, put there) at or after it.
 	Since *time.Time
+	// From and To bound the completion time: [From, To).
+	From, To *time.Time
+	// Department and District are codes: the lead department and the district at
+	// completion, exactly (not sub-units); tickets.None asks for surveys without one.
+	Department, District string
+	// Category is a code: the category and its children.
+	Category string
+	// Channel is the ticket's channel; tickets.None asks for surveys without one.
+	Channel string
+	// Counted, when set, keeps the surveys the figures count (true: every one but the
+	// skipped) or only those they never count (false: the skipped).
+	Counted *bool
 }
 
 func (s *Service) query(ctx context.Context) *gorm.DB {
@@ -95,8 +111,28 @@ func (s *Service) Surveys(ctx context.Context, f Filter, page api.Page, mask boo
 	if f.Result != "" {
 		q = q.Where("s.result = ?", f.Result)
 	}
+	if len(f.Results) > 0 {
+		q = q.Where("s.result IN ?", f.Results)
+	}
 	if f.Ticket != "" {
 		q = q.Where("s.ticket_number = ?", f.Ticket)
+	}
+	if f.From != nil {
+		q = q.Where("s.completed_at >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("s.completed_at < ?", f.To.UTC())
+	}
+	if f.Counted != nil {
+		if *f.Counted {
+			q = q.Where("s.status <> ?", StatusSkipped)
+		} else {
+			q = q.Where("s.status = ?", StatusSkipped)
+		}
+	}
+	q, err := s.groupFilter(ctx, q, f)
+	if err != nil {
+		return nil, false, err
 	}
 	if f.Since != nil {
 		if f.Status == StatusManual {

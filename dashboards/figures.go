@@ -67,16 +67,27 @@ type Figures struct {
 	Satisfied        int64    `json:"satisfied"`
 	SatisfactionRate *float64 `json:"satisfaction_rate"`
 	// Tickets are, per figure, the query string of GET /api/v1/tickets that lists, for a
-	// supervisor, exactly the tickets the figure counts: "accepted", "completed" and
-	// "overdue_now". Each asks for registration time in the period (from, to: [From, To)),
-	// the figure's statuses (accepted: all but merged and refused; completed: completed;
-	// overdue now: those statuses, open=true and overdue=true), and the group: the lead
+	// supervisor, exactly the tickets the figure counts: "accepted", "completed",
+	// "completed_on_time" and "overdue_now". Each asks for registration time in the period
+	// (from, to: [From, To)), the figure's statuses (accepted: all but merged and refused;
+	// completed: completed; on time: completed and on_time=true; overdue now: the accepted
+	// statuses, open=true and overdue=true), and the group: the lead
 	// department exactly (lead_department, not its sub-units or co-handlers), the district
 	// where the matter is (district), the top-level category with its children
 	// (category), or the channel; the "none" group asks for lead_department=none or
-	// district=none. Figures the API cannot express (on time, extensions, returns,
-	// surveys) have no link.
+	// district=none. Extensions and returns count timeline events, not tickets, and have
+	// no link.
 	Tickets map[string]string `json:"tickets,omitempty"`
+	// Surveys are, per survey figure, the query string of GET /api/v1/callback/surveys
+	// (another endpoint than Tickets', hence another map) that lists exactly the surveys
+	// the figure counts: "surveys_done", "surveys_answered" and "satisfied". Each asks for
+	// completion time in the period (from, to: [From, To)), counted=true (the skipped are
+	// never counted), the figure's status (done) or results (answered: satisfied,
+	// fairly_satisfied, dissatisfied; satisfied: the first two), and the group as the
+	// survey keeps it: its department or district exactly (department, district), the
+	// top-level category with its children (category), or the channel; the "none" group
+	// asks for department, district or channel none. Absent while surveys are not kept.
+	Surveys map[string]string `json:"surveys,omitempty"`
 }
 
 // CallFigures are the hotline's inbound calls in the period, with the ivr package's
@@ -98,6 +109,13 @@ type CallFigures struct {
 	ServiceLevel   *float64 `json:"service_level"`
 	AvgWaitSeconds *float64 `json:"avg_wait_seconds"`
 	P90WaitSeconds *float64 `json:"p90_wait_seconds"`
+	// Links are, per count above ("offered", "answered", "abandoned", "voicemails",
+	// "busy", "self_served", "callbacks", "answered_in_target"), the query string of GET
+	// /api/v1/ivr/calls that lists exactly the calls it counts: direction=inbound,
+	// arrival in the period (from, to: [From, To)), ended=true (an outcome is set: a
+	// call in progress is not counted), and the figure's outcomes (abandoned:
+	// abandoned_menu,abandoned_queue) or in_target=true.
+	Links map[string]string `json:"calls,omitempty"`
 }
 
 // FigureSet is the figures of one period: in total, by group, and the calls.
@@ -253,9 +271,15 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 	}
 	set.Total.rates()
 	set.Total.Tickets = ticketLinks(p, "", "")
+	if available {
+		set.Total.Surveys = surveyLinks(p, "", "")
+	}
 	for _, x := range groups {
 		x.rates()
 		x.Tickets = ticketLinks(p, g, x.Key)
+		if available {
+			x.Surveys = surveyLinks(p, g, x.Key)
+		}
 		set.Groups = append(set.Groups, *x)
 	}
 	sort.Slice(set.Groups, func(i, j int) bool {
@@ -267,6 +291,7 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 	})
 
 	set.Calls = calls
+	set.Calls.Links = callLinks(p)
 	return set, nil
 }
 

@@ -41,9 +41,10 @@ func ticketLinks(p Period, g Group, key string) map[string]string {
 	}
 	accepted := strings.Join(st, ",")
 	return map[string]string{
-		"accepted":    with("status", accepted),
-		"completed":   with("status", string(tickets.StatusCompleted)),
-		"overdue_now": with("status", accepted, "open", "true", "overdue", "true"),
+		"accepted":          with("status", accepted),
+		"completed":         with("status", string(tickets.StatusCompleted)),
+		"completed_on_time": with("status", string(tickets.StatusCompleted), "on_time", "true"),
+		"overdue_now":       with("status", accepted, "open", "true", "overdue", "true"),
 	}
 }
 
@@ -54,4 +55,63 @@ func groupValue(key string) string {
 		return tickets.None
 	}
 	return key
+}
+
+// callLinks are the GET /api/v1/ivr/calls query strings of the call figures (see
+// CallFigures.Links): inbound calls that arrived in [from, to) and have an outcome, and
+// of those the figure's outcomes, or the ones answered within the target.
+func callLinks(p Period) map[string]string {
+	with := func(kv ...string) string {
+		q := url.Values{}
+		q.Set("from", p.From.Format(time.RFC3339))
+		q.Set("to", p.To.Format(time.RFC3339))
+		q.Set("direction", "inbound")
+		q.Set("ended", "true")
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		return q.Encode()
+	}
+	return map[string]string{
+		"offered":            with(),
+		"answered":           with("outcome", answeredOutcome),
+		"abandoned":          with("outcome", "abandoned_menu,abandoned_queue"),
+		"voicemails":         with("outcome", "voicemail"),
+		"busy":               with("outcome", "busy"),
+		"self_served":        with("outcome", "status_lookup"),
+		"callbacks":          with("outcome", "callback"),
+		"answered_in_target": with("in_target", "true"),
+	}
+}
+
+// surveyLinks are the GET /api/v1/callback/surveys query strings of a group's survey
+// figures (see Figures.Surveys): surveys of completions in [from, to) that the figures
+// count (counted=true: all but the skipped), the group's own key, exactly, and the
+// figure's status or results.
+func surveyLinks(p Period, g Group, key string) map[string]string {
+	with := func(kv ...string) string {
+		q := url.Values{}
+		q.Set("from", p.From.Format(time.RFC3339))
+		q.Set("to", p.To.Format(time.RFC3339))
+		q.Set("counted", "true")
+		switch g {
+		case GroupDepartment:
+			q.Set("department", groupValue(key))
+		case GroupDistrict:
+			q.Set("district", groupValue(key))
+		case GroupCategory:
+			q.Set("category", key)
+		case GroupChannel:
+			q.Set("channel", groupValue(key))
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		return q.Encode()
+	}
+	return map[string]string{
+		"surveys_done":     with("status", "done"),
+		"surveys_answered": with("result", "satisfied,fairly_satisfied,dissatisfied"),
+		"satisfied":        with("result", "satisfied,fairly_satisfied"),
+	}
 }

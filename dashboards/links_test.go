@@ -113,7 +113,7 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 	e.ticket("TS-WY", in("KBS", &tickets.DispatchRequest{Departments: []string{"HRSS"}}))
 
 	srv := e.ticketsServer()
-	figures := []string{"accepted", "completed", "overdue_now"}
+	figures := []string{"accepted", "completed", "completed_on_time", "overdue_now"}
 	for _, tc := range []struct {
 		kind     PeriodKind
 		accepted int64
@@ -144,7 +144,8 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 							t.Errorf("%s: no link for %s", f.Key, fig)
 							continue
 						}
-						want := map[string]int64{"accepted": f.Accepted, "completed": f.Completed, "overdue_now": f.OverdueNow}[fig]
+						want := map[string]int64{"accepted": f.Accepted, "completed": f.Completed, "completed_on_time": f.CompletedOnTime,
+							"overdue_now": f.OverdueNow}[fig]
 						if got := e.follow(srv, link); got != want {
 							t.Errorf("%s %s: the link lists %d tickets; the figure is %d (%s)", f.Key, fig, got, want, link)
 						}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -278,7 +279,7 @@ func (h *Handler) calls(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"caller", "operator", "outcome", "ticket_number"} {
+	for _, k := range []string{"caller", "operator", "ticket_number"} {
 		key := k
 		if k == "ticket_number" {
 			key = "ticket"
@@ -286,6 +287,10 @@ func (h *Handler) calls(c *gin.Context) error {
 		if v := c.Query(key); v != "" {
 			q = q.Where(k+" = ?", v)
 		}
+	}
+	q, err = listFilter(c, q)
+	if err != nil {
+		return err
 	}
 	var recs []Record
 	if err := q.Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&recs).Error; err != nil {
@@ -320,6 +325,62 @@ func (h *Handler) filter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
 	}
 	if v := c.Query("hotline"); v != "" {
 		q = q.Where("hotline = ?", v)
+	}
+	return q, nil
+}
+
+// Directions are the directions a call record has.
+var Directions = []string{"inbound", "callback", "survey"}
+
+// Outcomes are the outcomes a finished call may have: the inbound and call-back ones,
+// then the survey calls' ("survey_" and how the survey call went).
+var Outcomes = []Outcome{OutcomeAnswered, OutcomeAbandonedMenu, OutcomeAbandonedQueue, OutcomeVoicemail, OutcomeBusy,
+	OutcomeStatusLookup, OutcomeCallback, OutcomeNoMessage, OutcomeFailed,
+	"survey_" + Outcome(SurveyAnswered), "survey_" + Outcome(SurveyNoAnswer), "survey_" + Outcome(SurveyBusy),
+	"survey_" + Outcome(SurveyFailed), "survey_" + Outcome(SurveyHungUp), "survey_" + Outcome(SurveyNoKey)}
+
+// listFilter applies the list's direction, outcome (one or a comma-separated list: any
+// of them), ended (an outcome is set) and in_target, with which the dashboards' call
+// figures link to exactly the calls they count.
+func listFilter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
+	if v := c.Query("direction"); v != "" {
+		if !slices.Contains(Directions, v) {
+			return nil, api.Errorf(api.ErrInvalid, "invalid_direction", "direction must be one of %s, not %q", strings.Join(Directions, ", "), v)
+		}
+		q = q.Where("direction = ?", v)
+	}
+	if v := c.Query("outcome"); v != "" {
+		var in []Outcome
+		for _, x := range strings.Split(v, ",") {
+			o := Outcome(strings.TrimSpace(x))
+			if !slices.Contains(Outcomes, o) {
+				valid := make([]string, len(Outcomes))
+				for i, o := range Outcomes {
+					valid[i] = string(o)
+				}
+				return nil, api.Errorf(api.ErrInvalid, "invalid_outcome", "outcome %q is not one of %s (several: comma-separated)", o, strings.Join(valid, ", "))
+			}
+			in = append(in, o)
+		}
+		q = q.Where("outcome IN ?", in)
+	}
+	for _, name := range []string{"ended", "in_target"} {
+		v := c.Query(name)
+		if v == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, api.Errorf(api.ErrInvalid, "invalid_"+name, "%s must be true or false, not %q", name, v)
+		}
+		switch {
+		case name == "ended" && b:
+			q = q.Where("outcome <> ''")
+		case name == "ended":
+			q = q.Where("(outcome = '' OR outcome IS NULL)")
+		default:
+			q = q.Where("in_target = ?", b)
+		}
 	}
 	return q, nil
 }

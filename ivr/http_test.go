@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -237,5 +238,64 @@ func TestCallRecordsStatsTransferAndRecording(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(audio) < 44 || string(audio[:4]) != "RIFF" {
 		t.Errorf("recording = %d, %d bytes", resp.StatusCode, len(audio))
+	}
+}
+
+// TestCallListFilters lists calls by direction, outcomes, ended and in_target, as the
+// dashboards' call figures link to them, and refuses values it does not know.
+func TestCallListFilters(t *testing.T) {
+	h := newHarness(t)
+	boss := h.api(supervisor, false)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai).UTC()
+	for i, c := range []struct {
+		direction string
+		outcome   Outcome
+		inTarget  bool
+	}{
+		{"inbound", OutcomeAnswered, true}, {"inbound", OutcomeAnswered, false}, {"inbound", OutcomeAbandonedMenu, false},
+		{"inbound", OutcomeAbandonedQueue, false}, {"inbound", OutcomeOngoing, false}, {"callback", OutcomeAnswered, true},
+		{"survey", "survey_no_answer", false},
+	} {
+		rec := Record{Node: "n1", ChannelID: fmt.Sprint("f-", i), Caller: "13800000000", Dialled: "12345", Hotline: "12345",
+			Direction: c.direction, ArrivedAt: at.Add(time.Duration(i) * time.Minute), Outcome: c.outcome, InTarget: c.inTarget}
+		if err := h.opts.DB.Create(&rec).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		query string
+		want  int
+		code  string
+		calls int
+	}{
+		{"direction=inbound", 200, "", 5},
+		{"direction=inbound&ended=true", 200, "", 4},
+		{"direction=inbound&ended=false", 200, "", 1},
+		{"outcome=abandoned_menu,abandoned_queue", 200, "", 2},
+		{"outcome=answered", 200, "", 3},
+		{"outcome=answered&direction=inbound&in_target=true", 200, "", 1},
+		{"in_target=false&ended=true", 200, "", 4},
+		{"outcome=survey_no_answer", 200, "", 1},
+		{"from=2026-11-23T10:02:00%2B08:00&to=2026-11-23T10:04:00%2B08:00", 200, "", 2},
+		{"outcome=hung_up", 400, "invalid_outcome", 0},
+		{"outcome=answered,", 400, "invalid_outcome", 0},
+		{"direction=outbound", 400, "invalid_direction", 0},
+		{"ended=yes", 400, "invalid_ended", 0},
+		{"in_target=1x", 400, "invalid_in_target", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			code, body := request(t, boss, "GET", "/ivr/calls?"+tc.query, "")
+			var out struct {
+				Calls []Record `json:"calls"`
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal([]byte(body), &out); err != nil || code != tc.want || out.Error.Code != tc.code || len(out.Calls) != tc.calls {
+				t.Fatalf("GET /ivr/calls?%s = %d %s; want %d %q with %d calls", tc.query, code, body, tc.want, tc.code, tc.calls)
+			}
+			if code == 400 && tc.code == "invalid_outcome" && !strings.Contains(out.Error.Message, "abandoned_queue") {
+				t.Errorf("the message does not list the valid outcomes: %s", out.Error.Message)
+			}
+		})
 	}
 }

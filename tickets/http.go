@@ -108,7 +108,7 @@ func (h *Handler) parseFilter(c *gin.Context) (Filter, error) {
 			f.Status = append(f.Status, Status(strings.TrimSpace(x)))
 		}
 	}
-	for name, dst := range map[string]**bool{"overdue": &f.Overdue, "open": &f.Open} {
+	for name, dst := range map[string]**bool{"overdue": &f.Overdue, "open": &f.Open, "on_time": &f.OnTime} {
 		if s := c.Query(name); s != "" {
 			b, err := strconv.ParseBool(s)
 			if err != nil {

@@ -27,6 +27,10 @@ type Filter struct {
 	Text       string     // a ticket number, a phone number, or a word in the title, content or address (see searchText)
 	Phone      string     // the citizen's number (national format)
 
+	// OnTime: completed no later than the deadline, extensions included (a ticket with no
+	// deadline, a consultation answered at once, is on time); false: completed late.
+	// Either way only completed tickets.
+	OnTime *bool
 	// LeadDepartment is a code: tickets whose lead department (主办单位) is that department
 	// exactly, not one of its sub-units; None: tickets without one (not dispatched).
 	LeadDepartment string
@@ -305,6 +309,14 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 	}
 	if f.Open != nil {
 		q = q.Where(boolIs("open", *f.Open))
+	}
+	if f.OnTime != nil {
+		q = q.Where("status = ?", StatusCompleted)
+		if *f.OnTime {
+			q = q.Where("(due_at IS NULL OR completed_at <= due_at)")
+		} else {
+			q = q.Where("completed_at > due_at")
+		}
 	}
 	if f.From != nil {
 		q = q.Where("created_at >= ?", f.From.UTC())

@@ -339,3 +339,39 @@ func TestListDueFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestListOnTime: on_time lists completed tickets by whether they met their deadline.
+func TestListOnTime(t *testing.T) {
+	f := newFixture(t)
+	answered := f.create(t, NewTicket{Content: "咨询社保补缴", Category: "ZX-SB", Answer: "可在社保大厅补缴"}).Number
+	in := heating()
+	in.Dispatch = &DispatchRequest{}
+	late := f.create(t, in).Number
+	open := f.create(t, in).Number
+	heat := f.dept("HEAT")
+	f.act(t, heat, late, ActSign, ActionRequest{})
+	f.clock.Add(40 * 24 * time.Hour)
+	f.act(t, heat, late, ActReply, ActionRequest{Reply: "已维修"})
+	f.act(t, operator, late, ActApprove, ActionRequest{})
+	yes, no := true, false
+	for _, tc := range []struct {
+		onTime *bool
+		want   []string
+	}{
+		{&yes, []string{answered}},
+		{&no, []string{late}},
+		{nil, []string{open, late, answered}},
+	} {
+		got, _, err := f.store.List(f.ctx, operator, Filter{OnTime: tc.onTime}, api.Page{Page: 1, PerPage: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var numbers []string
+		for _, s := range got {
+			numbers = append(numbers, s.Number)
+		}
+		if strings.Join(numbers, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("on_time %v: %v, want %v", tc.onTime, numbers, tc.want)
+		}
+	}
+}

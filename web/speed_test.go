@@ -176,9 +176,11 @@ func TestSpeed(t *testing.T) {
 		mine, _ := valid(scope)
 		history := one(`SELECT number FROM tickets WHERE ` + scope + ` ORDER BY created_at DESC, id DESC LIMIT 1`)
 		done := one(`SELECT number FROM tickets WHERE status = 'completed' AND ` + scope + ` ORDER BY created_at DESC, id DESC LIMIT 1`)
-		// The inbox shows the nearest deadlines first; the seed's open tickets are all
-		// late, the oldest the latest of all.
-		due := one(`SELECT number FROM tickets WHERE open AND ` + scope + ` ORDER BY created_at DESC, id DESC LIMIT 1`)
+		// The inbox shows the nearest deadline first (the sign-for deadline while a ticket
+		// waits to be signed for).
+		due := one(`SELECT number FROM tickets WHERE open AND ` + scope + ` ORDER BY
+			CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END IS NULL,
+			CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END, id DESC LIMIT 1`)
 		who := d.user + " " + d.dept.code
 		pages = append(pages,
 			page{"portal inbox, " + who, d.user, "/portal/", []string{"<h1>待办工单</h1>", `data-number="` + due + `"`, `id="portal-cards"`}},
