@@ -108,10 +108,13 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 
 // pageOf reads one page of q's tickets in the order orderBy, then by id, both descending,
 // and one more if there is one.
-// dueOrder is Filter.DueFirst's order: the deadline that comes first, none last (written
-// out, as SQLite sorts nulls first).
-const dueOrder = `CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END IS NULL,
-	CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END`
+// dueAt is a ticket's next deadline: the sign-for deadline while it waits to be signed
+// for, then the handling deadline.
+const dueAt = `CASE WHEN status = 'dispatched' AND sign_due_at IS NOT NULL THEN sign_due_at ELSE due_at END`
+
+// dueOrder is Filter.DueFirst's order, nearest first and none last, which the index
+// idx_tickets_open_due serves for open tickets (with pageOf's id DESC).
+const dueOrder = dueAt + ` ASC NULLS LAST`
 
 func pageOf(q *gorm.DB, page api.Page, orderBy string) ([]*Ticket, error) {
 	var ts []*Ticket

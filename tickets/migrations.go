@@ -16,6 +16,11 @@ func Migrations() []*database.Migration {
 	return []*database.Migration{
 		{ID: "20261126_10_tickets_init", Migrate: migrateInit},
 		{ID: "20261127_40_tickets_text_search", Migrate: migrateTextSearch, Rollback: rollbackTextSearch},
+		{ID: "20261127_41_tickets_open_due", Migrate: func(tx *gorm.DB) error {
+			// The departments' inboxes read open tickets nearest deadline first (dueOrder)
+			// and stop at a page: this index gives them in that order.
+			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_tickets_open_due ON tickets ((` + dueAt + `), id DESC) WHERE open`).Error
+		}, Rollback: func(tx *gorm.DB) error { return tx.Exec(`DROP INDEX IF EXISTS idx_tickets_open_due`).Error }},
 	}
 }
 
