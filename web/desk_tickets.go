@@ -184,18 +184,38 @@ type listPage struct {
 	base
 	Q        string
 	Status   string
-	From, To string // the registration dates asked for, as typed (2026-01-31)
+	From, To string // the registration dates asked for, as the date fields show them (2026-01-31)
 	Tickets  []tickets.Summary
 	More     bool
 	Page     int
 	// RecentOnly says that a short word was looked for in the last year only.
 	RecentOnly bool
+	// Filters say in words which filters apply (the desk's list, opened from a figure);
+	// Hidden carries those the form has no field for to the next search, and Next is the
+	// next page's address with every filter.
+	Filters []string
+	Hidden  []hiddenField
+	Next    string
 }
+
+type hiddenField struct{ Name, Value string }
 
 // newListPage is a list page showing what was asked for.
 func newListPage(c *gin.Context, b base, f tickets.Filter, items []tickets.Summary, more bool, page api.Page) listPage {
-	return listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), From: c.Query("from"), To: c.Query("to"),
+	p := listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), From: c.Query("from"), To: c.Query("to"),
 		Tickets: items, More: more, Page: page.Page, RecentOnly: f.RecentOnly()}
+	q := filterQuery(c)
+	for _, k := range filterParams {
+		if v := q.Get(k); v != "" && k != "status" && k != "from" && k != "to" {
+			p.Hidden = append(p.Hidden, hiddenField{k, v})
+		}
+	}
+	if p.Q != "" {
+		q.Set("q", p.Q)
+	}
+	q.Set("page", strconv.Itoa(page.Page+1))
+	p.Next = "?" + q.Encode()
+	return p
 }
 
 func (h *Handler) deskSearch(c *gin.Context) {
@@ -206,16 +226,24 @@ func (h *Handler) deskSearch(c *gin.Context) {
 		h.fail(c, b, err)
 		return
 	}
-	items, more, err := h.opts.Tickets.List(c.Request.Context(), auth.Current(c), f, page)
+	ctx := c.Request.Context()
+	items, more, err := h.opts.Tickets.List(ctx, auth.Current(c), f, page)
 	if err != nil {
 		h.fail(c, b, err)
 		return
 	}
-	h.render(c, http.StatusOK, "desk_search", newListPage(c, b, f, items, more, page))
+	p := newListPage(c, b, f, items, more, page)
+	// A list opened from a figure asks by RFC 3339 times; the date fields show their days.
+	p.From, p.To = dateOf(f.From, false, h.opts.Location), dateOf(f.To, true, h.opts.Location)
+	if p.Filters, err = h.describeFilter(ctx, f); err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	h.render(c, http.StatusOK, "desk_search", p)
 }
 
-// listQuery reads ?q=, ?status=, ?from=, ?to= and ?page= for a ticket list. From and to
-// are dates in loc, both included.
+// listQuery reads ?q=, ?page= and the filters of GET /api/v1/tickets (see parseFilter)
+// for a ticket list.
 func listQuery(c *gin.Context, loc *time.Location) (api.Page, tickets.Filter, error) {
 	page := api.Page{Page: 1, PerPage: 50}
 	if s := c.Query("page"); s != "" {
@@ -226,28 +254,6 @@ func listQuery(c *gin.Context, loc *time.Location) (api.Page, tickets.Filter, er
 		page.Page = n
 	}
 	f := tickets.Filter{Text: strings.TrimSpace(c.Query("q"))}
-	if s := c.Query("status"); s != "" {
-		st := tickets.Status(s)
-		if !st.Valid() {
-			return page, f, api.Errorf(api.ErrInvalid, "unknown_status", "没有“%s”这种工单状态。", s)
-		}
-		f.Status = []tickets.Status{st}
-	}
-	for _, d := range []struct {
-		name, label string
-		days        int
-		dst         **time.Time
-	}{{"from", "起始日期", 0, &f.From}, {"to", "截止日期", 1, &f.To}} {
-		s := strings.TrimSpace(c.Query(d.name))
-		if s == "" {
-			continue
-		}
-		day, err := time.ParseInLocation("2006-01-02", s, loc)
-		if err != nil {
-			return page, f, api.Errorf(api.ErrInvalid, "invalid_"+d.name, "%s须为日期（如 2026-01-31），而不是“%s”。", d.label, s)
-		}
-		day = day.AddDate(0, 0, d.days)
-		*d.dst = &day
-	}
-	return page, f, nil
+	err := parseFilter(c, loc, &f)
+	return page, f, err
 }

@@ -64,7 +64,7 @@ var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
-	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search"}
+	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures"}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -134,6 +134,8 @@ func (h *Handler) Routes(e gin.IRouter) {
 	desk.GET("/callbacks", h.showCallbacks)
 	desk.POST("/callbacks/:id", h.recordCallback)
 	s.GET("/console/supervisor", h.require(auth.RoleSupervisor), h.showSupervisor)
+	s.GET("/console/figures", h.require(auth.RoleSupervisor), h.showFigures)
+	h.oversightRoutes(s.Group("/console", h.require(auth.RoleSupervisor)))
 
 	portal := s.Group("/portal", h.require(auth.RoleDepartment))
 	portal.GET("", h.portalInbox)
