@@ -191,6 +191,30 @@ func TestRollUpEqualsLive(t *testing.T) {
 				}
 			}
 		}
+		// The trend, day by day over six weeks to two days from now, and by month.
+		var days, months []Period
+		for d := time.Date(2026, 10, 12, 0, 0, 0, 0, shanghai); d.Before(now.AddDate(0, 0, 2)); d = d.AddDate(0, 0, 1) {
+			days = append(days, Period{Kind: PeriodCustom, From: d, To: d.AddDate(0, 0, 1)})
+		}
+		for m := time.Date(2026, 10, 1, 0, 0, 0, 0, shanghai); m.Before(now); m = m.AddDate(0, 1, 0) {
+			months = append(months, Period{Kind: PeriodCustom, From: m, To: m.AddDate(0, 1, 0)})
+		}
+		for _, buckets := range [][]Period{days, months} {
+			points, err := e.svc.Trend(e.ctx, supervisor, buckets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, b := range buckets {
+				want, err := live.Figures(e.ctx, supervisor, b, GroupNone)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := points[i]; got.Accepted != want.Total.Accepted || got.Completed != want.Total.Completed {
+					t.Errorf("%s: trend %s: accepted %d completed %d; live %d, %d", when, b.From.Format(time.DateOnly),
+						got.Accepted, got.Completed, want.Total.Accepted, want.Total.Completed)
+				}
+			}
+		}
 		if rolled != wantRolled {
 			t.Errorf("%s: roll-ups read %v; want %v", when, rolled, wantRolled)
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -217,7 +216,6 @@ func callCells(f dashboards.CallFigures) ([]string, []figureCell) {
 const (
 	maxTrendDays   = 92 // a quarter
 	maxTrendMonths = 36
-	trendWorkers   = 4
 	todayTrendDays = 14
 )
 
@@ -297,34 +295,26 @@ func trendBuckets(p dashboards.Period, now time.Time, loc *time.Location) (bucke
 	return buckets, true, capped
 }
 
-// trend computes the figures of each bucket, a few at a time: each is a custom period
-// that the daily roll-ups answer in a few milliseconds.
+// trend reads the figures of every bucket at once: the daily roll-ups by day, and the
+// days counted live bucket by bucket.
 func (h *Handler) trend(ctx context.Context, who *auth.Principal, p dashboards.Period, now time.Time) (*trendChart, error) {
 	buckets, monthly, capped := trendBuckets(p, now, h.opts.Location)
 	if len(buckets) == 0 {
 		return nil, nil
 	}
-	errs := make([]error, len(buckets))
-	sem := make(chan struct{}, trendWorkers)
-	var wg sync.WaitGroup
-	for i := range buckets {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b := &buckets[i]
-			set, err := h.opts.Cards.Figures(ctx, who, dashboards.Period{Kind: dashboards.PeriodCustom, From: b.From, To: b.To}, dashboards.GroupNone)
-			if err != nil {
-				errs[i] = fmt.Errorf("web: trend %s: %w", b.Title, err)
-				return
-			}
-			b.Accepted, b.Completed = set.Total.Accepted, set.Total.Completed
-			b.AcceptedHref = linked("/console/tickets", set.Total.Tickets, "accepted")
-			b.DoneHref = linked("/console/tickets", set.Total.Tickets, "completed")
-		})
+	periods := make([]dashboards.Period, len(buckets))
+	for i, b := range buckets {
+		periods[i] = dashboards.Period{Kind: dashboards.PeriodCustom, From: b.From, To: b.To}
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	points, err := h.opts.Cards.Trend(ctx, who, periods)
+	if err != nil {
+		return nil, fmt.Errorf("web: trend: %w", err)
+	}
+	for i, pt := range points {
+		b := &buckets[i]
+		b.Accepted, b.Completed = pt.Accepted, pt.Completed
+		b.AcceptedHref = linked("/console/tickets", pt.Tickets, "accepted")
+		b.DoneHref = linked("/console/tickets", pt.Tickets, "completed")
 	}
 	return layoutTrend(buckets, monthly, capped), nil
 }

@@ -81,6 +81,13 @@ func TestSpeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d tickets", count)
+	// The dashboards' roll-up worker has made its passes, as in service.
+	began := time.Now()
+	days, err := f.h.opts.Cards.RollUp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("roll-up pass: %d days in %s", days, time.Since(began).Round(time.Millisecond))
 
 	// The seed spreads the tickets evenly over the departments; a department sees its
 	// sub-units' too, so the busiest is the one with the largest subtree and the typical
@@ -165,6 +172,12 @@ func TestSpeed(t *testing.T) {
 		{"ticket search, short word", "op", "/console/tickets?q=" + url.QueryEscape("标题"), []string{">" + newest + "</a>"}},
 		{"ticket search, short word, 2 years", "op", "/console/tickets?q=" + url.QueryEscape("暖气") + "&from=" + f.clock.Now().AddDate(-2, 0, -1).Format("2006-01-02"),
 			[]string{"<h1>工单查询</h1>", "没有工单"}},
+		{"figures, month", "sup", "/console/figures?period=month", []string{"<h1>统计报表</h1>", "<svg"}},
+		{"figures, quarter by department", "sup", "/console/figures?period=quarter&group=department", []string{"<h1>统计报表</h1>", "<svg"}},
+		{"figures, year by district", "sup", "/console/figures?period=year&group=district", []string{"<h1>统计报表</h1>", "<svg"}},
+		{"rates and GB/T panel, month", "sup", "/console/rates", []string{"<h1>三率排名与服务标准</h1>"}},
+		{"rates and GB/T panel, year", "sup", "/console/rates?period=year", []string{"<h1>三率排名与服务标准</h1>"}},
+		{"overdue list", "sup", "/console/overdue", []string{"<h1>超期工单督办</h1>"}},
 		{"supervisor page", "sup", "/console/supervisor", []string{"<h1>督办概览</h1>", `id="completed-count">`, `id="cards-board"`,
 			`id="dissatisfied"`, ">" + newestCompleted + "</a>"}},
 	}
