@@ -108,5 +108,13 @@ func Migrations() []*database.Migration {
 		// The notice of a card to its department (SMS) and the department's signing for it.
 		Migrate:  migrateCardNotices,
 		Rollback: rollbackCardNotices,
+	}, {
+		ID: "20261127_76_dashboards_overdue_list",
+		// The overdue list reads the open overdue tickets, longest overdue first, a page
+		// at a time: this index gives them in that order.
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_dash_tickets_overdue_list ON tickets (overdue_at, id) WHERE open AND overdue`).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Exec(`DROP INDEX IF EXISTS idx_dash_tickets_overdue_list`).Error },
 	}}
 }
