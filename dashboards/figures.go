@@ -75,8 +75,10 @@ type Figures struct {
 	// department exactly (lead_department, not its sub-units or co-handlers), the district
 	// where the matter is (district), the top-level category with its children
 	// (category), or the channel; the "none" group asks for lead_department=none or
-	// district=none. Extensions and returns count timeline events, not tickets, and have
-	// no link.
+	// district=none. "extensions" and "returns" count timeline events: their links list
+	// the tickets with such an event in the period (event, event_from, event_to), by the
+	// department that asked or returned (event_department) or the ticket's district,
+	// category or channel; a ticket with two such events is listed once.
 	Tickets map[string]string `json:"tickets,omitempty"`
 	// Surveys are, per survey figure, the query string of GET /api/v1/callback/surveys
 	// (another endpoint than Tickets', hence another map) that lists exactly the surveys

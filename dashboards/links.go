@@ -40,7 +40,32 @@ func ticketLinks(p Period, g Group, key string) map[string]string {
 		st[i] = string(x)
 	}
 	accepted := strings.Join(st, ",")
+	// Extensions and returns are timeline events in the period, on any ticket, by the
+	// department that asked or returned: the tickets with such an event.
+	ev := url.Values{}
+	ev.Set("event_from", p.From.Format(time.RFC3339))
+	ev.Set("event_to", p.To.Format(time.RFC3339))
+	switch g {
+	case GroupDepartment:
+		ev.Set("event_department", groupValue(key))
+	case GroupDistrict:
+		ev.Set("district", groupValue(key))
+	case GroupCategory:
+		ev.Set("category", key)
+	case GroupChannel:
+		ev.Set("channel", key)
+	}
+	event := func(a tickets.Action) string {
+		q := url.Values{}
+		for k, v := range ev {
+			q[k] = v
+		}
+		q.Set("event", string(a))
+		return q.Encode()
+	}
 	return map[string]string{
+		"extensions":        event(tickets.ActApproveExtension),
+		"returns":           event(tickets.ActReturn),
 		"accepted":          with("status", accepted),
 		"completed":         with("status", string(tickets.StatusCompleted)),
 		"completed_on_time": with("status", string(tickets.StatusCompleted), "on_time", "true"),

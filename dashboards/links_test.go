@@ -91,6 +91,22 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 	// Lead DS-ZJ (a sub-unit of DS) with HEAT as co-handler, in DS; DS-ZJ signs for it.
 	both := e.ticket("TS-WY", in("DS", &tickets.DispatchRequest{Departments: []string{"DS-ZJ", "HEAT"}, Lead: "DS-ZJ"}))
 	e.act(zj, both, tickets.ActSign, tickets.ActionRequest{})
+	// DS-ZJ is granted an extension; HEAT returns its part (an event of HEAT's, on a
+	// ticket DS-ZJ leads).
+	view, err := e.store.Find(e.ctx, desk, both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := view.DueAt.Add(72 * time.Hour)
+	e.act(zj, both, tickets.ActRequestExtension, tickets.ActionRequest{Reason: "需协调物业", Until: &until})
+	e.act(supervisor, both, tickets.ActApproveExtension, tickets.ActionRequest{})
+	e.act(heat, both, tickets.ActReturn, tickets.ActionRequest{Reason: "不属于本单位职责"})
+	if p, _ := PeriodOf(PeriodToday, e.clk.Now(), "", "", shanghai); true {
+		set, err := e.svc.Figures(e.ctx, supervisor, p, GroupNone)
+		if err != nil || set.Total.Extensions != 1 || set.Total.Returns != 1 {
+			t.Fatalf("an extension and a return today: %+v, %v", set.Total, err)
+		}
+	}
 	// Lead DS itself, in KBS; nobody signs: overdue by the evening.
 	e.ticket("TS-WY", in("KBS", &tickets.DispatchRequest{Departments: []string{"DS"}}))
 	// No lead department: answered at once, by web, without a district.
@@ -113,7 +129,7 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 	e.ticket("TS-WY", in("KBS", &tickets.DispatchRequest{Departments: []string{"HRSS"}}))
 
 	srv := e.ticketsServer()
-	figures := []string{"accepted", "completed", "completed_on_time", "overdue_now"}
+	figures := []string{"accepted", "completed", "completed_on_time", "overdue_now", "extensions", "returns"}
 	for _, tc := range []struct {
 		kind     PeriodKind
 		accepted int64
@@ -145,7 +161,7 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 							continue
 						}
 						want := map[string]int64{"accepted": f.Accepted, "completed": f.Completed, "completed_on_time": f.CompletedOnTime,
-							"overdue_now": f.OverdueNow}[fig]
+							"overdue_now": f.OverdueNow, "extensions": f.Extensions, "returns": f.Returns}[fig]
 						if got := e.follow(srv, link); got != want {
 							t.Errorf("%s %s: the link lists %d tickets; the figure is %d (%s)", f.Key, fig, got, want, link)
 						}

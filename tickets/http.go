@@ -95,13 +95,15 @@ func (h *Handler) list(c *gin.Context) error {
 
 func (h *Handler) parseFilter(c *gin.Context) (Filter, error) {
 	f := Filter{
-		Department:     c.Query("department"),
-		LeadDepartment: c.Query("lead_department"),
-		District:       c.Query("district"),
-		Category:       c.Query("category"),
-		Channel:        Channel(c.Query("channel")),
-		Text:           c.Query("q"),
-		Phone:          c.Query("phone"),
+		Department:      c.Query("department"),
+		LeadDepartment:  c.Query("lead_department"),
+		District:        c.Query("district"),
+		Category:        c.Query("category"),
+		Channel:         Channel(c.Query("channel")),
+		Text:            c.Query("q"),
+		Phone:           c.Query("phone"),
+		Event:           Action(strings.TrimSpace(c.Query("event"))),
+		EventDepartment: c.Query("event_department"),
 	}
 	if s := c.Query("status"); s != "" {
 		for _, x := range strings.Split(s, ",") {
@@ -117,7 +119,7 @@ func (h *Handler) parseFilter(c *gin.Context) (Filter, error) {
 			*dst = &b
 		}
 	}
-	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
+	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To, "event_from": &f.EventFrom, "event_to": &f.EventTo} {
 		if s := c.Query(name); s != "" {
 			t, err := parseTime(s, h.store.opts.Location)
 			if err != nil {

@@ -3,6 +3,7 @@ package tickets
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,6 +35,12 @@ type Filter struct {
 	// LeadDepartment is a code: tickets whose lead department (主办单位) is that department
 	// exactly, not one of its sub-units; None: tickets without one (not dispatched).
 	LeadDepartment string
+	// Event is a timeline action: tickets with at least one such event recorded in
+	// [EventFrom, EventTo) and, with EventDepartment, by that department (a code: the
+	// department that asked or returned, else the lead department; None: neither).
+	Event              Action
+	EventFrom, EventTo *time.Time
+	EventDepartment    string
 	// DueFirst orders by the nearest deadline (the sign-for deadline while dispatched,
 	// then the handling deadline), tickets without one last, instead of newest first.
 	DueFirst bool
@@ -273,6 +280,32 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 			}
 			q = q.Where("district_id = ?", d.ID)
 		}
+	}
+	if f.Event != "" {
+		if !slices.Contains(Actions, f.Event) && f.Event != ActRegister {
+			return nil, nil, invalid("unknown_event", "unknown event %q; one of %v", f.Event, Actions)
+		}
+		cond, args := "e.ticket_id = tickets.id AND e.action = ?", []any{f.Event}
+		if f.EventFrom != nil {
+			cond, args = cond+" AND e.at >= ?", append(args, f.EventFrom.UTC())
+		}
+		if f.EventTo != nil {
+			cond, args = cond+" AND e.at < ?", append(args, f.EventTo.UTC())
+		}
+		switch code := strings.TrimSpace(f.EventDepartment); code {
+		case "":
+		case None:
+			cond += " AND COALESCE(e.department_id, tickets.lead_department_id) IS NULL"
+		default:
+			d, ok := dir.deptCode[code]
+			if !ok {
+				return nil, nil, invalid("unknown_event_department", "unknown event department %q; a department code, or %q", code, None)
+			}
+			cond, args = cond+" AND COALESCE(e.department_id, tickets.lead_department_id) = ?", append(args, d.ID)
+		}
+		q = q.Where("EXISTS (SELECT 1 FROM events e WHERE "+cond+")", args...)
+	} else if f.EventFrom != nil || f.EventTo != nil || f.EventDepartment != "" {
+		return nil, nil, invalid("event_missing", "event_from, event_to and event_department need event (an action such as return)")
 	}
 	if len(f.Status) > 0 {
 		for _, st := range f.Status {

@@ -147,6 +147,9 @@ func TestListFiltersOverHTTP(t *testing.T) {
 		{"unknown lead department", "", "lead_department=WATER", 400, []string{"unknown_lead_department", `unknown lead department \"WATER\"`}},
 		{"unknown district", "", "district=WATER", 400, []string{"unknown_district", `unknown district \"WATER\"`}},
 		{"not a district", "", "district=HEAT", 400, []string{"invalid_district", "not a banner/district government"}},
+		{"unknown event", "", "event=fly", 400, []string{"unknown_event", `unknown event \"fly\"`}},
+		{"event time without event", "", "event_from=2026-11-01", 400, []string{"event_missing", "need event"}},
+		{"unknown event department", "", "event=return&event_department=WATER", 400, []string{"unknown_event_department", `unknown event department \"WATER\"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, srv.URL+"/api/v1/tickets?"+tc.query, nil)

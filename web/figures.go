@@ -182,8 +182,10 @@ func figureRowOf(f dashboards.Figures, total bool) figureRow {
 		{"completed_on_time", count(f.CompletedOnTime), linked(list, f.Tickets, "completed_on_time")},
 		{"on_time_rate", pct(f.OnTimeRate), ""},
 		{"overdue_now", count(f.OverdueNow), linked(list, f.Tickets, "overdue_now")},
-		{"extensions", count(f.Extensions), ""}, // events, not tickets: no list
-		{"returns", count(f.Returns), ""},
+		// Timeline events: the tickets with one, from the API's list (the console list
+		// does not filter by event).
+		{"extensions", count(f.Extensions), linked("/api/v1/tickets", f.Tickets, "extensions")},
+		{"returns", count(f.Returns), linked("/api/v1/tickets", f.Tickets, "returns")},
 		{"surveys_done", count(f.SurveysDone), linked(surveys, f.Surveys, "surveys_done")},
 		{"satisfaction_rate", pct(f.SatisfactionRate), ""},
 	}}
