@@ -287,20 +287,16 @@ func (s *Service) RollUp(ctx context.Context) (int, error) {
 	} else {
 		// Every day from the first thing recorded: the first ticket, extension or return,
 		// call or survey.
-		firsts := []string{`SELECT created_at FROM tickets ORDER BY created_at LIMIT 1`,
-			`SELECT at FROM events WHERE action IN ? ORDER BY at LIMIT 1`,
-			`SELECT arrived_at FROM ivr_calls ORDER BY arrived_at LIMIT 1`}
+		firsts := []sqlQuery{{`SELECT created_at FROM tickets ORDER BY created_at LIMIT 1`, nil},
+			{`SELECT at FROM events WHERE action IN ? ORDER BY at LIMIT 1`, []any{rolledActions}},
+			{`SELECT arrived_at FROM ivr_calls ORDER BY arrived_at LIMIT 1`, nil}}
 		if s.surveyRollups(ctx) {
-			firsts = append(firsts, `SELECT completed_at FROM callback_surveys ORDER BY completed_at LIMIT 1`)
+			firsts = append(firsts, sqlQuery{`SELECT completed_at FROM callback_surveys ORDER BY completed_at LIMIT 1`, nil})
 		}
 		var first []time.Time
 		for _, q := range firsts {
 			var ts []time.Time
-			var args []any
-			if strings.Contains(q, "?") {
-				args = []any{rolledActions}
-			}
-			if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&ts).Error; err != nil {
+			if err := s.db.WithContext(ctx).Raw(q.sql, q.args...).Scan(&ts).Error; err != nil {
 				return 0, fmt.Errorf("dashboards: roll-up start: %w", err)
 			}
 			first = append(first, ts...)
