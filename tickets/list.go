@@ -84,7 +84,7 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 	case f.DueFirst:
 		ts, err = pageOf(q, page, dueOrder)
 	case s.wordOnPostgres(f):
-		ts, err = s.wordPage(q, f, page)
+		ts, err = s.wordPage(q, page)
 	default:
 		ts, err = pageOf(q, page, "created_at DESC")
 	}
@@ -139,21 +139,16 @@ var wordWindows = []time.Duration{3 * 24 * time.Hour, 30 * 24 * time.Hour}
 // wordPage is List's page for a word on PostgreSQL. PostgreSQL can read the tickets
 // newest first until a page of them matches, which is quick for a common word (a
 // district's name) but reads most of the table, one ticket at a time, for a rare one;
-// or find every match, through the trigram indexes for a word of three characters or
-// more, by reading the table in parallel for a shorter one, and sort them, which is
-// quick for a rare word but slow for a common one. Its statistics cannot tell the two
-// apart well (a word in one ticket of a thousand is taken for the first kind). So
-// wordPage first looks at the last days: a bounded read that fills the page for a
-// common word, and then is the answer, as every older ticket comes after it. Only when
-// the page does not fill does it look for all the matches, which are then few. A short
-// word skips the month: without an index that read is as slow as it is long.
-func (s *Store) wordPage(q *gorm.DB, f Filter, page api.Page) ([]*Ticket, error) {
+// or find every match through the word indexes (trigrams, or characters and pairs for
+// a short word) and sort them, which is quick for a rare word but slow for a common
+// one. Its statistics cannot tell the two apart well (a word in one ticket of a
+// thousand is taken for the first kind). So wordPage first looks at the last days: a
+// bounded read that fills the page for a common word, and then is the answer, as every
+// older ticket comes after it. Only when the page does not fill does it look for all
+// the matches, which are then few.
+func (s *Store) wordPage(q *gorm.DB, page api.Page) ([]*Ticket, error) {
 	q = q.Session(&gorm.Session{})
-	windows := wordWindows
-	if utf8.RuneCountInString(strings.TrimSpace(f.Text)) <= shortWord {
-		windows = windows[:1]
-	}
-	for _, w := range windows {
+	for _, w := range wordWindows {
 		ts, err := pageOf(q.Where("created_at >= ?", s.now().Add(-w).UTC()), page, "created_at DESC")
 		if err != nil || len(ts) > page.PerPage {
 			return ts, err
@@ -367,7 +362,7 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 		if len([]rune(txt)) > 100 {
 			return nil, nil, invalid("text_too_long", "search text is over 100 characters")
 		}
-		q = s.searchText(q, f, txt)
+		q = s.searchText(q, txt)
 	}
 	return dir, q, nil
 }
@@ -379,11 +374,10 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 // titles or contents that happen to contain its digits. A number that is both finds both.
 //
 // Anything else is a word in the title, content or address. On PostgreSQL a word of
-// three or more characters uses the trigram indexes (pg_trgm, see migrations.go); a
-// shorter one cannot, and is found by reading tickets (see wordPage); so that a word
-// found nowhere does not read every ticket ever registered, such a search looks at the
-// last year only unless f.From or f.To is given (Filter.RecentOnly).
-func (s *Store) searchText(q *gorm.DB, f Filter, txt string) *gorm.DB {
+// three or more characters uses the trigram indexes (pg_trgm, see migrateTextSearch),
+// and a shorter one, which has no trigram, the index of characters and pairs of
+// characters (see migrateShortWords).
+func (s *Store) searchText(q *gorm.DB, txt string) *gorm.DB {
 	kind, num, tel := textKind(txt)
 	switch kind {
 	case textNumberOrPhone:
@@ -397,12 +391,14 @@ func (s *Store) searchText(q *gorm.DB, f Filter, txt string) *gorm.DB {
 	if utf8.RuneCountInString(txt) > shortWord {
 		return q.Where("(title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\')", like, like, like)
 	}
-	if f.RecentOnly() {
-		q = q.Where("created_at >= ?", s.now().AddDate(-1, 0, 0).UTC())
+	if database.DialectOf(s.db) == database.Postgres {
+		// The pairs index says which tickets hold the word (a single character, or a
+		// pair of them, is one of its entries); the LIKE below is then true of all of
+		// them, and keeps the answer the same where the index is not used.
+		q = q.Where(gramsOf+" @> ARRAY[?]::text[]", txt)
 	}
-	// A short word has no trigram, so a trigram index would return every ticket for the
-	// table to be read twice; appending nothing to the columns keeps PostgreSQL from
-	// choosing it.
+	// Appending nothing to the columns keeps PostgreSQL from choosing the trigram
+	// indexes, which hold nothing for a short word and would return every ticket.
 	return q.Where("((title || '') LIKE ? ESCAPE '\\' OR (content || '') LIKE ? ESCAPE '\\' OR (address || '') LIKE ? ESCAPE '\\')", like, like, like)
 }
 
@@ -435,15 +431,6 @@ func textKind(txt string) (kind int, number, tel string) {
 
 // shortWord is the longest word, in characters, that the trigram indexes cannot serve.
 const shortWord = 2
-
-// RecentOnly reports whether a list by f looks at the tickets of the last year only: a
-// search for a word of one or two characters (never a ticket or phone number, which are
-// longer) without a registration period. Pages say so, so that people give a period to
-// look further back.
-func (f Filter) RecentOnly() bool {
-	n := utf8.RuneCountInString(strings.TrimSpace(f.Text))
-	return n > 0 && n <= shortWord && f.From == nil && f.To == nil
-}
 
 // boolIs is the condition that column is v, with v written out.
 func boolIs(column string, v bool) string {

@@ -188,8 +188,6 @@ type listPage struct {
 	Tickets  []tickets.Summary
 	More     bool
 	Page     int
-	// RecentOnly says that a short word was looked for in the last year only.
-	RecentOnly bool
 	// Filters say in words which filters apply (the desk's list, opened from a figure);
 	// Hidden carries those the form has no field for to the next search, and Next is the
 	// next page's address with every filter.
@@ -203,7 +201,7 @@ type hiddenField struct{ Name, Value string }
 // newListPage is a list page showing what was asked for.
 func newListPage(c *gin.Context, b base, f tickets.Filter, items []tickets.Summary, more bool, page api.Page) listPage {
 	p := listPage{base: b, Q: c.Query("q"), Status: c.Query("status"), From: c.Query("from"), To: c.Query("to"),
-		Tickets: items, More: more, Page: page.Page, RecentOnly: f.RecentOnly()}
+		Tickets: items, More: more, Page: page.Page}
 	q := filterQuery(c)
 	for _, k := range filterParams {
 		if v := q.Get(k); v != "" && k != "status" && k != "from" && k != "to" {
