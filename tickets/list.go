@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter, page api.
 	case f.DueFirst:
 		ts, err = pageOf(q, page, dueOrder)
 	case s.wordOnPostgres(f):
-		ts, err = s.wordPage(q, page)
+		ts, err = s.wordPage(q, f, page)
 	default:
 		ts, err = pageOf(q, page, "created_at DESC")
 	}
@@ -146,9 +147,23 @@ var wordWindows = []time.Duration{3 * 24 * time.Hour, 30 * 24 * time.Hour}
 // bounded read that fills the page for a common word, and then is the answer, as every
 // older ticket comes after it. Only when the page does not fill does it look for all
 // the matches, which are then few.
-func (s *Store) wordPage(q *gorm.DB, page api.Page) ([]*Ticket, error) {
+//
+// A word of one or two characters has no index in the windows: there PostgreSQL would
+// compute ticket_grams for every ticket the LIKE passes, tens of microseconds each. A
+// rare one (see shortWord) skips the month, which it would read ticket by ticket for
+// nothing, and looks for all its matches in the index; a common one, which the month
+// fills but the index does not help, is read as before.
+func (s *Store) wordPage(q *gorm.DB, f Filter, page api.Page) ([]*Ticket, error) {
 	q = q.Session(&gorm.Session{})
-	for _, w := range wordWindows {
+	all, indexed, err := s.withShortWord(q, f)
+	if err != nil {
+		return nil, err
+	}
+	windows := wordWindows
+	if indexed {
+		windows = windows[:1]
+	}
+	for _, w := range windows {
 		ts, err := pageOf(q.Where("created_at >= ?", s.now().Add(-w).UTC()), page, "created_at DESC")
 		if err != nil || len(ts) > page.PerPage {
 			return ts, err
@@ -156,7 +171,7 @@ func (s *Store) wordPage(q *gorm.DB, page api.Page) ([]*Ticket, error) {
 	}
 	// Adding nothing to created_at hides the order from its index, so that the planner
 	// does not read the tickets newest first again.
-	return pageOf(q, page, "created_at + interval '0 seconds' DESC")
+	return pageOf(all, page, "created_at + interval '0 seconds' DESC")
 }
 
 // wordOnPostgres reports whether f searches for a word, on PostgreSQL.
@@ -189,6 +204,10 @@ func (s *Store) Tally(ctx context.Context, p *auth.Principal, f Filter, limit in
 		return Tally{}, invalid("invalid_limit", "a tally needs a limit of at least 1, not %d", limit)
 	}
 	_, q, err := s.filtered(ctx, p, f)
+	if err != nil {
+		return Tally{}, err
+	}
+	q, _, err = s.withShortWord(q, f)
 	if err != nil {
 		return Tally{}, err
 	}
@@ -374,9 +393,9 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 // titles or contents that happen to contain its digits. A number that is both finds both.
 //
 // Anything else is a word in the title, content or address. On PostgreSQL a word of
-// three or more characters uses the trigram indexes (pg_trgm, see migrateTextSearch),
-// and a shorter one, which has no trigram, the index of characters and pairs of
-// characters (see migrateShortWords).
+// three or more characters uses the trigram indexes (pg_trgm, see migrateTextSearch);
+// a shorter one has no trigram, and a query that looks for all its matches rather than
+// the newest adds withShortWord's condition.
 func (s *Store) searchText(q *gorm.DB, txt string) *gorm.DB {
 	kind, num, tel := textKind(txt)
 	switch kind {
@@ -391,15 +410,63 @@ func (s *Store) searchText(q *gorm.DB, txt string) *gorm.DB {
 	if utf8.RuneCountInString(txt) > shortWord {
 		return q.Where("(title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\')", like, like, like)
 	}
-	if database.DialectOf(s.db) == database.Postgres {
-		// The pairs index says which tickets hold the word (a single character, or a
-		// pair of them, is one of its entries); the LIKE below is then true of all of
-		// them, and keeps the answer the same where the index is not used.
-		q = q.Where(gramsOf+" @> ARRAY[?]::text[]", txt)
-	}
 	// Appending nothing to the columns keeps PostgreSQL from choosing the trigram
 	// indexes, which hold nothing for a short word and would return every ticket.
 	return q.Where("((title || '') LIKE ? ESCAPE '\\' OR (content || '') LIKE ? ESCAPE '\\' OR (address || '') LIKE ? ESCAPE '\\')", like, like, like)
+}
+
+// withShortWord narrows q, which searches f.Text, by the index of characters and pairs
+// of characters (see migrateShortWords) if f.Text is a rare word of one or two
+// characters on PostgreSQL (see shortWord), and says whether it did. The index lists
+// exactly the tickets that hold the word (a character or a pair is one of its entries),
+// so the search's LIKE stays as the condition where it is not used.
+func (s *Store) withShortWord(q *gorm.DB, f Filter) (*gorm.DB, bool, error) {
+	short, rare, err := s.shortWord(q.Statement.Context, f)
+	if err != nil || !short || !rare {
+		return q, false, err
+	}
+	return q.Where(gramsOf+" @> ARRAY[?]::text[]", strings.TrimSpace(f.Text)), true, nil
+}
+
+// commonShare is the share of the tickets above which a short word counts as common.
+const commonShare = 0.05
+
+// shortWord reports whether f.Text is a word of one or two characters on PostgreSQL,
+// and whether it is rare: in at most commonShare of the tickets, by PostgreSQL's
+// statistics of the index.
+//
+// Only a rare one is looked up in the index. A common one (反映, 问题) would list most of
+// the tickets, and the planner then rather reads the tickets of the department asked
+// for one by one, computing ticket_grams for every ticket the LIKE passes: tens of
+// microseconds each, seconds for a department. Without the index's condition the
+// same read tests the LIKE alone, a microsecond a ticket.
+func (s *Store) shortWord(ctx context.Context, f Filter) (short, rare bool, err error) {
+	txt := strings.TrimSpace(f.Text)
+	if database.DialectOf(s.db) != database.Postgres || txt == "" || utf8.RuneCountInString(txt) > shortWord {
+		return false, false, nil
+	}
+	if kind, _, _ := textKind(txt); kind != textWord {
+		return false, false, nil
+	}
+	var plan string
+	err = s.db.WithContext(ctx).Raw("EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE "+gramsOf+" @> ARRAY[?]::text[]", txt).Row().Scan(&plan)
+	if err != nil {
+		return true, false, fmt.Errorf("estimate the tickets with %q: %w", txt, err)
+	}
+	var est []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	var all float64
+	err = s.db.WithContext(ctx).Raw("SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = to_regclass('tickets')").Row().Scan(&all)
+	if err != nil {
+		return true, false, fmt.Errorf("estimate the tickets: %w", err)
+	}
+	if err := json.Unmarshal([]byte(plan), &est); err != nil || len(est) == 0 {
+		return true, false, fmt.Errorf("estimate the tickets with %q: %s: %w", txt, plan, err)
+	}
+	return true, est[0].Plan.Rows <= commonShare*all || all == 0, nil
 }
 
 // What a search text is.

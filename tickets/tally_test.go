@@ -45,6 +45,9 @@ func TestTally(t *testing.T) {
 		{"over the limit: today's among the newest only", completed, 1, Tally{Counted: 1, More: true, CompletedSince: 1}},
 		{"over the limit, yesterday's beyond", completed, 3, Tally{Counted: 3, More: true, CompletedSince: 2}},
 		{"open ones", Filter{Status: []Status{StatusDispatched}}, 10, Tally{Counted: 1}},
+		{"a short word", Filter{Text: "养老"}, 10, Tally{Counted: 5, CompletedSince: 2}},
+		{"a short word, over the limit", Filter{Text: "养老"}, 4, Tally{Counted: 4, More: true, CompletedSince: 2}},
+		{"one character nobody wrote", Filter{Text: "鲸"}, 10, Tally{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := f.store.Tally(f.ctx, supervisor, tc.f, tc.limit, today)
