@@ -233,7 +233,11 @@ func (c *Controller) startCall(n *node, ss *ari.StasisStart, at time.Time) {
 	}
 	cl := newCall(c, n, ss.Channel, dialled)
 	cl.lastEvt = at
-	c.launch(n, cl, func(ctx context.Context) { cl.run(ctx) })
+	if !c.launch(n, cl, func(ctx context.Context) { cl.run(ctx) }) {
+		// Re-adoption after a reconnect listed the channel before its StasisStart got
+		// here, and took it: one flow a channel.
+		n.log.Info("ivr: call already taken over on reconnect", "channel", ss.Channel.ID)
+	}
 }
 
 // isDialled tells the dialled-number argument of an incoming call from the role
@@ -247,15 +251,21 @@ func isDialled(arg string) bool {
 	return true
 }
 
-// launch runs a call's flow on its own goroutine with its clean-up.
-func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) {
+// launch runs a call's flow on its own goroutine with its clean-up, unless a call
+// already owns the channel (false): a StasisStart and the re-adoption after a reconnect
+// may both find a new channel, and two flows on one channel would talk over each other.
+func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) bool {
 	c.mu.Lock()
 	parent := c.ctx
 	c.mu.Unlock()
+	n.mu.Lock()
+	if n.calls[cl.id] != nil || n.routes[cl.id] != nil {
+		n.mu.Unlock()
+		return false
+	}
 	ctx, cancel := context.WithCancel(parent)
 	cl.ctx, cl.cancel = ctx, cancel
 	cl.log = n.log.With("channel", cl.id, "caller", cl.caller)
-	n.mu.Lock()
 	n.calls[cl.id] = cl
 	n.routes[cl.id] = cl
 	n.mu.Unlock()
@@ -286,6 +296,7 @@ func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) {
 		}()
 		flow(ctx)
 	}()
+	return true
 }
 
 // lineFor finds the line of a dialled number; an unknown number goes to the first line's

@@ -217,7 +217,17 @@ func (n *node) unroute(ids ...string) {
 // (re)connect: a call whose channel is gone (the caller hung up while no socket was open)
 // is ended; a channel in our Stasis app that no call owns (rexian restarted mid-call) is
 // taken over so that the caller is not left in silence.
+//
+// Only the calls that ran before the channels were listed can be missing from the list:
+// a caller who rings in while the list is on its way starts a call from the new socket's
+// StasisStart and is not in it, and must not be taken for gone.
 func (n *node) adopt(ctx context.Context) {
+	n.mu.Lock()
+	before := make(map[string]*call, len(n.calls))
+	for id, c := range n.calls {
+		before[id] = c
+	}
+	n.mu.Unlock()
 	chans, err := n.rest.channels(ctx)
 	if err != nil {
 		n.log.Warn("ari: cannot list channels to re-adopt calls", "err", err)
@@ -229,8 +239,8 @@ func (n *node) adopt(ctx context.Context) {
 	}
 	n.mu.Lock()
 	var lost []*call
-	for id, c := range n.calls {
-		if _, ok := alive[id]; !ok {
+	for id, c := range before {
+		if _, ok := alive[id]; !ok && n.calls[id] == c {
 			lost = append(lost, c)
 		}
 	}

@@ -109,12 +109,17 @@ func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channe
 					others = append(others, id)
 				}
 			}
-			n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID)
-			c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others) })
+			if c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others) }) {
+				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID)
+			}
 		default:
+			// A caller who rang in just as the socket came back may be listed here and
+			// have its StasisStart handled at the same moment; whichever comes first
+			// owns the channel (see Controller.launch).
 			cl := newCall(c, n, ch.data(), args)
-			n.log.Info("ivr: re-adopted a caller; sending them to the queue", "channel", ch.ID)
-			c.launch(n, cl, func(ctx context.Context) { cl.resume(ctx) })
+			if c.launch(n, cl, func(ctx context.Context) { cl.resume(ctx) }) {
+				n.log.Info("ivr: re-adopted a caller; sending them to the queue", "channel", ch.ID)
+			}
 		}
 	}
 }

@@ -3,10 +3,16 @@ package ivr
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/CyCoreSystems/ari/v5"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -438,4 +444,76 @@ func TestSurveyCalls(t *testing.T) {
 			t.Fatalf("survey with Asterisk down: %v, want ErrNoTelephony", err)
 		}
 	})
+}
+
+// TestCallDuringReadoptionIsNotTakenForGone: on connecting, the controller lists
+// Asterisk's channels to re-adopt calls left from before. A caller who rings in after
+// the list was taken but before it arrives already has a call of its own, from the
+// socket's StasisStart, and is not in the list: that call must not be ended as gone.
+// (Seen under load: the caller was cut off during the welcome.)
+func TestCallDuringReadoptionIsNotTakenForGone(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) { s.Hotlines[1].Mode = config.ModeDirect }))
+	h.stop()
+	// A proxy in front of the emulator holds the answer to the channel list back until
+	// the caller's call is under way.
+	listed, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	target, err := url.Parse(h.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := target.Path // the emulator's URL ends in /ari, which the controller keeps
+	target.Path = ""
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.Method == http.MethodGet && strings.HasSuffix(r.Request.URL.Path, "/channels") {
+			once.Do(func() {
+				close(listed)
+				select {
+				case <-release:
+				case <-time.After(10 * time.Second):
+				}
+			})
+		}
+		return nil
+	}
+	ps := httptest.NewServer(proxy)
+	t.Cleanup(ps.Close)
+	h.opts.ARI.URL = []string{ps.URL + base}
+	h.start()
+	select {
+	case <-listed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the controller never listed the channels")
+	}
+	h.login("li", "PJSIP/8002", aritest.Phone{})
+	caller := h.dial("13800000001", "8393000")
+	h.waitPlayed(caller, "welcome-government")
+	close(release)
+	h.originated("PJSIP/8002")
+	if caller.State() != "Up" {
+		t.Errorf("the caller's channel is %q after the re-adoption, want Up", caller.State())
+	}
+	caller.Hangup()
+	h.idle()
+}
+
+// TestOneFlowPerChannel: a channel a call owns is not taken a second time, as the
+// re-adoption after a reconnect and the channel's StasisStart may both try.
+func TestOneFlowPerChannel(t *testing.T) {
+	h := newHarness(t)
+	caller := h.dial("13800000001", "12345")
+	h.waitPlayed(caller, "welcome-mayor")
+	n := h.ctrl.nodes[0]
+	second := newCall(h.ctrl, n, ari.ChannelData{ID: caller.ID()}, "12345")
+	ran := make(chan struct{})
+	if h.ctrl.launch(n, second, func(context.Context) { close(ran) }) {
+		<-ran
+		t.Error("a second flow was launched on a channel that a call owns")
+	}
+	if got := h.ctrl.ActiveCalls(); got != 1 {
+		t.Errorf("%d active calls, want 1", got)
+	}
+	caller.Hangup()
+	h.idle()
 }

@@ -100,10 +100,15 @@ func (c *Controller) Survey(ctx context.Context, req SurveyRequest) (SurveyResul
 		err error
 	}
 	done := make(chan out, 1)
-	c.launch(nd, cl, func(ctx context.Context) {
+	launched := c.launch(nd, cl, func(ctx context.Context) {
 		res, err := cl.survey(ctx, req)
 		done <- out{res, err}
 	})
+	if !launched {
+		// The channel id is new to Asterisk, so nothing can own it; if something did,
+		// waiting for a flow that never started would hold the survey worker forever.
+		return SurveyResult{}, fmt.Errorf("survey call for ticket %s: channel %s is already in use", req.TicketNumber, cl.id)
+	}
 	select {
 	case o := <-done:
 		return o.res, o.err
