@@ -205,7 +205,7 @@ func rollbackTextSearch(tx *gorm.DB) error {
 // that hold it, and an absent word is answered without reading a ticket. It is plain
 // SQL and PL/pgSQL, so it needs no extension, and it does not depend on the database's
 // character type as pg_trgm does. Over a million tickets of seventy-odd characters it is
-// about 190 MB and takes about three minutes to build on two cores (README.md says so
+// about 220 MB and takes about four minutes to build on two cores (README.md says so
 // for those who migrate a large database).
 //
 // ticket_grams must be IMMUTABLE to be indexed; string_to_array with a NULL separator
