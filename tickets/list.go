@@ -150,7 +150,7 @@ var wordWindows = []time.Duration{3 * 24 * time.Hour, 30 * 24 * time.Hour}
 //
 // A word of one or two characters has no index in the windows: there PostgreSQL would
 // compute ticket_grams for every ticket the LIKE passes, tens of microseconds each. A
-// rare one (see shortWord) skips the month, which it would read ticket by ticket for
+// rare one (see classifyShortWord) skips the month, which it would read ticket by ticket for
 // nothing, and looks for all its matches in the index; a common one, which the month
 // fills but the index does not help, is read as before.
 func (s *Store) wordPage(q *gorm.DB, f Filter, page api.Page) ([]*Ticket, error) {
@@ -417,11 +417,11 @@ func (s *Store) searchText(q *gorm.DB, txt string) *gorm.DB {
 
 // withShortWord narrows q, which searches f.Text, by the index of characters and pairs
 // of characters (see migrateShortWords) if f.Text is a rare word of one or two
-// characters on PostgreSQL (see shortWord), and says whether it did. The index lists
+// characters on PostgreSQL (see classifyShortWord), and says whether it did. The index lists
 // exactly the tickets that hold the word (a character or a pair is one of its entries),
 // so the search's LIKE stays as the condition where it is not used.
 func (s *Store) withShortWord(q *gorm.DB, f Filter) (*gorm.DB, bool, error) {
-	short, rare, err := s.shortWord(q.Statement.Context, f)
+	short, rare, err := s.classifyShortWord(q.Statement.Context, f)
 	if err != nil || !short || !rare {
 		return q, false, err
 	}
@@ -431,7 +431,7 @@ func (s *Store) withShortWord(q *gorm.DB, f Filter) (*gorm.DB, bool, error) {
 // commonShare is the share of the tickets above which a short word counts as common.
 const commonShare = 0.05
 
-// shortWord reports whether f.Text is a word of one or two characters on PostgreSQL,
+// classifyShortWord reports whether f.Text is a word of one or two characters on PostgreSQL,
 // and whether it is rare: in at most commonShare of the tickets, by PostgreSQL's
 // statistics of the index.
 //
@@ -440,7 +440,7 @@ const commonShare = 0.05
 // for one by one, computing ticket_grams for every ticket the LIKE passes: tens of
 // microseconds each, seconds for a department. Without the index's condition the
 // same read tests the LIKE alone, a microsecond a ticket.
-func (s *Store) shortWord(ctx context.Context, f Filter) (short, rare bool, err error) {
+func (s *Store) classifyShortWord(ctx context.Context, f Filter) (short, rare bool, err error) {
 	txt := strings.TrimSpace(f.Text)
 	if database.DialectOf(s.db) != database.Postgres || txt == "" || utf8.RuneCountInString(txt) > shortWord {
 		return false, false, nil

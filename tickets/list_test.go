@@ -440,9 +440,9 @@ func TestTicketGrams(t *testing.T) {
 		{"漏水", true, 1},
 		{"鲸", true, 0},
 	} {
-		short, rare, err := f.store.shortWord(f.ctx, Filter{Text: tc.word})
+		short, rare, err := f.store.classifyShortWord(f.ctx, Filter{Text: tc.word})
 		if err != nil || !short || rare != tc.rare {
-			t.Errorf("shortWord(%s) = %v, %v, %v; want a short word, rare %v", tc.word, short, rare, err, tc.rare)
+			t.Errorf("classifyShortWord(%s) = %v, %v, %v; want a short word, rare %v", tc.word, short, rare, err, tc.rare)
 		}
 		// From a year on, past the windows, so that the whole search is the index's.
 		f.clock.Add(365 * 24 * time.Hour)
