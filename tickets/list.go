@@ -155,18 +155,21 @@ var wordWindows = []time.Duration{3 * 24 * time.Hour, 30 * 24 * time.Hour}
 // fills but the index does not help, is read as before.
 func (s *Store) wordPage(q *gorm.DB, f Filter, page api.Page) ([]*Ticket, error) {
 	q = q.Session(&gorm.Session{})
-	all, indexed, err := s.withShortWord(q, f)
-	if err != nil {
-		return nil, err
-	}
-	windows := wordWindows
-	if indexed {
-		windows = windows[:1]
-	}
-	for _, w := range windows {
+	all, indexed := q, false
+	for i, w := range wordWindows {
+		if indexed {
+			break
+		}
 		ts, err := pageOf(q.Where("created_at >= ?", s.now().Add(-w).UTC()), page, "created_at DESC")
 		if err != nil || len(ts) > page.PerPage {
 			return ts, err
+		}
+		if i == 0 {
+			// Only now, when the last days did not fill the page, is it worth asking
+			// PostgreSQL whether a short word is rare.
+			if all, indexed, err = s.withShortWord(q, f); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// Adding nothing to created_at hides the order from its index, so that the planner
