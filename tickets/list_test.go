@@ -82,16 +82,8 @@ func TestListByLeadDepartmentAndDistrict(t *testing.T) {
 		{"sub-unit user, its parent's lead", f.dept("DS-ZJ"), Filter{LeadDepartment: "HEAT"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, err := f.store.List(f.ctx, tc.who, tc.f, page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var nums []string
-			for _, g := range got {
-				nums = append(nums, g.Number)
-			}
-			if strings.Join(nums, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("got %v, want %v", nums, tc.want)
+			if got := f.listed(t, tc.who, tc.f, page); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -262,16 +254,8 @@ func TestListSearch(t *testing.T) {
 		{"department, short word", f.dept("HEAT"), Filter{Text: "噪音"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, err := f.store.List(f.ctx, tc.who, tc.f, page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var nums []string
-			for _, g := range got {
-				nums = append(nums, g.Number)
-			}
-			if strings.Join(nums, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("got %v, want %v", nums, tc.want)
+			if got := f.listed(t, tc.who, tc.f, page); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -318,14 +302,7 @@ func TestListDueFirst(t *testing.T) {
 		{operator, []string{waiting, later, signed, undispatched}},
 		{f.dept("HEAT"), []string{waiting, later, signed}},
 	} {
-		got, _, err := f.store.List(f.ctx, tc.who, Filter{Open: &open, DueFirst: true}, api.Page{Page: 1, PerPage: 50})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var numbers []string
-		for _, s := range got {
-			numbers = append(numbers, s.Number)
-		}
+		numbers := f.listed(t, tc.who, Filter{Open: &open, DueFirst: true}, api.Page{Page: 1, PerPage: 50})
 		if strings.Join(numbers, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("%s: due first %v, want %v", tc.who.Name, numbers, tc.want)
 		}
@@ -354,18 +331,25 @@ func TestListOnTime(t *testing.T) {
 		{&no, []string{late}},
 		{nil, []string{open, late, answered}},
 	} {
-		got, _, err := f.store.List(f.ctx, operator, Filter{OnTime: tc.onTime}, api.Page{Page: 1, PerPage: 50})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var numbers []string
-		for _, s := range got {
-			numbers = append(numbers, s.Number)
-		}
+		numbers := f.listed(t, operator, Filter{OnTime: tc.onTime}, api.Page{Page: 1, PerPage: 50})
 		if strings.Join(numbers, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("on_time %v: %v, want %v", tc.onTime, numbers, tc.want)
 		}
 	}
+}
+
+// listed is the numbers of the tickets List gives who for flt, in its order.
+func (f *fixture) listed(t *testing.T, who *auth.Principal, flt Filter, page api.Page) []string {
+	t.Helper()
+	got, _, err := f.store.List(f.ctx, who, flt, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nums []string
+	for _, g := range got {
+		nums = append(nums, g.Number)
+	}
+	return nums
 }
 
 // TestTicketGrams: the index of short words holds each character and each pair of
