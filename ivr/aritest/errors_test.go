@@ -162,3 +162,40 @@ func TestErrorAnswers(t *testing.T) {
 		t.Errorf("the error requests changed the live call: %s", live.State())
 	}
 }
+
+// TestRecordingFolderMissing: a spool without recording/ makes every record
+// request fail at once with the answer the real Asterisk gives, for channels
+// and bridges, and starts no recording; with the folder back, recording works.
+func TestRecordingFolderMissing(t *testing.T) {
+	opts := fastOptions()
+	opts.NoRecordingFolder = true
+	h := newHarness(t, opts)
+	st := h.connect(false)
+	call, err := h.srv.Dial(h.ctx, aritest.Caller{Number: "13800138002", Dialled: "12345"})
+	must(t, err, "Dial")
+	st.stasisStart(h.ctx)
+	status, body := h.do("POST", "/ari/bridges?type=mixing", "")
+	if status != 200 {
+		t.Fatalf("create bridge: %d %s", status, body)
+	}
+	var br struct{ ID string }
+	must(t, json.Unmarshal([]byte(body), &br), "bridge body")
+
+	const want = `{"message":"Unrecognized recording error: No such file or directory"}`
+	for _, p := range []string{
+		"/ari/channels/" + call.ID() + "/record?name=msg-1&format=wav&maxDurationSeconds=30&beep=true&terminateOn=%23&ifExists=overwrite",
+		"/ari/channels/" + call.ID() + "/record?name=hotline%2Fmsg-2&format=wav",
+		"/ari/bridges/" + br.ID + "/record?name=conv-1&format=wav",
+	} {
+		if status, body := h.do("POST", p, ""); status != 500 || body != want {
+			t.Errorf("POST %s = %d %s, want 500 %s", p, status, body, want)
+		}
+	}
+	if status, _ := h.do("GET", "/ari/recordings/live/msg-1", ""); status != 404 {
+		t.Errorf("a refused recording is live: %d", status)
+	}
+	h.srv.SetRecordingFolder(true)
+	if status, body := h.do("POST", "/ari/channels/"+call.ID()+"/record?name=msg-3&format=wav&maxDurationSeconds=1", ""); status != 201 {
+		t.Errorf("record with the folder back: %d %s", status, body)
+	}
+}

@@ -107,6 +107,11 @@ func (s *Server) newRecordingLocked(r *request, rc *recorder, target string) rep
 	if maxSilence < 0 {
 		return fail(400, "maxSilenceSeconds cannot be negative")
 	}
+	if s.st.noRecDir {
+		// Asterisk cannot create the file (nor a sub-folder of a name with
+		// '/') and reports strerror(errno) as it is.
+		return fail(500, "Unrecognized recording error: No such file or directory")
+	}
 	if _, live := s.st.liveRecs[name]; live {
 		return fail(409, "A recording with the same name is currently in progress")
 	}
@@ -381,6 +386,14 @@ func (s *Server) listStored() reply {
 		list = append(list, obj{{"name", n}, {"format", s.st.stored[n].format}})
 	}
 	return ok(list)
+}
+
+// SetRecordingFolder says whether the spool has its recording/ folder (see
+// Options.NoRecordingFolder); recordings already running go on.
+func (s *Server) SetRecordingFolder(present bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.noRecDir = !present
 }
 
 // StoredRecordings lists the stored recordings' names, sorted.

@@ -54,6 +54,13 @@ type Options struct {
 	// Addr is where to listen; empty picks a free port on 127.0.0.1 (rexian sim
 	// --listen sets it so that a separately started rexian can be pointed at it).
 	Addr string
+
+	// NoRecordingFolder plays an Asterisk whose spool lacks its recording/
+	// folder (a fresh install where no step created it): every channel and
+	// bridge record answers 500 "Unrecognized recording error: No such file
+	// or directory" and starts nothing, as the real Asterisk 22 does.
+	// SetRecordingFolder changes it while the server runs.
+	NoRecordingFolder bool
 }
 
 // Server is an in-process ARI server. All methods are safe for concurrent use.
@@ -91,6 +98,7 @@ type state struct {
 	app       appState
 	sockets   map[*eventSocket]struct{}
 	refuse    bool
+	noRecDir  bool // the spool has no recording/ folder (Options.NoRecordingFolder)
 	failNext  []failRule
 	timers    map[*timer]struct{}
 	changed   chan struct{}
@@ -149,6 +157,7 @@ func New(opts Options) (*Server, error) {
 		sockets:   make(map[*eventSocket]struct{}),
 		timers:    make(map[*timer]struct{}),
 		changed:   make(chan struct{}),
+		noRecDir:  opts.NoRecordingFolder,
 	}
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
