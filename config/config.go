@@ -88,6 +88,9 @@ type Tickets struct {
 	// RefusalReasons are the reasons a ticket may be refused (不予受理), each
 	// "code=wording": the code is stored, the wording is what the citizen is told.
 	RefusalReasons []string `yaml:"refusal_reasons"`
+	// ExtensionMax is how far beyond the current deadline an extension (延期) may reach, a
+	// limit such as "30wd" on the working calendar.
+	ExtensionMax string `yaml:"extension_max"`
 }
 
 // Auth configures sessions.
@@ -218,6 +221,7 @@ func Default() Config {
 			WorkHours:           "08:30-12:00,14:30-18:00",
 			AttachmentMaxBytes:  10 << 20,
 			DuplicateWindowDays: 7,
+			ExtensionMax:        "30wd",
 			// The same list as the tickets package's built-in one (a test keeps them equal).
 			RefusalReasons: []string{
 				"outside_remit=不属于本市管辖范围",

@@ -245,6 +245,7 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"tickets.handle_clock_from": "sign",
 		"tickets.work_hours":        "09:00-17:00",
 		"tickets.refusal_reasons":   "a=b,c=d",
+		"tickets.extension_max":     "10wd",
 		"trusted_proxies":           "127.0.0.1,10.0.0.0/8",
 		"auth.session_ttl":          "24h", // must stay above the idle timeout
 		"sms.kannel_url":            "http://127.0.0.1:13013",

@@ -56,6 +56,9 @@ func (c Config) Validate() error {
 	if c.Tickets.DuplicateWindowDays < 1 {
 		bad("tickets.duplicate_window_days", "must be at least 1, not %d", c.Tickets.DuplicateWindowDays)
 	}
+	if _, err := calendar.ParseLimit(c.Tickets.ExtensionMax); err != nil {
+		bad("tickets.extension_max", "%v", err)
+	}
 	if len(c.Tickets.RefusalReasons) == 0 {
 		bad("tickets.refusal_reasons", "must list at least one reason, or no ticket can be refused")
 	}

@@ -380,6 +380,11 @@ func (w *work) do(action Action, req ActionRequest) error {
 			return invalid("until_not_later", "until %s is not later than the current deadline %s",
 				until.In(w.s.opts.Location).Format(time.RFC3339), cur.In(w.s.opts.Location).Format(time.RFC3339))
 		}
+		if limit := w.s.opts.Calendar.Add(cur, w.s.opts.ExtensionMax); until.After(limit) {
+			return invalid("until_too_far", "until %s is more than %s beyond the current deadline %s; the latest allowed is %s",
+				until.In(w.s.opts.Location).Format(time.RFC3339), w.s.opts.ExtensionMax,
+				cur.In(w.s.opts.Location).Format(time.RFC3339), limit.In(w.s.opts.Location).Format(time.RFC3339))
+		}
 		a.ExtensionPending, a.ExtensionUntil, a.ExtensionNote = true, &until, reason
 		w.touch(a)
 		w.event(ActRequestExtension, &a.DepartmentID, reason, map[string]any{"until": until})

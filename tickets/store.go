@@ -88,7 +88,15 @@ type Options struct {
 	// similar tickets (重复件).
 	DuplicateWindow time.Duration
 	RefusalReasons  []RefusalReason
+	// ExtensionMax bounds an extension (延期): the new deadline may lie at most this far
+	// beyond the current one on the working calendar, so that a request for 9999-12-31,
+	// once approved, cannot make a ticket that is never overdue. Zero means
+	// DefaultExtensionMax.
+	ExtensionMax calendar.Limit
 }
+
+// DefaultExtensionMax is the longest extension unless configured: 30 working days.
+var DefaultExtensionMax = calendar.Limit{N: 30, Unit: calendar.WorkingDays}
 
 // Limits on what a ticket may hold; the messages name them.
 const (
@@ -113,6 +121,9 @@ func NewStore(db *gorm.DB, opts Options) *Store {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ExtensionMax.IsZero() {
+		opts.ExtensionMax = DefaultExtensionMax
 	}
 	if opts.Location == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")

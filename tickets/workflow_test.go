@@ -11,6 +11,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/calendar"
 )
 
 func TestParallelDispatchReturnAndArbitration(t *testing.T) {
@@ -114,13 +115,62 @@ func TestRedispatchDownwardsKeepsTheClock(t *testing.T) {
 	wantKind(t, err, api.ErrNotFound, "ticket_not_found")
 }
 
-func TestExtensionMovesDeadlineOnlyOnApproval(t *testing.T) {
-	f := newFixture(t)
+// signedHeating registers a heating ticket, dispatches it to HEAT and signs for it there.
+func (f *fixture) signedHeating(t *testing.T) (*auth.Principal, *View) {
+	t.Helper()
 	in := heating()
 	in.Dispatch = &DispatchRequest{}
 	v := f.create(t, in)
 	heat := f.dept("HEAT")
-	v = f.act(t, heat, v.Number, ActSign, ActionRequest{})
+	return heat, f.act(t, heat, v.Number, ActSign, ActionRequest{})
+}
+
+// An extension reaches at most ExtensionMax beyond the current deadline on the working
+// calendar: a request for 9999-12-31, once approved, would make a ticket never overdue.
+func TestExtensionIsBounded(t *testing.T) {
+	cal, err := calendar.New(calendar.Options{Location: shanghai})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		max  calendar.Limit // zero: the default
+	}{
+		{"default 30 working days", calendar.Limit{}},
+		{"configured 5 working days", calendar.Limit{N: 5, Unit: calendar.WorkingDays}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.ExtensionMax = tc.max })
+			heat, v := f.signedHeating(t)
+			due := *v.DueAt
+			max := tc.max
+			if max.IsZero() {
+				max = DefaultExtensionMax
+			}
+			latest := cal.Add(due, max)
+			for _, until := range []time.Time{
+				time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+				latest.Add(time.Second),
+			} {
+				_, err := f.store.Act(f.ctx, heat, v.Number, ActRequestExtension, ActionRequest{Reason: "需更换管道", Until: &until})
+				wantKind(t, err, api.ErrInvalid, "until_too_far")
+				if err != nil && !strings.Contains(err.Error(), latest.In(shanghai).Format(time.RFC3339)) {
+					t.Errorf("the message does not name the latest allowed deadline %v: %v", latest, err)
+				}
+			}
+			// The latest allowed deadline itself is accepted and, once approved, holds.
+			f.act(t, heat, v.Number, ActRequestExtension, ActionRequest{Reason: "需更换管道", Until: &latest})
+			v = f.act(t, supervisor, v.Number, ActApproveExtension, ActionRequest{})
+			if !v.DueAt.Equal(latest) {
+				t.Fatalf("approved extension: due %v, want %v", v.DueAt, latest)
+			}
+		})
+	}
+}
+
+func TestExtensionMovesDeadlineOnlyOnApproval(t *testing.T) {
+	f := newFixture(t)
+	heat, v := f.signedHeating(t)
 	due := *v.DueAt
 	later := due.Add(48 * time.Hour)
 	_, err := f.store.Act(f.ctx, heat, v.Number, ActRequestExtension, ActionRequest{Reason: "需更换管道"})

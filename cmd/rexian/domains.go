@@ -98,6 +98,10 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		}
 		reasons = append(reasons, tickets.RefusalReason{Code: code, Name: name})
 	}
+	extensionMax, err := calendar.ParseLimit(cfg.Tickets.ExtensionMax)
+	if err != nil {
+		return nil, fmt.Errorf("tickets.extension_max: %w", err)
+	}
 	store := tickets.NewStore(db, tickets.Options{
 		Calendar:           cal,
 		Location:           cfg.Location(),
@@ -107,6 +111,7 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		AttachmentMaxBytes: cfg.Tickets.AttachmentMaxBytes,
 		DuplicateWindow:    time.Duration(cfg.Tickets.DuplicateWindowDays) * 24 * time.Hour,
 		RefusalReasons:     reasons,
+		ExtensionMax:       extensionMax,
 	})
 	authService := auth.NewService(db, ls, auth.Options{
 		SessionTTL:    cfg.Auth.SessionTTL,
