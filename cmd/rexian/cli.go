@@ -89,6 +89,7 @@ REXIAN_TICKETS_HANDLE_CLOCK_FROM. See 'rexian config print'.`,
 		c.configCommand(),
 		c.promptsCommand(),
 		c.simCommand(),
+		c.doctorCommand(),
 	)
 	c.addDomainCommands(root)
 	return root

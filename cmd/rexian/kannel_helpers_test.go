@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,12 +29,7 @@ const testCallbackSecret = "kannel-callback-secret-0123"
 // rexian starts, so a free port is taken first. extraEnv and mod adjust the configuration.
 func startKannelPlatform(t *testing.T, roles []string, extraEnv []string, mod func(*config.Config)) *kannelPlatform {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	k := kanneltest.Start(t, kanneltest.Options{
 		MOURL: "http://" + addr + "/sms/kannel/mo?secret=" + testCallbackSecret, MORecode: true, LogLevel: 3,
 	})
