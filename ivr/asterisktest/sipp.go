@@ -1,0 +1,262 @@
+package asterisktest
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// SIPp's own sample captures (Debian sip-tester).
+const (
+	AudioPcap = "/usr/share/sip-tester/g711a.pcap" // 7 s of speech, G.711 A-law
+	dtmfPcap  = "/usr/share/sip-tester/dtmf_2833_1.pcap"
+	audioLen  = 7 * time.Second
+)
+
+//go:embed scenarios/*.xml
+var scenarioFiles embed.FS
+
+var scenarios = template.Must(template.New("").Delims("{{", "}}").ParseFS(scenarioFiles, "scenarios/*.xml"))
+
+// Step is one thing a citizen does once the hotline answered.
+type Step struct {
+	// Speak sends speech (the audio capture, repeated as needed) for this long.
+	Speak time.Duration
+	// Press sends these keys as RFC 2833 events, 300 ms apart.
+	Press string
+	// Silence waits this long sending nothing.
+	Silence time.Duration
+}
+
+// Speak, Press and Silence build steps.
+func Speak(d time.Duration) Step   { return Step{Speak: d} }
+func Press(keys string) Step       { return Step{Press: keys} }
+func Silence(d time.Duration) Step { return Step{Silence: d} }
+
+// Citizen is what each caller of a Carrier run does.
+type Citizen struct {
+	// Dialled is the hotline number (the Request-URI), 12345 by default.
+	Dialled string
+	// Steps run in order after the answer.
+	Steps []Step
+	// AwaitHangup: after the steps the citizen waits up to this long for the hotline to
+	// hang up (answering re-INVITEs meanwhile); zero: the citizen hangs up.
+	AwaitHangup time.Duration
+}
+
+// Result is what SIPp reported.
+type Result struct {
+	Output string // SIPp's screen and error log
+	Err    error  // nil when every call succeeded
+}
+
+// Carrier places one call per caller number through the trunk, all at once, each
+// citizen doing c's steps, and returns when every call has ended or ctx is done. A call
+// fails when Asterisk does not answer, hangs up before the citizen does (unless
+// AwaitHangup), or sends the carrier the caller's identity (P-Asserted-Identity or
+// Remote-Party-ID) in an answer or re-INVITE.
+func (a *Asterisk) Carrier(ctx context.Context, c Citizen, callers ...string) Result {
+	a.t.Helper()
+	if len(callers) == 0 {
+		return Result{Err: errors.New("asterisktest: Carrier needs at least one caller")}
+	}
+	if c.Dialled == "" {
+		c.Dialled = "12345"
+	}
+	dir := a.t.TempDir()
+	steps, err := renderSteps(dir, c.Steps)
+	if err != nil {
+		return Result{Err: err}
+	}
+	inf := "SEQUENTIAL\n" + strings.Join(callers, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "callers.csv"), []byte(inf), 0o644); err != nil {
+		return Result{Err: err}
+	}
+	data := map[string]any{"Steps": steps, "AwaitHangup": c.AwaitHangup.Milliseconds()}
+	n := strconv.Itoa(len(callers))
+	return a.sipp(ctx, dir, "citizen.xml", data, a.carrier,
+		"-s", c.Dialled, "-inf", filepath.Join(dir, "callers.csv"), "-m", n, "-l", n, "-r", "50")
+}
+
+// Phone is an operator's desk phone registered to Asterisk.
+type Phone struct {
+	a      *Asterisk
+	number string
+	port   int
+}
+
+// Register registers desk phone number (8001…) with its password from pjsip.conf, from a
+// port of its own, and returns once Asterisk accepted it.
+func (a *Asterisk) Register(ctx context.Context, number string) (*Phone, error) {
+	pass, ok := a.phones[number]
+	if !ok {
+		return nil, fmt.Errorf("asterisktest: pjsip.conf has no operator phone %s", number)
+	}
+	p := &Phone{a: a, number: number, port: freeUDPPort(a.t)}
+	data := map[string]any{"User": number, "Password": pass}
+	if r := a.sipp(ctx, a.t.TempDir(), "register.xml", data, p.port, "-m", "1"); r.Err != nil {
+		return nil, fmt.Errorf("register %s: %w\n%s", number, r.Err, r.Output)
+	}
+	return p, nil
+}
+
+// Answer waits for calls to the phone: each rings for ringFor, is answered, and the
+// operator speaks until the other side hangs up. It returns when calls calls have ended or
+// ctx is done; start it in a goroutine before the call is placed.
+func (p *Phone) Answer(ctx context.Context, calls int, ringFor time.Duration) Result {
+	data := map[string]any{"RingFor": ringFor.Milliseconds(), "Audio": AudioPcap}
+	return p.a.sipp(ctx, p.a.t.TempDir(), "phone.xml", data, p.port, "-m", strconv.Itoa(calls), "-aa")
+}
+
+// sipp runs one SIPp with the named scenario rendered into dir, from local port port.
+func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, port int, args ...string) Result {
+	var xml bytes.Buffer
+	if err := scenarios.ExecuteTemplate(&xml, scenario, data); err != nil {
+		return Result{Err: err}
+	}
+	file := filepath.Join(dir, scenario)
+	if err := os.WriteFile(file, xml.Bytes(), 0o644); err != nil {
+		return Result{Err: err}
+	}
+	all := append([]string{
+		"-sf", file, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(a.t)),
+		"-timeout", "120s", "-timeout_error", "-trace_err", "-nostdin",
+	}, args...)
+	all = append(all, a.SIPAddr())
+	cmd := exec.CommandContext(ctx, "sipp", all...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	res := Result{Output: lastLines(out.String(), 40)}
+	if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			res.Output += "\n--- " + filepath.Base(l) + ":\n" + lastLines(string(b), 60)
+		}
+	}
+	if err != nil {
+		res.Err = fmt.Errorf("sipp %s: %w", scenario, err)
+	}
+	return res
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// scenarioStep is a step as the citizen scenario plays it: a capture to start (none:
+// silence) and how long before the next step.
+type scenarioStep struct {
+	Pcap  string
+	Pause int64 // milliseconds
+}
+
+func renderSteps(dir string, steps []Step) ([]scenarioStep, error) {
+	var out []scenarioStep
+	for i, s := range steps {
+		switch {
+		case s.Speak > 0:
+			for left := s.Speak; left > 0; left -= audioLen {
+				out = append(out, scenarioStep{Pcap: AudioPcap, Pause: min(left, audioLen).Milliseconds()})
+			}
+		case s.Press != "":
+			file := filepath.Join(dir, fmt.Sprintf("dtmf-%d.pcap", i))
+			d, err := WriteDTMF(file, s.Press, 300*time.Millisecond)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, scenarioStep{Pcap: file, Pause: (d + 100*time.Millisecond).Milliseconds()})
+		case s.Silence > 0:
+			out = append(out, scenarioStep{Pause: s.Silence.Milliseconds()})
+		}
+	}
+	return out, nil
+}
+
+// WriteDTMF writes a capture of RFC 2833 events for keys to file, each key its own event
+// with a newer RTP timestamp and rising sequence numbers, gap apart, from SIPp's sample of
+// one key, and returns how long it plays. Asterisk takes an event's end only when its
+// timestamp is newer than the previous one's, so SIPp's own per-key captures played one
+// after another lose keys.
+func WriteDTMF(file, keys string, gap time.Duration) (time.Duration, error) {
+	tmpl, err := os.ReadFile(dtmfPcap)
+	if err != nil {
+		return 0, err
+	}
+	type packet struct {
+		rel  int64 // µs after the first
+		data []byte
+	}
+	var pk []packet
+	var t0 int64
+	for off := 24; off+16 <= len(tmpl); {
+		ts := int64(binary.LittleEndian.Uint32(tmpl[off:]))
+		tus := int64(binary.LittleEndian.Uint32(tmpl[off+4:]))
+		incl := int(binary.LittleEndian.Uint32(tmpl[off+8:]))
+		if off+16+incl > len(tmpl) || incl < 54 {
+			return 0, fmt.Errorf("%s: unexpected packet layout", dtmfPcap)
+		}
+		us := ts*1e6 + tus
+		if len(pk) == 0 {
+			t0 = us
+		}
+		pk = append(pk, packet{rel: us - t0, data: tmpl[off+16 : off+16+incl]})
+		off += 16 + incl
+	}
+	if len(pk) == 0 {
+		return 0, fmt.Errorf("%s: no packets", dtmfPcap)
+	}
+	firstSeq := int(binary.BigEndian.Uint16(pk[0].data[44:]))
+	code := map[rune]byte{'*': 10, '#': 11}
+	for d := '0'; d <= '9'; d++ {
+		code[d] = byte(d - '0')
+	}
+	out := bytes.NewBuffer(append([]byte(nil), tmpl[:24]...))
+	seq, rts := 20000, uint32(10000000) // above every stock capture's timestamp
+	step := int64(140*time.Millisecond+gap) / 1000
+	var base int64
+	for _, k := range keys {
+		ev, ok := code[k]
+		if !ok {
+			return 0, fmt.Errorf("asterisktest: %q is not a phone key", k)
+		}
+		last := seq
+		for _, p := range pk {
+			b := append([]byte(nil), p.data...)
+			s := seq + int(binary.BigEndian.Uint16(b[44:])) - firstSeq
+			binary.BigEndian.PutUint16(b[44:], uint16(s))
+			binary.BigEndian.PutUint32(b[46:], rts)
+			b[54] = ev
+			binary.BigEndian.PutUint16(b[40:], 0) // UDP checksum off
+			us := base + p.rel
+			var hdr [16]byte
+			binary.LittleEndian.PutUint32(hdr[0:], uint32(1000+us/1e6))
+			binary.LittleEndian.PutUint32(hdr[4:], uint32(us%1e6))
+			binary.LittleEndian.PutUint32(hdr[8:], uint32(len(b)))
+			binary.LittleEndian.PutUint32(hdr[12:], uint32(len(b)))
+			out.Write(hdr[:])
+			out.Write(b)
+			last = s
+		}
+		seq = last + 1
+		rts += uint32(8*(step/1000) + 160)
+		base += step
+	}
+	return time.Duration(base) * time.Microsecond, os.WriteFile(file, out.Bytes(), 0o644)
+}
