@@ -69,6 +69,9 @@ type Config struct {
 type Log struct {
 	Level  slog.Level `yaml:"level"`  // debug, info, warn, error
 	Format string     `yaml:"format"` // text or json
+	// SlowQuery is how long a database statement runs before it is logged as slow (its
+	// SQL with placeholders, never its values).
+	SlowQuery time.Duration `yaml:"slow_query"`
 }
 
 // Handle-clock starts: cities differ on whether a department's handling time runs from
@@ -215,7 +218,7 @@ func Default() Config {
 		DataDir:  DefaultDataDir,
 		Addr:     "127.0.0.1:8080",
 		TimeZone: "Asia/Shanghai",
-		Log:      Log{Level: slog.LevelInfo, Format: "text"},
+		Log:      Log{Level: slog.LevelInfo, Format: "text", SlowQuery: 500 * time.Millisecond},
 		Tickets: Tickets{
 			HandleClockFrom:     ClockFromDispatch,
 			WorkHours:           "08:30-12:00,14:30-18:00",

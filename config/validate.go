@@ -43,6 +43,9 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format", "%q is not one of text, json", c.Log.Format)
 	}
+	if c.Log.SlowQuery <= 0 {
+		bad("log.slow_query", "must be more than 0, not %s", c.Log.SlowQuery)
+	}
 
 	if !slices.Contains([]string{ClockFromDispatch, ClockFromSign}, c.Tickets.HandleClockFrom) {
 		bad("tickets.handle_clock_from", "%q is not one of %s, %s", c.Tickets.HandleClockFrom, ClockFromDispatch, ClockFromSign)

@@ -19,7 +19,6 @@ import (
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // Dialect names the SQL dialect behind a *gorm.DB.
@@ -46,9 +45,13 @@ func DefaultURL(dataDir string) string {
 // Open connects to the database at rawURL: postgres://… (or postgresql://…) or
 // sqlite://PATH (sqlite::memory: for a throw-away database). It checks the connection before
 // returning.
-func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error) {
+func Open(ctx context.Context, rawURL string, log *slog.Logger, opts ...Option) (*gorm.DB, error) {
+	o := options{slowQuery: DefaultSlowQuery}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := &gorm.Config{
-		Logger:         newLogger(log),
+		Logger:         newLogger(log, o),
 		NowFunc:        func() time.Time { return time.Now().UTC() },
 		TranslateError: true,
 	}
@@ -154,15 +157,4 @@ func redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
-}
-
-func newLogger(log *slog.Logger) logger.Interface {
-	if log == nil {
-		return logger.Discard
-	}
-	return logger.NewSlogLogger(log, logger.Config{
-		SlowThreshold:             500 * time.Millisecond,
-		IgnoreRecordNotFoundError: true,
-		LogLevel:                  logger.Warn,
-	})
 }

@@ -118,7 +118,7 @@ func NewApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Op
 // command that touches the database goes through here, so a fresh data folder works with
 // any of them.
 func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*gorm.DB, error) {
-	db, err := database.Open(ctx, cfg.DatabaseURL, log)
+	db, err := database.Open(ctx, cfg.DatabaseURL, log, database.SlowQuery(cfg.Log.SlowQuery))
 	if err != nil {
 		return nil, err
 	}

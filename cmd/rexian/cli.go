@@ -118,7 +118,7 @@ func (c *cli) setup(cmd *cobra.Command) (config.Config, *slog.Logger, error) {
 
 // newLogger is the one place log/slog is configured. Logs go to stderr, never stdout.
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.Level}
+	opts := &slog.HandlerOptions{Level: c.Level, ReplaceAttr: redactAttr}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

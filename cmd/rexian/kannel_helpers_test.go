@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,18 +32,8 @@ func startKannelPlatform(t *testing.T, roles []string, extraEnv []string, mod fu
 	k := kanneltest.Start(t, kanneltest.Options{
 		MOURL: "http://" + addr + "/sms/kannel/mo?secret=" + testCallbackSecret, MORecode: true, LogLevel: 3,
 	})
-	env := testEnv(t, "")
-	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
-		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
-	}
-	p := &kannelPlatform{kannel: k, tokens: map[string]string{}}
-	for _, role := range roles {
-		code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "t-"+role, "--role", role)
-		if code != exitOK {
-			t.Fatalf("tokens create: %s", stderr)
-		}
-		p.tokens[role] = "Bearer " + strings.TrimSpace(tok)
-	}
+	env, tokens := seedWithTokens(t, roles)
+	p := &kannelPlatform{kannel: k, tokens: tokens}
 	cfg := testConfig(t, append(append(env,
 		"REXIAN_ADDR="+addr,
 		"REXIAN_PUBLIC_URL=http://"+addr,
