@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/auth/authtest"
 	"github.com/rexian/rexian/database/dbtest"
@@ -74,6 +76,7 @@ type env struct {
 	clock  *clock
 	router *gin.Engine
 	logs   *lockedBuffer
+	audit  *audit.Log
 }
 
 var departments = authtest.Departments{"zjj": 7, "gaj": 9}
@@ -85,15 +88,17 @@ func newEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, store *live.Store, modify func(*auth.Options)) *env {
 	t.Helper()
-	e := &env{db: dbtest.Open(t, auth.Migrations()), clock: &clock{t: start}, logs: &lockedBuffer{}}
+	e := &env{db: dbtest.Open(t, auth.Migrations(), audit.Migrations()), clock: &clock{t: start}, logs: &lockedBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := auth.Options{Now: e.clock.Now, Log: log, Departments: departments, Passwords: authtest.Passwords}
+	e.audit = audit.New(e.db, audit.Options{Now: e.clock.Now, Log: log,
+		ActorOf: func(ctx context.Context) string { return auth.FromContext(ctx).Actor() }})
+	opts := auth.Options{Now: e.clock.Now, Log: log, Departments: departments, Passwords: authtest.Passwords, Audit: e.audit}
 	if modify != nil {
 		modify(&opts)
 	}
 	e.svc = auth.NewService(e.db, store, opts)
 	e.router = gin.New()
-	e.router.Use(api.Recovery(log))
+	e.router.Use(api.Recovery(log), audit.Middleware())
 	v1 := e.router.Group("/api/v1", e.svc.Middleware())
 	e.svc.Routes(v1)
 	v1.GET("/public", func(c *gin.Context) {
@@ -238,3 +243,35 @@ func (e *env) userCount(t *testing.T) int64 {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// auditTrail is the audit log's records as "action actor target", oldest first, checked
+// to verify as one chain.
+func (e *env) auditTrail(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := e.audit.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit chain: %+v %v", rep, err)
+	}
+	rs, _, err := e.audit.Find(ctx, audit.Filter{}, api.Page{Page: 1, PerPage: api.MaxPerPage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(rs))
+	for i := len(rs) - 1; i >= 0; i-- {
+		out = append(out, rs[i].Action+" "+rs[i].Actor+" "+rs[i].Target)
+	}
+	return out
+}
+
+func itoa(n uint) string { return strconv.FormatUint(uint64(n), 10) }
+
+// findAudit returns the records of one action, newest first.
+func (e *env) findAudit(t *testing.T, action string) []audit.Record {
+	t.Helper()
+	rs, _, err := e.audit.Find(context.Background(), audit.Filter{Action: action}, api.Page{Page: 1, PerPage: api.MaxPerPage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}

@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/live"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	LoginLimit    LoginLimit       // default 5 failures per 15 minutes per username and address
 	SecureCookies bool             // mark the session cookie Secure (set it whenever TLS is in front)
 	Departments   DepartmentResolver
+	// Audit receives logins, failures, locks and every change to users and tokens; nil
+	// records nothing.
+	Audit *audit.Log
 	// Passwords are the argon2id parameters for new hashes; default
 	// DefaultPasswordParams. Tests pass cheaper ones so that a suite of logins runs fast.
 	Passwords PasswordParams
@@ -136,6 +140,14 @@ func (s *Service) department(ctx context.Context, role Role, code string) (*uint
 		return nil, fmt.Errorf("resolve department %q: %w", code, err)
 	}
 	return &id, nil
+}
+
+// record writes e to the audit log. The action it records has already happened, so a
+// failure is logged loudly rather than undoing it or failing the request.
+func (s *Service) record(ctx context.Context, e audit.Event) {
+	if err := s.opts.Audit.Record(ctx, e); err != nil {
+		s.log.ErrorContext(ctx, "security audit record lost", "action", e.Action, "target", e.Target, "err", err)
+	}
 }
 
 // randomToken returns n random bytes, base64url without padding.

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 )
 
 // Session is a console login. The token the browser holds is never stored: ID is its
@@ -61,6 +62,8 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	subject := hashSecret(username + "\x00" + ip)
 	if wait, blocked := s.limiter.blocked(ctx, subject, now); blocked {
 		s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip)
+		s.record(ctx, audit.Event{Action: audit.ActionLoginLocked, Actor: "anonymous", IP: ip,
+			Target: "username:" + username, Detail: "too many failed logins for this username from this address"})
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		unit := "minutes"
 		if mins == 1 {
@@ -92,9 +95,13 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	if !found || !ok {
 		s.limiter.fail(ctx, subject, now)
 		s.log.InfoContext(ctx, "login failed", "user", username, "ip", ip)
+		s.record(ctx, audit.Event{Action: audit.ActionLoginFailed, Actor: "anonymous", IP: ip,
+			Target: "username:" + username, Detail: "wrong username or password"})
 		return "", nil, errBadLogin
 	}
 	if u.Disabled {
+		s.record(ctx, audit.Event{Action: audit.ActionLoginFailed, Actor: "anonymous", IP: ip,
+			Target: "username:" + username, Detail: "account disabled"})
 		return "", nil, api.Errorf(api.ErrForbidden, "account_disabled", "this account is disabled; ask an administrator")
 	}
 	s.limiter.reset(ctx, subject, now)
@@ -144,6 +151,7 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	}
 	sess.User = &u
 	s.log.InfoContext(ctx, "login", "user", username, "ip", ip)
+	s.record(ctx, audit.Event{Action: audit.ActionLogin, Actor: u.Principal().Actor(), IP: ip, Target: userTarget(&u)})
 	return token, sess, nil
 }
 

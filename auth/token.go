@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 )
 
 // Token is an API token for a machine client (the online-approval system, an Open311
@@ -72,6 +73,8 @@ func (s *Service) CreateToken(ctx context.Context, name string, role Role, depar
 		return "", nil, fmt.Errorf("create token %q: %w", name, err)
 	}
 	s.log.InfoContext(ctx, "api token created", "token", t.ID, "name", name, "role", role)
+	s.record(ctx, audit.Event{Action: audit.ActionTokenCreated, Target: tokenTarget(t),
+		Detail: fmt.Sprintf("role %s%s", t.Role, deptDetail(t.DepartmentID))})
 	return plaintext, t, nil
 }
 
@@ -121,6 +124,7 @@ func (s *Service) RevokeToken(ctx context.Context, id uint) error {
 		return nil
 	}
 	s.log.InfoContext(ctx, "api token revoked", "token", id)
+	s.record(ctx, audit.Event{Action: audit.ActionTokenRevoked, Target: fmt.Sprintf("token:%d", id)})
 	return nil
 }
 
@@ -132,3 +136,6 @@ func (s *Service) ListTokens(ctx context.Context) ([]Token, error) {
 	}
 	return tokens, nil
 }
+
+// tokenTarget names a token in audit records: "token:3 (online-approval)".
+func tokenTarget(t *Token) string { return fmt.Sprintf("token:%d (%s)", t.ID, t.Name) }

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/database"
 )
 
@@ -141,6 +142,8 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		return nil, fmt.Errorf("create user %q: %w", username, err)
 	}
 	s.log.InfoContext(ctx, "user created", "user", username, "role", nu.Role)
+	s.record(ctx, audit.Event{Action: audit.ActionUserCreated, Target: userTarget(u),
+		Detail: fmt.Sprintf("role %s%s", u.Role, deptDetail(u.DepartmentID))})
 	return u, nil
 }
 
@@ -273,6 +276,7 @@ func (s *Service) UpdateUser(ctx context.Context, id uint, up UserUpdate) (*User
 	}
 	s.log.InfoContext(ctx, "user updated", "user", u.Username, "role", u.Role, "disabled", u.Disabled,
 		"password_reset", up.Password != nil)
+	s.record(ctx, audit.Event{Action: audit.ActionUserUpdated, Target: userTarget(u), Detail: updateDetail(cur, u, up)})
 	return u, nil
 }
 
@@ -293,4 +297,47 @@ func keepOneAdmin(tx *gorm.DB, id uint) error {
 			"this is the last enabled administrator; make another one first")
 	}
 	return nil
+}
+
+// userTarget names a user in audit records: "user:7 (zhang.wei)".
+func userTarget(u *User) string { return fmt.Sprintf("user:%d (%s)", u.ID, u.Username) }
+
+func deptDetail(id *uint) string {
+	if id == nil {
+		return ""
+	}
+	return fmt.Sprintf(", department %d", *id)
+}
+
+// updateDetail says in words what an update changed (never the password itself).
+func updateDetail(before, after *User, up UserUpdate) string {
+	var parts []string
+	if before.DisplayName != after.DisplayName {
+		parts = append(parts, fmt.Sprintf("display name %q → %q", before.DisplayName, after.DisplayName))
+	}
+	if before.Role != after.Role {
+		parts = append(parts, fmt.Sprintf("role %s → %s", before.Role, after.Role))
+	}
+	if dept := func(id *uint) string {
+		if id == nil {
+			return "none"
+		}
+		return fmt.Sprint(*id)
+	}; dept(before.DepartmentID) != dept(after.DepartmentID) {
+		parts = append(parts, fmt.Sprintf("department %s → %s", dept(before.DepartmentID), dept(after.DepartmentID)))
+	}
+	if before.Disabled != after.Disabled {
+		if after.Disabled {
+			parts = append(parts, "disabled")
+		} else {
+			parts = append(parts, "enabled")
+		}
+	}
+	if up.Password != nil {
+		parts = append(parts, "password reset")
+	}
+	if len(parts) == 0 {
+		return "nothing changed"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -49,7 +49,9 @@ type Config struct {
 	Tickets  Tickets `yaml:"tickets"`
 	Auth     Auth    `yaml:"auth"`
 	Workers  Workers `yaml:"workers"`
-	SMS      SMS     `yaml:"sms"`
+	// Audit is the security audit log: how long it is kept and where it is shipped.
+	Audit Audit `yaml:"audit"`
+	SMS   SMS   `yaml:"sms"`
 	// Callback is the satisfaction surveys (回访) of completed tickets.
 	Callback Callback `yaml:"callback"`
 	// Dashboards is the supervisors' card rules.
@@ -102,6 +104,21 @@ type Auth struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// SecureCookies marks session cookies Secure; turn it on behind HTTPS.
 	SecureCookies bool `yaml:"secure_cookies"`
+}
+
+// Audit configures the security audit log (安全审计).
+type Audit struct {
+	// Retention is how long records are kept; older ones are pruned hourly, the chain
+	// anchored at the last one removed. Default 180 days, the legal minimum for network logs.
+	Retention time.Duration `yaml:"retention"`
+	// File, when set, receives every record as one JSON line (for a SIEM's collector).
+	File string `yaml:"file"`
+	// SyslogAddress, when set (host:port, or a socket path for unix), receives every
+	// record as a JSON syslog message, facility authpriv, over SyslogNetwork (udp, tcp or
+	// unix; default udp).
+	SyslogAddress string `yaml:"syslog_address"`
+	SyslogNetwork string `yaml:"syslog_network"`
+	SyslogTag     string `yaml:"syslog_tag"`
 }
 
 // Workers configures background workers.
@@ -241,6 +258,7 @@ func Default() Config {
 			IdleTimeout: 2 * time.Hour,
 		},
 		Workers: Workers{OverdueInterval: time.Minute},
+		Audit:   Audit{Retention: 180 * 24 * time.Hour, SyslogNetwork: "udp", SyslogTag: "rexian-audit"},
 		Mailbox: DefaultMailbox(),
 		ARI:     DefaultARI(),
 		IVR:     DefaultIVR(),

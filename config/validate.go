@@ -87,6 +87,15 @@ func (c Config) Validate() error {
 		bad("auth.idle_timeout", "%s is longer than auth.session_ttl (%s), so it would never apply", c.Auth.IdleTimeout, c.Auth.SessionTTL)
 	}
 
+	if c.Audit.Retention < 24*time.Hour {
+		bad("audit.retention", "must be at least 24h, not %s", c.Audit.Retention)
+	}
+	switch c.Audit.SyslogNetwork {
+	case "udp", "tcp", "unix":
+	default:
+		bad("audit.syslog_network", "must be udp, tcp or unix, not %q", c.Audit.SyslogNetwork)
+	}
+
 	if c.Workers.OverdueInterval < time.Second {
 		bad("workers.overdue_interval", "must be at least 1s, not %s", c.Workers.OverdueInterval)
 	}

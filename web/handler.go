@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/dashboards"
@@ -25,7 +26,10 @@ import (
 
 // Options configure the consoles. Auth and Tickets are required.
 type Options struct {
-	Auth    *auth.Service
+	Auth *auth.Service
+	// Audit is the security audit log: logins, unmasked views and admin changes are
+	// recorded into it (nil records nothing, for tests that build the consoles alone).
+	Audit   *audit.Log
 	Tickets *tickets.Store
 	SMS     *sms.Service // nil: the knowledge base cannot send the materials list
 	// Callback is the satisfaction surveys; nil: the desk has no manual callback list.

@@ -200,7 +200,8 @@ func TestSeedUsersAndAudit(t *testing.T) {
 	}
 
 	code, stdout, stderr = runCLI(t, env, "", "audit", "verify")
-	if code != exitOK || stdout != "ok: 0 tickets, 0 events\n" {
+	// The demo users and li.na were created: the audit log has their records.
+	if code != exitOK || !regexp.MustCompile(`^ok: [1-9]\d* audit records\nok: 0 tickets, 0 events\n$`).MatchString(stdout) {
 		t.Fatalf("audit verify on an empty city: exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 
@@ -230,7 +231,7 @@ func TestSeedUsersAndAudit(t *testing.T) {
 		t.Fatalf("register a ticket: %v", err)
 	}
 	code, stdout, stderr = runCLI(t, env, "", "audit", "verify")
-	if code != exitOK || !regexp.MustCompile(`^ok: 1 tickets, [1-9]\d* events\n$`).MatchString(stdout) {
+	if code != exitOK || !regexp.MustCompile(`^ok: [1-9]\d* audit records\nok: 1 tickets, [1-9]\d* events\n$`).MatchString(stdout) {
 		t.Fatalf("audit verify: exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	if err := db.WithContext(ctx).Model(&tickets.Event{}).Where("seq = ?", 1).Update("note", "edited afterwards").Error; err != nil {
@@ -239,6 +240,15 @@ func TestSeedUsersAndAudit(t *testing.T) {
 	code, stdout, stderr = runCLI(t, env, "", "audit", "verify")
 	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "ticket "+view.Number+" event 1") {
 		t.Errorf("audit verify after tampering: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// A security record changed afterwards is named too, beside the broken timeline.
+	if err := db.WithContext(ctx).Exec("UPDATE audit_records SET actor = 'admin:nobody' WHERE seq = 2").Error; err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, env, "", "audit", "verify")
+	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "audit record 2 (user_created by admin:nobody") ||
+		!strings.Contains(stderr, "ticket "+view.Number+" event 1") {
+		t.Errorf("audit verify after tampering with both: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 

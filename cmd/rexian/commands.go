@@ -270,21 +270,34 @@ captures just the token. It is shown this once: only its hash is stored.`,
 func (c *cli) auditVerifyCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
-		Short: "Check every ticket's hash chain; name the first broken event",
-		Long: `Check every ticket's timeline: each event's hash, its link to the one before, the
-sequence numbers and the ticket's recorded head. Prints "ok: N tickets, M events" and exits
-0, or names the first broken event on stderr and exits 1.`,
+		Short: "Check the security audit log's and every ticket's hash chain; name the first break",
+		Long: `Check the security audit log (each record's hash, its link to the one before, the
+sequence numbers from the anchor left by pruning to the recorded head) and every ticket's
+timeline (each event's hash and link, the sequence numbers and the ticket's recorded head).
+Prints one "ok: …" line for each and exits 0, or names the first broken record or event on
+stderr and exits 1.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withDomains(cmd, func(ctx context.Context, _ *slog.Logger, d *domains) error {
-				rep, err := tickets.VerifyAudit(ctx, d.db)
+				arep, err := d.audit.Verify(ctx)
 				if err != nil {
 					return err
 				}
-				if !rep.OK() {
-					return fmt.Errorf("audit failed after %d tickets, %d events: %s", rep.Tickets, rep.Events, rep.Broken)
+				trep, err := tickets.VerifyAudit(ctx, d.db)
+				if err != nil {
+					return err
 				}
-				_, err = fmt.Fprintln(c.stdout, rep.String())
+				var broken []string
+				if !arep.OK() {
+					broken = append(broken, fmt.Sprintf("audit log failed after %d records: %s", arep.Records, arep.Broken))
+				}
+				if !trep.OK() {
+					broken = append(broken, fmt.Sprintf("audit failed after %d tickets, %d events: %s", trep.Tickets, trep.Events, trep.Broken))
+				}
+				if len(broken) > 0 {
+					return errors.New(strings.Join(broken, "; "))
+				}
+				_, err = fmt.Fprintf(c.stdout, "%s\n%s\n", arep, trep)
 				return err
 			})
 		},

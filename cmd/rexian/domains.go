@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/calendar"
 	"github.com/rexian/rexian/callback"
@@ -42,6 +43,7 @@ import (
 func migrations() []*database.Migration {
 	var all []*database.Migration
 	all = append(all, auth.Migrations()...)
+	all = append(all, audit.Migrations()...)
 	all = append(all, tickets.Migrations()...)
 	all = append(all, qq.Migrations()...)
 	all = append(all, mailbox.Migrations()...)
@@ -54,10 +56,12 @@ func migrations() []*database.Migration {
 
 // domains are the domain services built from one Config.
 type domains struct {
-	log     *slog.Logger
-	db      *gorm.DB
-	live    *live.Store
-	auth    *auth.Service
+	log  *slog.Logger
+	db   *gorm.DB
+	live *live.Store
+	auth *auth.Service
+	// audit is the security audit log every domain records into.
+	audit   *audit.Log
 	tickets *tickets.Store
 	// ivr is the telephone controller, nil unless ari.url is set; ivrLive is every
 	// instance's view of the live telephone picture.
@@ -113,18 +117,23 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		RefusalReasons:     reasons,
 		ExtensionMax:       extensionMax,
 	})
+	auditLog, err := newAudit(cfg, log, db)
+	if err != nil {
+		return nil, err
+	}
 	authService := auth.NewService(db, ls, auth.Options{
 		SessionTTL:    cfg.Auth.SessionTTL,
 		IdleTimeout:   cfg.Auth.IdleTimeout,
 		Log:           log,
 		SecureCookies: cfg.Auth.SecureCookies,
 		Departments:   store,
+		Audit:         auditLog,
 	})
 	smsService, err := newSMS(cfg, log, db, ls, store)
 	if err != nil {
 		return nil, err
 	}
-	d := &domains{log: log, db: db, live: ls, auth: authService, tickets: store, sms: smsService, cfg: cfg}
+	d := &domains{log: log, db: db, live: ls, auth: authService, audit: auditLog, tickets: store, sms: smsService, cfg: cfg}
 	d.stopping = make(chan struct{})
 	d.stop = sync.OnceFunc(func() { close(d.stopping) })
 	if err := d.newIVR(cfg); err != nil {
@@ -143,12 +152,37 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	return d, nil
 }
 
+// newAudit builds the security audit log with its shippers. Who acts comes from the
+// request's principal; the client's address from audit.Middleware on the engine.
+func newAudit(cfg config.Config, log *slog.Logger, db *gorm.DB) (*audit.Log, error) {
+	var shippers []audit.Shipper
+	if cfg.Audit.File != "" {
+		f, err := audit.NewFileShipper(cfg.Audit.File)
+		if err != nil {
+			return nil, fmt.Errorf("audit.file: %w", err)
+		}
+		shippers = append(shippers, f)
+	}
+	if cfg.Audit.SyslogAddress != "" {
+		s, err := audit.NewSyslogShipper(cfg.Audit.SyslogNetwork, cfg.Audit.SyslogAddress, cfg.Audit.SyslogTag)
+		if err != nil {
+			return nil, fmt.Errorf("audit.syslog_address: %w", err)
+		}
+		shippers = append(shippers, s)
+	}
+	return audit.New(db, audit.Options{
+		Log: log, Retention: cfg.Audit.Retention, Shippers: shippers, Location: cfg.Location(),
+		ActorOf: func(ctx context.Context) string { return auth.FromContext(ctx).Actor() },
+	}), nil
+}
+
 // routes mounts every surface of the REST API on /api/v1. Authentication runs first on
 // the whole group; each surface checks roles per endpoint.
 func (d *domains) routes(v1 *gin.RouterGroup) {
 	v1.Use(d.auth.Middleware())
 	v1.GET("/openapi.json", api.OpenAPIHandler())
 	d.auth.Routes(v1)
+	d.audit.Routes(v1.Group("", auth.Require(auth.RoleAdmin)))
 	tickets.NewHandler(d.tickets, d.log.With("component", "tickets")).Routes(v1)
 	sms.NewHandler(d.sms, d.log.With("component", "sms")).Routes(v1)
 	callback.NewHandler(d.callback, d.log.With("component", "callback")).Routes(v1)
@@ -175,6 +209,15 @@ func (d *domains) workers(cfg config.Config) []worker {
 			lastErr = nil
 			overdue.RunOnce(ctx)
 			return lastErr
+		},
+	}, {
+		// Records past the retention go; the chain stays verifiable from its anchor. The
+		// prune takes the chain's head lock, so instances running it at once take turns.
+		name:     "audit_prune",
+		interval: time.Hour,
+		pass: func(ctx context.Context) error {
+			_, err := d.audit.Prune(ctx)
+			return err
 		},
 	}, {
 		// Expired sessions are refused anyway; removing them keeps the table small. A
@@ -329,7 +372,7 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 // the session and the role itself.
 func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 	h, err := consoles.NewHandler(consoles.Options{
-		Auth: d.auth, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
+		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,
 			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/database"
 )
 
@@ -32,7 +33,7 @@ func (a *App) newEngine() (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true // c.Done()/c.Value() follow the request's context
 	// Metrics and the log see the final status, including a recovered panic's 500.
-	e.Use(a.metrics.middleware(), requestLog(a.log), api.Recovery(a.log))
+	e.Use(a.metrics.middleware(), requestLog(a.log), api.Recovery(a.log), audit.Middleware())
 	e.NoRoute(api.NotFoundHandler)
 	e.NoMethod(api.MethodNotAllowedHandler)
 
