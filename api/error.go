@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/rexian/rexian/database"
 )
 
 // Error kinds. Domain code wraps one of these (directly or through Errorf) so that the
@@ -54,11 +56,16 @@ func Status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), database.Unavailable(err):
+		// An unreachable database is an outage that passes, not a fault of the request.
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
+
+// RetryAfter is what a 503 answer asks the client to wait, in seconds: about the time a
+// PostgreSQL restart or a fail-over takes.
+const RetryAfter = 5
 
 // codeOf returns the stable code for err: the Code of the outermost *Error, else one
 // derived from the kind.

@@ -46,9 +46,16 @@ func WriteError(c *gin.Context, log *slog.Logger, err error) {
 			log.ErrorContext(c.Request.Context(), "request failed",
 				"method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		}
-		if !errors.Is(err, ErrUnavailable) {
+		switch {
+		case errors.Is(err, ErrUnavailable):
+		case status == http.StatusServiceUnavailable:
+			msg = "the database is unavailable; try again shortly"
+		default:
 			msg = "internal error; the failure has been logged"
 		}
+	}
+	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", strconv.Itoa(RetryAfter))
 	}
 	c.AbortWithStatusJSON(status, Body{Error: BodyError{Code: codeOf(err), Message: msg}})
 }

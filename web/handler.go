@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,6 +200,9 @@ func (h *Handler) fail(c *gin.Context, b base, err error) {
 	status := api.Status(err)
 	if status >= 500 {
 		h.log.ErrorContext(c.Request.Context(), "console request failed", "path", c.Request.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", strconv.Itoa(api.RetryAfter))
 	}
 	b.Title, b.Error, b.Script = headingFor(status), message(err), false
 	back := "/console/"
