@@ -190,3 +190,181 @@ func TestAsteriskVoiceMessage(t *testing.T) {
 		t.Errorf("Asterisk logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// played counts how often Asterisk played sound (e.g. "rexian/all-busy") to anyone, from
+// its log: what callers heard.
+func (tel *telephony) played(sound string) int {
+	return strings.Count(tel.ast.Log(), "Playing '"+sound+".")
+}
+
+// TestAsteriskOperatorAnswers: phone 8001 registers with the credentials of pjsip.conf, its
+// operator joins the queue, a citizen presses 1: the phone rings, the operator answers, the
+// two talk and the conversation is recorded; the citizen hangs up and the phone is hung
+// up. The carrier never hears the citizen's own number back as the connected party.
+func TestAsteriskOperatorAnswers(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ph, err := tel.ast.Register(ctx, "8001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
+		t.Fatalf("operator login: %d", code)
+	}
+	answered := make(chan asterisktest.Result, 1)
+	go func() { answered <- ph.Answer(ctx, 1, 500*time.Millisecond) }()
+
+	const caller = "13900139000"
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(8 * time.Second),
+	}}, caller)
+	if res.Err != nil {
+		t.Fatalf("citizen: %v\n%s", res.Err, res.Output)
+	}
+	if r := <-answered; r.Err != nil {
+		t.Fatalf("phone 8001: %v\n%s", r.Err, r.Output)
+	}
+	rec := tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeAnswered || rec.ConnectedAt == nil || rec.Operator == "" || rec.Recording == "" {
+		t.Fatalf("call record %+v; want answered by an operator and recorded", rec)
+	}
+	tel.recordingBytes(t, rec.ID, "conversation", 2*time.Second)
+}
+
+// TestAsteriskAllLinesBusy: 16 citizens call the 14 lines of 12345 at once and say
+// nothing to the menu. Exactly two hear that all lines are busy, and their words become
+// voice-message tickets; nobody is dropped without a word.
+func TestAsteriskAllLinesBusy(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var callers []string
+	for i := range 16 {
+		callers = append(callers, "1370000"+strconv.Itoa(1000+i))
+	}
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Speak(5 * time.Second)}}, callers...)
+	if res.Err != nil {
+		t.Fatalf("%v\n%s", res.Err, res.Output)
+	}
+	if n := tel.played("rexian/all-busy"); n != 2 {
+		t.Errorf("%d callers heard all-busy, want 2", n)
+	}
+	var busy, menu int
+	for _, c := range callers {
+		rec := tel.ended(t, c, nil)
+		switch {
+		case rec.Outcome == ivr.OutcomeVoicemail && rec.TicketNumber != "":
+			busy++
+		case rec.Outcome == ivr.OutcomeAbandonedMenu:
+			menu++
+		default:
+			t.Errorf("call of %s: %+v", c, rec)
+		}
+	}
+	if busy != 2 || menu != 14 {
+		t.Errorf("%d voice messages after all-busy and %d callers in the menu, want 2 and 14", busy, menu)
+	}
+}
+
+// TestAsteriskStatusLookup: a citizen presses 3, keys in a ticket number and #, and hears
+// the ticket's number, its state, the handling department and the due date.
+func TestAsteriskStatusLookup(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, nil)
+	var tk struct {
+		Number string
+		Lead   struct{ Code string } `json:"lead_department"`
+	}
+	body := `{"title":"路灯不亮","content":"东胜区某小区路灯不亮","category":"TS-GN","citizen":{"phone":"13600136000"},"dispatch":{"departments":["DSQ"]}}`
+	if code := tel.api(t, "operator", "POST", "/tickets", body, &tk); code != http.StatusCreated || tk.Number == "" {
+		t.Fatalf("POST /tickets: %d %+v", code, tk)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const caller = "13600136001"
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("3"), asterisktest.Silence(700 * time.Millisecond),
+		asterisktest.Press(tk.Number + "#"), asterisktest.Silence(5 * time.Second),
+	}}, caller)
+	if res.Err != nil {
+		t.Fatalf("%v\n%s", res.Err, res.Output)
+	}
+	rec := tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeStatusLookup {
+		t.Errorf("call record %+v; want a status lookup", rec)
+	}
+	for _, sound := range []string{"rexian/status-number", "rexian/status-dispatched", "rexian/status-department", "rexian/dept-dsq", "rexian/status-due"} {
+		if tel.played(sound) != 1 {
+			t.Errorf("the caller did not hear %s once (%d)", sound, tel.played(sound))
+		}
+	}
+	// digits: plays the number from the Mandarin digits, one file a digit.
+	if n := strings.Count(tel.ast.Log(), "Playing 'digits/"); n < len(tk.Number) {
+		t.Errorf("%d digits played, want at least the %d of %s", n, len(tk.Number), tk.Number)
+	}
+}
+
+// TestAsteriskOutage: while rexian is down a citizen hears the dialplan's apology and
+// leaves a message, which Asterisk records into the spool; rexian, once started, turns it
+// into a ticket of the caller and moves the file to done/.
+func TestAsteriskOutage(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const caller = "13500135000"
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Speak(3 * time.Second)}}, caller)
+	if res.Err != nil {
+		t.Fatalf("%v\n%s", res.Err, res.Output)
+	}
+	if tel.played("rexian/fallback-sorry") != 1 {
+		t.Errorf("the caller did not hear the apology")
+	}
+	// The dialplan's hang-up handler moves the message out of incoming/ after the BYE.
+	var files []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(files) == 0 && time.Now().Before(deadline) {
+		if files, _ = filepath.Glob(filepath.Join(tel.ast.SpoolDir(), "*_"+caller+"_12345_*.wav")); len(files) == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v, want the message of %s", files, caller)
+	}
+	// The import leaves files younger than a few seconds for a later pass (one may still
+	// be moving); an outage lasts longer than that, so the message is dated a minute back.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(files[0], old, old); err != nil {
+		t.Fatal(err)
+	}
+	tel.start(t, nil)
+	var list struct {
+		Tickets []struct {
+			Number, Channel string
+		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for len(list.Tickets) == 0 && time.Now().Before(deadline) {
+		tel.api(t, "operator", "GET", "/tickets?phone="+caller, "", &list)
+		if len(list.Tickets) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if len(list.Tickets) != 1 || list.Tickets[0].Channel != "voicemail" {
+		t.Fatalf("tickets of %s: %+v, want one voice message", caller, list.Tickets)
+	}
+	done := filepath.Join(tel.ast.SpoolDir(), "done", filepath.Base(files[0]))
+	for deadline = time.Now().Add(10 * time.Second); !fileExists(done) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !fileExists(done) {
+		t.Errorf("the imported message is not in done/")
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -132,6 +132,11 @@ func Start(t testing.TB, opts Options) *Asterisk {
 	if err := a.waitARI(ctx); err != nil {
 		t.Fatalf("Asterisk's ARI did not answer: %v\n%s", err, a.logTail(40))
 	}
+	// What callers heard ("Playing 'rexian/…'") is logged at verbose level 3; a daemon
+	// without a console keeps the level only while a remote console is attached.
+	if _, err := a.CLI(ctx, "core set verbose 3"); err != nil {
+		t.Fatal(err)
+	}
 	if opts.NoRecordingFolder {
 		if err := os.RemoveAll(filepath.Join(a.root, "spool", "recording")); err != nil {
 			t.Fatal(err)

@@ -111,11 +111,36 @@ func (a *Asterisk) Register(ctx context.Context, number string) (*Phone, error) 
 }
 
 // Answer waits for calls to the phone: each rings for ringFor, is answered, and the
-// operator speaks until the other side hangs up. It returns when calls calls have ended or
-// ctx is done; start it in a goroutine before the call is placed.
+// operator speaks until the other side hangs up. It returns when calls calls have ended
+// well (Err nil) or ctx is done (Err says how many did); start it in a goroutine before
+// the call is placed.
 func (p *Phone) Answer(ctx context.Context, calls int, ringFor time.Duration) Result {
+	dir := p.a.t.TempDir()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan Result, 1)
 	data := map[string]any{"RingFor": ringFor.Milliseconds(), "Audio": AudioPcap}
-	return p.a.sipp(ctx, p.a.t.TempDir(), "phone.xml", data, p.port, "-m", strconv.Itoa(calls), "-aa")
+	go func() { done <- p.a.sipp(ctx, dir, "phone.xml", data, p.port) }()
+	// SIPp counts Asterisk's qualify requests among the calls a server takes, so the
+	// scenario notes each answered call in a file instead.
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "answered.log"))
+		if n := strings.Count(string(b), "answered\n"); n >= calls {
+			stop()
+			r := <-done
+			r.Err = nil
+			return r
+		}
+		select {
+		case r := <-done:
+			b, _ := os.ReadFile(filepath.Join(dir, "answered.log"))
+			if r.Err == nil {
+				r.Err = fmt.Errorf("phone %s: %d of %d calls answered", p.number, strings.Count(string(b), "answered\n"), calls)
+			}
+			return r
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // sipp runs one SIPp with the named scenario rendered into dir, from local port port.
@@ -169,6 +194,7 @@ type scenarioStep struct {
 
 func renderSteps(dir string, steps []Step) ([]scenarioStep, error) {
 	var out []scenarioStep
+	keys := newDTMF() // one RTP stream across the call's keys: timestamps keep rising
 	for i, s := range steps {
 		switch {
 		case s.Speak > 0:
@@ -177,7 +203,7 @@ func renderSteps(dir string, steps []Step) ([]scenarioStep, error) {
 			}
 		case s.Press != "":
 			file := filepath.Join(dir, fmt.Sprintf("dtmf-%d.pcap", i))
-			d, err := WriteDTMF(file, s.Press, 300*time.Millisecond)
+			d, err := keys.write(file, s.Press, 300*time.Millisecond)
 			if err != nil {
 				return nil, err
 			}
@@ -195,6 +221,20 @@ func renderSteps(dir string, steps []Step) ([]scenarioStep, error) {
 // timestamp is newer than the previous one's, so SIPp's own per-key captures played one
 // after another lose keys.
 func WriteDTMF(file, keys string, gap time.Duration) (time.Duration, error) {
+	return newDTMF().write(file, keys, gap)
+}
+
+// dtmf is the RTP state of one caller's keys: a later capture of the same call goes on
+// from the earlier one's sequence number and timestamp.
+type dtmf struct {
+	seq int
+	rts uint32
+}
+
+// newDTMF starts above every stock capture's timestamp.
+func newDTMF() *dtmf { return &dtmf{seq: 20000, rts: 10000000} }
+
+func (st *dtmf) write(file, keys string, gap time.Duration) (time.Duration, error) {
 	tmpl, err := os.ReadFile(dtmfPcap)
 	if err != nil {
 		return 0, err
@@ -228,7 +268,7 @@ func WriteDTMF(file, keys string, gap time.Duration) (time.Duration, error) {
 		code[d] = byte(d - '0')
 	}
 	out := bytes.NewBuffer(append([]byte(nil), tmpl[:24]...))
-	seq, rts := 20000, uint32(10000000) // above every stock capture's timestamp
+	seq, rts := st.seq, st.rts
 	step := int64(140*time.Millisecond+gap) / 1000
 	var base int64
 	for _, k := range keys {
@@ -258,5 +298,6 @@ func WriteDTMF(file, keys string, gap time.Duration) (time.Duration, error) {
 		rts += uint32(8*(step/1000) + 160)
 		base += step
 	}
+	st.seq, st.rts = seq, rts
 	return time.Duration(base) * time.Microsecond, os.WriteFile(file, out.Bytes(), 0o644)
 }
