@@ -64,6 +64,7 @@ type Controller struct {
 	replyHist   prometheus.Histogram
 	observeHook func(time.Duration)
 	callsGauge  prometheus.GaugeFunc
+	counters    callCounters
 }
 
 // New builds a controller; Run connects it.
@@ -137,12 +138,13 @@ func New(opts Options) (*Controller, error) {
 	c.callsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "rexian_ivr_active_calls", Help: "Calls the controller is handling now.",
 	}, func() float64 { return float64(c.ActiveCalls()) })
+	c.counters = newCallCounters()
 	return c, nil
 }
 
 // Collectors are the controller's Prometheus metrics.
 func (c *Controller) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.replyHist, c.callsGauge}
+	return []prometheus.Collector{c.replyHist, c.callsGauge, newCollector(c), c.counters.ended, c.counters.inTarget}
 }
 
 // Run keeps the nodes connected and serves calls until ctx ends; then it waits for the

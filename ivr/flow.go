@@ -84,6 +84,7 @@ func (c *call) finish(ctx context.Context, outcome Outcome) {
 	now := c.ctrl.now().UTC()
 	c.rec.EndedAt = &now
 	c.rec.Outcome = outcome
+	c.ctrl.counters.count(c.rec)
 	if err := c.ctrl.records.save(bg, c.rec); err != nil {
 		c.log.Error("ivr: call record not saved", "outcome", outcome, "err", err)
 	}

@@ -39,7 +39,10 @@ type node struct {
 	calls  map[string]*call // caller channel id → call
 
 	connected atomic.Bool
-	entity    atomic.Value // string: Asterisk's entity id
+	// replaced is set when another controller took the Stasis app over on this node:
+	// the socket stays open but carries no more calls, until the next connect.
+	replaced atomic.Bool
+	entity   atomic.Value // string: Asterisk's entity id
 }
 
 func newNode(ctrl *Controller, rawURL, user, pass, app string, log *slog.Logger) (*node, error) {
@@ -123,6 +126,7 @@ func (n *node) session(ctx context.Context) (up bool, err error) {
 	if info, err := n.rest.info(ctx); err == nil {
 		n.entity.Store(info.SystemInfo.EntityID)
 	}
+	n.replaced.Store(false)
 	n.connected.Store(true)
 	defer n.connected.Store(false)
 	n.log.Info("ari: connected", "app", n.app)
@@ -172,6 +176,7 @@ func (n *node) dispatch(ev ari.Event, at time.Time) {
 	}
 	if _, ok := ev.(*ari.ApplicationReplaced); ok {
 		// Another rexian took the app over: Asterisk sends this socket nothing more.
+		n.replaced.Store(true)
 		n.log.Error("ari: another controller connected to this Asterisk with the same app; this one gets no more events", "app", n.app)
 		return
 	}

@@ -2,6 +2,7 @@ package sms
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,4 +63,39 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 	}
+}
+
+// Submission results, the label of rexian_sms_submissions_total.
+const (
+	submitAccepted = "accepted" // the gateway took the part
+	submitRejected = "rejected" // refused for good (bad number, credentials)
+	submitUnknown  = "unknown"  // timed out: whether it took the part is unknown
+	submitError    = "error"    // could not be reached or failed: retried later
+)
+
+func newSubmissionCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rexian_sms_submissions_total",
+		Help: "Parts handed to the SMS gateway, by result: accepted, rejected, unknown (timed out) or error (gateway unreachable or failing).",
+	}, []string{"result"})
+}
+
+// countSubmission records the gateway's answer to one part.
+func (s *Service) countSubmission(err error) {
+	result := submitError
+	switch {
+	case err == nil:
+		result = submitAccepted
+	case errors.Is(err, ErrRejected):
+		result = submitRejected
+	case ambiguous(err):
+		result = submitUnknown
+	}
+	s.submissions.WithLabelValues(result).Inc()
+}
+
+// Collectors are the outbox's Prometheus metrics: the counts at scrape time and the
+// gateway's answers since start.
+func (s *Service) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{NewCollector(s.db), s.submissions}
 }

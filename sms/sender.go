@@ -164,6 +164,7 @@ func (s *Service) submit(ctx context.Context, gw Gateway, c *claimed) outcome {
 			Ref: uint8(c.id % 256), Seq: p.Seq, Count: c.count,
 		})
 		cancel()
+		s.countSubmission(err)
 		switch {
 		case err == nil:
 			o.submitted = append(o.submitted, submittedPart{id: p.ID, gatewayID: res.GatewayID, at: s.clock()})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/rexian/rexian/database/dbtest"
 )
 
@@ -153,6 +155,7 @@ func TestGatewayErrors(t *testing.T) {
 		if st := f.status(t, m.ID); st != StatusSubmitted {
 			t.Fatalf("status %s", st)
 		}
+		f.wantSubmissions(t, map[string]float64{submitError: 2, submitAccepted: 1})
 	})
 
 	t.Run("rejected", func(t *testing.T) {
@@ -177,6 +180,7 @@ func TestGatewayErrors(t *testing.T) {
 		if n := len(f.gw.submitted()); n != 1 {
 			t.Fatalf("%d parts sent; a refused message is never retried", n)
 		}
+		f.wantSubmissions(t, map[string]float64{submitAccepted: 1, submitRejected: 1})
 	})
 
 	t.Run("expires", func(t *testing.T) {
@@ -237,6 +241,7 @@ func TestGatewayErrors(t *testing.T) {
 		if st := f.status(t, m.ID); st != StatusSubmitted {
 			t.Fatalf("resent: %s", st)
 		}
+		f.wantSubmissions(t, map[string]float64{submitUnknown: 1, submitAccepted: 1})
 	})
 
 	t.Run("a panicking gateway does not lose the message", func(t *testing.T) {
@@ -248,6 +253,16 @@ func TestGatewayErrors(t *testing.T) {
 			t.Fatalf("status %s", st)
 		}
 	})
+}
+
+// wantSubmissions compares rexian_sms_submissions_total by result.
+func (f *fixture) wantSubmissions(t testing.TB, want map[string]float64) {
+	t.Helper()
+	for _, r := range []string{submitAccepted, submitRejected, submitUnknown, submitError} {
+		if got := testutil.ToFloat64(f.svc.submissions.WithLabelValues(r)); got != want[r] {
+			t.Errorf("rexian_sms_submissions_total{result=%q} = %v, want %v", r, got, want[r])
+		}
+	}
 }
 
 func (f *fixture) reconcileAt(t testing.TB, at time.Time) {

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
@@ -80,6 +81,8 @@ type Service struct {
 	// wake tells this instance's sender that a message was just queued.
 	wake    chan struct{}
 	reports reportQueue // delivery reports written together (reports.go)
+	// submissions counts the gateway's answers to parts, by result (metrics.go).
+	submissions *prometheus.CounterVec
 }
 
 // NewService returns the outbox over db. ls may be nil (no shared rate limit: a local one
@@ -148,7 +151,7 @@ func NewService(db *gorm.DB, ls *live.Store, ts *tickets.Store, opts Options) (*
 	if len(opts.Owner) > 48 { // room for the claim counter in lease_owner (64)
 		opts.Owner = opts.Owner[:48]
 	}
-	s := &Service{db: db, live: ls, tickets: ts, opts: opts, log: opts.Log, loc: opts.Location, now: opts.Now,
+	s := &Service{submissions: newSubmissionCounter(), db: db, live: ls, tickets: ts, opts: opts, log: opts.Log, loc: opts.Location, now: opts.Now,
 		wake: make(chan struct{}, 1)}
 	s.limiter = newRateLimiter(ls, opts.RatePerSecond, opts.Log)
 	if opts.Surveys != nil {

@@ -97,7 +97,11 @@ func NewApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Op
 		}
 	}
 	a.workers = a.domains.workers(cfg)
-	for _, c := range a.domains.collectors() {
+	own, err := a.serviceCollectors()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range append(a.domains.collectors(), own...) {
 		if err := a.metrics.registry.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

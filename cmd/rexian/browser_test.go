@@ -185,13 +185,8 @@ func TestConsolesInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", artifacts)
 
-	asterisk, err := aritest.New(aritest.Options{Second: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(asterisk.Close)
 	cfg := testConfig(t, testEnv(t, ""))
-	cfg.ARI = config.ARI{URL: []string{asterisk.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
+	asterisk := emulatedAsterisk(t, &cfg)
 	r := startLongApp(t, cfg, WithDemo())
 	base := r.base
 

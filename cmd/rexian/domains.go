@@ -233,7 +233,7 @@ func (d *domains) workers(cfg config.Config) []worker {
 
 // collectors are the domains' Prometheus collectors.
 func (d *domains) collectors() []prometheus.Collector {
-	cs := []prometheus.Collector{tickets.NewCollector(d.db), sms.NewCollector(d.db)}
+	cs := append([]prometheus.Collector{tickets.NewCollector(d.db)}, d.sms.Collectors()...)
 	if d.ivr != nil {
 		cs = append(cs, d.ivr.Collectors()...)
 	}
@@ -454,7 +454,7 @@ func (d *domains) smsWorkers(cfg config.Config) []worker {
 	reconcileEvery := min(10*time.Second, max(time.Second, cfg.SMS.Lease/2))
 	return []worker{{
 		// One long pass: the sender claims, submits and records until shutdown.
-		name: "sms_sender", interval: cfg.SMS.PollInterval, logsOwn: true,
+		name: "sms_sender", interval: cfg.SMS.PollInterval, logsOwn: true, long: true,
 		pass: d.sms.RunSender,
 	}, {
 		name: "sms_reconcile", interval: reconcileEvery,
@@ -650,7 +650,7 @@ func newMailbox(cfg config.Config, log *slog.Logger, store *tickets.Store) (mail
 func (d *domains) mailboxWorkers(cfg config.Config) []worker {
 	var ws []worker
 	if r := d.mailbox.reader; r != nil {
-		ws = append(ws, worker{name: "mailbox_reader", interval: cfg.Mailbox.PollInterval, logsOwn: true, pass: r.Run})
+		ws = append(ws, worker{name: "mailbox_reader", interval: cfg.Mailbox.PollInterval, logsOwn: true, long: true, pass: r.Run})
 	}
 	if r := d.mailbox.replier; r != nil {
 		ws = append(ws, worker{name: "mailbox_replies", interval: cfg.Mailbox.ReplyInterval, pass: func(ctx context.Context) error {

@@ -70,6 +70,17 @@ type check struct {
 func (a *App) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
+	ready, checks := a.readiness(ctx)
+	status, code := "ok", http.StatusOK
+	if !ready {
+		status, code = "unavailable", http.StatusServiceUnavailable
+	}
+	c.JSON(code, gin.H{"status": status, "checks": checks})
+}
+
+// readiness asks the database and the live store; /readyz and the rexian_ready metric
+// share it.
+func (a *App) readiness(ctx context.Context) (bool, map[string]check) {
 	checks := map[string]check{}
 	ready := true
 	record := func(name string, err error) {
@@ -83,12 +94,7 @@ func (a *App) readyz(c *gin.Context) {
 	}
 	record("database", database.Ping(ctx, a.db))
 	record("redis", a.live.Ping(ctx).Err())
-
-	status, code := "ok", http.StatusOK
-	if !ready {
-		status, code = "unavailable", http.StatusServiceUnavailable
-	}
-	c.JSON(code, gin.H{"status": status, "checks": checks})
+	return ready, checks
 }
 
 // requestLog logs each request once it is answered. Probes and scrapes log at debug so

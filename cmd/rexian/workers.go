@@ -16,6 +16,9 @@ type worker struct {
 	interval time.Duration
 	pass     func(ctx context.Context) error
 	logsOwn  bool // the pass logs its own failures; do not log them twice
+	// long marks a pass that lasts until shutdown (the SMS sender, the mailbox reader):
+	// its success is not a sign of life, so it reports no interval to alert on.
+	long bool
 	// service, when set, is a long-running task (the telephone controller, a pub/sub
 	// relay) run once until ctx ends instead of passes.
 	service func(ctx context.Context) error
@@ -32,6 +35,9 @@ func (a *App) runWorker(ctx context.Context, w worker) {
 		return
 	}
 	log.Debug("worker started", "interval", w.interval)
+	if !w.long {
+		a.metrics.workerInterval.WithLabelValues(w.name).Set(w.interval.Seconds())
+	}
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
 	for {

@@ -46,6 +46,8 @@ type Reader struct {
 	opts   ReaderOptions
 	// processed counts letters moved out of the inbox, for tests and metrics.
 	processed atomic.Int64
+	// lastPoll is the Unix time of the last complete look at the inbox.
+	lastPoll atomic.Int64
 }
 
 // NewReader returns a reader feeding intake.
@@ -73,6 +75,15 @@ func NewReader(intake *Intake, opts ReaderOptions) *Reader {
 	}
 	opts.Log = opts.Log.With("imap", opts.Endpoint.Addr, "folder", opts.Endpoint.Folder)
 	return &Reader{intake: intake, opts: opts}
+}
+
+// LastPoll is when the reader last looked through the whole inbox without an error (the
+// zero time before the first time): a reader stuck on a dead connection stops moving it.
+func (r *Reader) LastPoll() time.Time {
+	if t := r.lastPoll.Load(); t != 0 {
+		return time.Unix(t, 0)
+	}
+	return time.Time{}
 }
 
 // Processed is how many letters the reader has moved out of the inbox since it started.
@@ -154,6 +165,9 @@ func (r *Reader) serve(ctx context.Context, wait bool) error {
 	retry := r.opts.PollInterval
 	for {
 		err := r.drain(ctx, c)
+		if err == nil {
+			r.lastPoll.Store(time.Now().Unix())
+		}
 		if !wait {
 			if errors.Is(err, errRetryLater) {
 				return nil // the letters stay; the next pass takes them

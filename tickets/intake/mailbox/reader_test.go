@@ -208,8 +208,12 @@ func TestDatabaseDownLeavesLetterInInbox(t *testing.T) {
 	if err := database.Close(down); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.reader(t, f.env.NewStore(down)).RunOnce(f.ctx); err != nil {
+	failing := f.reader(t, f.env.NewStore(down))
+	if err := failing.RunOnce(f.ctx); err != nil {
 		t.Fatalf("pass with the database down: %v", err)
+	}
+	if !failing.LastPoll().IsZero() {
+		t.Error("a pass that left the letter behind counts as a poll (the mailbox-not-polled alert would stay quiet)")
 	}
 	inbox := f.mail.Folder(t, f.box, f.pw, "INBOX")
 	if len(inbox) != 1 {
@@ -222,8 +226,13 @@ func TestDatabaseDownLeavesLetterInInbox(t *testing.T) {
 		t.Fatal("ticket made with the database down")
 	}
 
-	if err := f.reader(t, f.store).RunOnce(f.ctx); err != nil {
+	before := time.Now().Truncate(time.Second)
+	working := f.reader(t, f.store)
+	if err := working.RunOnce(f.ctx); err != nil {
 		t.Fatalf("pass with the database back: %v", err)
+	}
+	if at := working.LastPoll(); at.Before(before) || at.After(time.Now()) {
+		t.Errorf("LastPoll after a complete pass = %v, want about now", at)
 	}
 	if f.ticketOf(t, "<down@example.test>") == nil {
 		t.Fatal("no ticket after the database came back")
