@@ -40,9 +40,10 @@ type ActionRequest struct {
 // does not allow is api.ErrConflict naming the status; a stale version or a concurrent
 // change is api.ErrConflict too; an action by the wrong role is api.ErrForbidden.
 func (s *Store) Act(ctx context.Context, p *auth.Principal, number string, action Action, req ActionRequest) (*View, error) {
-	r, ok := rules[action]
-	if !ok || action == ActAttach {
+	if r, ok := rules[action]; !ok || action == ActAttach {
 		return nil, api.Errorf(api.ErrNotFound, "unknown_action", "unknown action %q; one of %v", action, Actions)
+	} else if !p.Is(r.roles...) {
+		return nil, api.Errorf(api.ErrForbidden, "forbidden", "a %s may not %s a ticket", p.Role, action)
 	}
 	dir, err := s.directory(ctx)
 	if err != nil {
@@ -57,23 +58,16 @@ func (s *Store) Act(ctx context.Context, p *auth.Principal, number string, actio
 		if !visible(dir, p, as) {
 			return errNotFound(t.Number)
 		}
-		if !p.Is(r.roles...) {
-			return api.Errorf(api.ErrForbidden, "forbidden", "a %s may not %s a ticket", p.Role, action)
-		}
 		if req.Version != 0 && req.Version != t.Version {
 			return api.Errorf(api.ErrConflict, "stale_version",
 				"ticket %s has changed since you read it (you have version %d, it is at version %d); reload and try again",
 				t.Number, req.Version, t.Version)
 		}
-		if !r.allows(t.Status) {
-			return api.Errorf(api.ErrConflict, "illegal_transition", "ticket %s is %s; it cannot be %s now", t.Number, t.Status, pastTense(action))
+		mine, err := s.permit(dir, p, t, as, action)
+		if err != nil {
+			return err
 		}
-		w := &work{s: s, dir: dir, p: p, t: t, as: as, now: s.now(), from: t.Status, version: t.Version, tx: tx}
-		if r.departmental {
-			if w.mine, err = w.ownAssignment(); err != nil {
-				return err
-			}
-		}
+		w := &work{s: s, dir: dir, p: p, t: t, as: as, mine: mine, now: s.now(), from: t.Status, version: t.Version, tx: tx}
 		if err := w.do(action, req); err != nil {
 			return err
 		}
@@ -167,20 +161,6 @@ func (w *work) event(action Action, dept *uint, note string, data map[string]any
 	w.from = w.t.Status
 }
 
-func (w *work) ownAssignment() (*Assignment, error) {
-	if w.p.Role != auth.RoleDepartment || w.p.DepartmentID == 0 {
-		return nil, api.Errorf(api.ErrForbidden, "department_only", "only a department user can do this, on its own assignment")
-	}
-	for _, a := range w.as {
-		if a.DepartmentID == w.p.DepartmentID && a.active() {
-			return a, nil
-		}
-	}
-	// The department sees the ticket through a sub-unit, or its share is finished.
-	return nil, api.Errorf(api.ErrConflict, "no_assignment",
-		"ticket %s has no open assignment for your department (it is %s)", w.t.Number, w.t.Status)
-}
-
 func (w *work) requireText(field, s string, max int) (string, error) {
 	return checkText(field, s, max, true)
 }
@@ -212,9 +192,6 @@ func (w *work) do(action Action, req ActionRequest) error {
 
 	case ActSign:
 		a := w.mine
-		if a.Status != AssignDispatched {
-			return api.Errorf(api.ErrConflict, "already_signed", "your department has already signed for ticket %s (assignment is %s)", t.Number, a.Status)
-		}
 		a.Status, a.SignedAt = AssignSigned, &w.now
 		if a.DueAt == nil {
 			due := w.s.deadline(w.now, mustLimit(a.HandleLimit))
@@ -250,6 +227,7 @@ func (w *work) do(action Action, req ActionRequest) error {
 		child := &Assignment{TicketID: t.ID, DepartmentID: sub.ID, Lead: a.Lead, Status: AssignDispatched, ParentID: &a.ID,
 			DispatchedAt: w.now, SignDueAt: signDue, DueAt: &due, HandleLimit: a.HandleLimit, CreatedAt: w.now, UpdatedAt: w.now}
 		a.Status = AssignDelegated
+		a.ExtensionPending = false // the sub-unit works to the deadline as it stands
 		w.touch(a)
 		w.newAs = append(w.newAs, child)
 		w.as = append(w.as, child)
@@ -261,9 +239,6 @@ func (w *work) do(action Action, req ActionRequest) error {
 
 	case ActReply:
 		a := w.mine
-		if a.Status != AssignSigned {
-			return api.Errorf(api.ErrConflict, "not_signed", "your department must sign for ticket %s before replying (assignment is %s)", t.Number, a.Status)
-		}
 		reply, err := w.requireText("reply", req.Reply, MaxAnswerRunes)
 		if err != nil {
 			return err
@@ -275,9 +250,6 @@ func (w *work) do(action Action, req ActionRequest) error {
 
 	case ActReturn:
 		a := w.mine
-		if a.Status != AssignDispatched && a.Status != AssignSigned {
-			return api.Errorf(api.ErrConflict, "cannot_return", "your department's assignment on ticket %s is %s; it cannot be returned now", t.Number, a.Status)
-		}
 		reason, err := w.requireText("reason", req.Reason, MaxNoteRunes)
 		if err != nil {
 			return err
@@ -309,7 +281,7 @@ func (w *work) do(action Action, req ActionRequest) error {
 			w.event(ActRejectReturn, &a.DepartmentID, note, nil)
 			break
 		}
-		a.Status = AssignClosed
+		a.Status, a.ExtensionPending = AssignClosed, false
 		w.touch(a)
 		if a.Lead {
 			a.Lead = false
@@ -339,7 +311,7 @@ func (w *work) do(action Action, req ActionRequest) error {
 		}
 		for _, a := range w.as {
 			if a.active() {
-				a.Status = AssignClosed
+				a.Status, a.ExtensionPending = AssignClosed, false
 				w.touch(a)
 			}
 		}
@@ -361,9 +333,6 @@ func (w *work) do(action Action, req ActionRequest) error {
 
 	case ActRequestExtension:
 		a := w.mine
-		if a.ExtensionPending {
-			return api.Errorf(api.ErrConflict, "extension_pending", "an extension request for ticket %s is already waiting for a decision", t.Number)
-		}
 		reason, err := w.requireText("reason", req.Reason, MaxNoteRunes)
 		if err != nil {
 			return err
@@ -390,7 +359,7 @@ func (w *work) do(action Action, req ActionRequest) error {
 		w.event(ActRequestExtension, &a.DepartmentID, reason, map[string]any{"until": until})
 
 	case ActApproveExtension, ActRefuseExtension:
-		a, err := w.pick(req.Department, func(a *Assignment) bool { return a.ExtensionPending }, "a pending extension request")
+		a, err := w.pick(req.Department, extensionPending, "a pending extension request")
 		if err != nil {
 			return err
 		}
@@ -434,10 +403,6 @@ func (w *work) do(action Action, req ActionRequest) error {
 		w.event(ActUrge, dept, note, nil)
 
 	case ActAnswer:
-		cat := w.dir.cats[t.CategoryID]
-		if k := w.dir.kindOf(cat); k != KindConsultation {
-			return invalid("not_consultation", "only consultations can be answered directly; ticket %s is a %s", t.Number, k)
-		}
 		answer, err := w.requireText("answer", req.Answer, MaxAnswerRunes)
 		if err != nil {
 			return err

@@ -106,6 +106,19 @@ func (d *directory) subtree(dept *Department) []uint {
 	return ids
 }
 
+// hasSubunits reports whether dept has an active sub-unit to hand a ticket down to.
+func (d *directory) hasSubunits(dept *Department) bool {
+	if dept == nil {
+		return false
+	}
+	for _, x := range d.depts {
+		if x.ID != dept.ID && x.Active && strings.HasPrefix(x.Path, dept.Path) {
+			return true
+		}
+	}
+	return false
+}
+
 // categoryChain returns c and its ancestors, nearest first.
 func (d *directory) categoryChain(c *Category) []*Category {
 	chain := []*Category{c}

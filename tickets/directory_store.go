@@ -27,6 +27,7 @@ type DepartmentInput struct {
 
 // DepartmentView is a department as the API shows it.
 type DepartmentView struct {
+	ID         uint   `json:"-"` // for the consoles, which know a user's department by id
 	Code       string `json:"code"`
 	Name       string `json:"name"`
 	Level      Level  `json:"level"`
@@ -62,7 +63,7 @@ func (s *Store) Departments(ctx context.Context) ([]DepartmentView, error) {
 	}
 	out := make([]DepartmentView, 0, len(ds))
 	for _, d := range ds {
-		v := DepartmentView{Code: d.Code, Name: d.Name, Level: d.Level, Government: d.Government, Phone: d.Phone, Active: d.Active}
+		v := DepartmentView{ID: d.ID, Code: d.Code, Name: d.Name, Level: d.Level, Government: d.Government, Phone: d.Phone, Active: d.Active}
 		if d.ParentID != nil {
 			v.Parent = byID[*d.ParentID]
 		}

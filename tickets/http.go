@@ -119,6 +119,13 @@ func (h *Handler) parseFilter(c *gin.Context) (Filter, error) {
 			*dst = &b
 		}
 	}
+	if s := c.Query("extension_pending"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return f, invalid("invalid_extension_pending", "extension_pending must be true or false, not %q", s)
+		}
+		f.ExtensionPending = b
+	}
 	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To, "event_from": &f.EventFrom, "event_to": &f.EventTo} {
 		if s := c.Query(name); s != "" {
 			t, err := parseTime(s, h.store.opts.Location)

@@ -48,6 +48,9 @@ type Filter struct {
 	// District is a banner/district government's code: tickets whose matter is in that
 	// district (the location's district, exactly); None: tickets without a district.
 	District string
+	// ExtensionPending: tickets with a department's extension request waiting for a
+	// decision (延期待审批).
+	ExtensionPending bool
 }
 
 // None is the value of Filter.LeadDepartment and Filter.District that asks for tickets
@@ -269,6 +272,10 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 	}
 	if deptIDs != nil {
 		q = q.Where("EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = tickets.id AND a.department_id IN ?)", deptIDs)
+	}
+	if f.ExtensionPending {
+		q = q.Where(boolIs("open", true)+" AND EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = tickets.id AND "+
+			boolIs("a.extension_pending", true)+" AND a.status NOT IN ?)", []AssignmentStatus{AssignClosed, AssignDelegated})
 	}
 	// The lead department and the district narrow what p may see; they never widen it:
 	// a department user's scope above still applies.
@@ -517,26 +524,48 @@ func escapeLike(s string) string {
 
 // similar lists earlier tickets of the same citizen, within the duplicate window, whose
 // content is close to t's: candidates for merging as duplicates (重复件).
-func (s *Store) similar(ctx context.Context, t *Ticket) ([]string, error) {
+func (s *Store) similar(ctx context.Context, t *Ticket) ([]Duplicate, error) {
 	since := t.CreatedAt.Add(-s.opts.DuplicateWindow)
 	var cands []Ticket
-	err := s.db.WithContext(ctx).Select("id", "number", "title", "content").
+	err := s.db.WithContext(ctx).Select("id", "number", "status", "title", "content", "registered_at").
 		Where("citizen_phone = ? AND id <> ? AND created_at >= ? AND status <> ?", t.CitizenPhone, t.ID, since, StatusMerged).
 		Order("created_at DESC").Limit(50).Find(&cands).Error
 	if err != nil {
 		return nil, fmt.Errorf("find similar tickets: %w", err)
 	}
-	var out []string
+	var out []Duplicate
 	for _, c := range cands {
 		if similarity(t.Title+" "+t.Content, c.Title+" "+c.Content) >= 0.35 {
-			out = append(out, c.Number)
+			out = append(out, Duplicate{Number: c.Number, Status: c.Status, Title: c.Title, Content: c.Content,
+				RegisteredAt: c.RegisteredAt.In(s.opts.Location)})
 		}
 	}
 	return out, nil
 }
 
-// Similar is the duplicate suggestion for an existing ticket.
+// Duplicate is a possible duplicate of a ticket (重复件): the same caller, a similar text,
+// within the duplicate window; the desk compares them side by side before merging.
+type Duplicate struct {
+	Number       string
+	Status       Status
+	Title        string
+	Content      string
+	RegisteredAt time.Time
+}
+
+// Similar is the duplicate suggestion for an existing ticket: the numbers of
+// SimilarTickets.
 func (s *Store) Similar(ctx context.Context, p *auth.Principal, number string) ([]string, error) {
+	ds, err := s.SimilarTickets(ctx, p, number)
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Number)
+	}
+	return out, err
+}
+
+// SimilarTickets are the possible duplicates of a ticket, newest first.
+func (s *Store) SimilarTickets(ctx context.Context, p *auth.Principal, number string) ([]Duplicate, error) {
 	if !p.Is(auth.RoleOperator, auth.RoleSupervisor) {
 		return nil, api.Errorf(api.ErrForbidden, "forbidden", "only the central desk looks for duplicates")
 	}
@@ -545,13 +574,9 @@ func (s *Store) Similar(ctx context.Context, p *auth.Principal, number string) (
 		return nil, err
 	}
 	if t.CitizenPhone == "" {
-		return []string{}, nil
+		return nil, nil
 	}
-	out, err := s.similar(ctx, t)
-	if out == nil {
-		out = []string{}
-	}
-	return out, err
+	return s.similar(ctx, t)
 }
 
 // similarity is the Jaccard index of the texts' character bigrams: it works for Chinese,

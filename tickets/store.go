@@ -415,9 +415,12 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, in NewTicket) (*V
 		v.Timeline = append(v.Timeline, s.eventView(dir, e))
 	}
 	if t.CitizenPhone != "" {
-		v.PossibleDuplicates, err = s.similar(ctx, t)
+		dups, err := s.similar(ctx, t)
 		if err != nil {
 			s.opts.Log.WarnContext(ctx, "duplicate check failed", "ticket", t.Number, "err", err)
+		}
+		for _, d := range dups {
+			v.PossibleDuplicates = append(v.PossibleDuplicates, d.Number)
 		}
 	}
 	return v, nil
@@ -588,8 +591,12 @@ func (s *Store) view(dir *directory, p *auth.Principal, t *Ticket, as []*Assignm
 			Department: *ref, Lead: a.Lead, Status: a.Status, DispatchedAt: a.DispatchedAt.In(s.opts.Location),
 			SignDueAt: a.SignDueAt.In(s.opts.Location), DueAt: s.in(a.DueAt), SignedAt: s.in(a.SignedAt),
 			RepliedAt: s.in(a.RepliedAt), Reply: a.Reply, ReturnReason: a.ReturnReason,
-			ExtensionPending: a.ExtensionPending, ExtensionUntil: s.in(a.ExtensionUntil), ExtensionNote: a.ExtensionNote,
+			ExtensionPending: extensionPending(a), ExtensionUntil: s.in(a.ExtensionUntil), ExtensionNote: a.ExtensionNote,
 		})
+	}
+	v.Actions = s.allowed(dir, p, t, as)
+	if v.Actions == nil {
+		v.Actions = []Action{}
 	}
 	return v
 }

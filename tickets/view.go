@@ -118,6 +118,10 @@ type View struct {
 	Recording     string     `json:"recording,omitempty"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 
+	// Actions are the workflow actions the viewer may take on the ticket now (POST
+	// /api/v1/tickets/:number/:action accepts exactly these, given valid fields).
+	Actions []Action `json:"actions"`
+
 	Timeline           []EventView      `json:"timeline,omitempty"`
 	Attachments        []AttachmentView `json:"attachments,omitempty"`
 	PossibleDuplicates []string         `json:"possible_duplicates,omitempty"`

@@ -1,6 +1,7 @@
 package tickets
 
 import (
+	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 )
 
@@ -114,6 +115,119 @@ var Actions = []Action{ActDispatch, ActSign, ActRedispatch, ActReply, ActReturn,
 func (r rule) allows(s Status) bool {
 	for _, f := range r.from {
 		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+// permit answers whether p may take action on ticket t (with assignments as) as it
+// stands now, and if not, why: a 403 for the wrong role, a 409 naming what stands in the
+// way. Act enforces it and View.Actions lists what it allows, so that a page offers a
+// control exactly when the API would accept the action. For departmental actions it
+// returns the acting department's own assignment.
+//
+// It decides from the ticket alone; what the request carries (a reason, a department,
+// a date) is checked when the action is done.
+func (s *Store) permit(dir *directory, p *auth.Principal, t *Ticket, as []*Assignment, action Action) (*Assignment, error) {
+	r, ok := rules[action]
+	if !ok || action == ActAttach {
+		return nil, api.Errorf(api.ErrNotFound, "unknown_action", "unknown action %q; one of %v", action, Actions)
+	}
+	if !p.Is(r.roles...) {
+		return nil, api.Errorf(api.ErrForbidden, "forbidden", "a %s may not %s a ticket", p.Role, action)
+	}
+	if !r.allows(t.Status) {
+		return nil, api.Errorf(api.ErrConflict, "illegal_transition", "ticket %s is %s; it cannot be %s now", t.Number, t.Status, pastTense(action))
+	}
+	var mine *Assignment
+	if r.departmental {
+		var err error
+		if mine, err = ownAssignment(p, t, as); err != nil {
+			return nil, err
+		}
+	}
+	working := mine != nil && (mine.Status == AssignDispatched || mine.Status == AssignSigned)
+	switch action {
+	case ActSign:
+		switch {
+		case mine.Status == AssignSigned:
+			return nil, api.Errorf(api.ErrConflict, "already_signed", "your department has already signed for ticket %s", t.Number)
+		case mine.Status != AssignDispatched:
+			return nil, api.Errorf(api.ErrConflict, "cannot_sign", "your department's assignment on ticket %s is %s; there is nothing to sign for", t.Number, mine.Status)
+		}
+	case ActReply:
+		if mine.Status != AssignSigned {
+			return nil, api.Errorf(api.ErrConflict, "not_signed", "your department must sign for ticket %s before replying (assignment is %s)", t.Number, mine.Status)
+		}
+	case ActReturn:
+		if !working {
+			return nil, api.Errorf(api.ErrConflict, "cannot_return", "your department's assignment on ticket %s is %s; it cannot be returned now", t.Number, mine.Status)
+		}
+	case ActRedispatch:
+		if !working {
+			return nil, api.Errorf(api.ErrConflict, "cannot_redispatch", "your department's assignment on ticket %s is %s; it cannot be handed down now", t.Number, mine.Status)
+		}
+		if !dir.hasSubunits(dir.depts[mine.DepartmentID]) {
+			return nil, api.Errorf(api.ErrConflict, "no_subunits", "your department has no active sub-unit to hand ticket %s down to", t.Number)
+		}
+	case ActRequestExtension:
+		if !working {
+			return nil, api.Errorf(api.ErrConflict, "cannot_extend", "your department's assignment on ticket %s is %s; there is no deadline to extend", t.Number, mine.Status)
+		}
+		if mine.ExtensionPending {
+			return nil, api.Errorf(api.ErrConflict, "extension_pending", "an extension request for ticket %s is already waiting for a decision", t.Number)
+		}
+	case ActApproveExtension, ActRefuseExtension:
+		if !anyAssignment(as, extensionPending) {
+			return nil, api.Errorf(api.ErrConflict, "nothing_pending", "ticket %s has no pending extension request", t.Number)
+		}
+	case ActAnswer:
+		if k := dir.kindOf(dir.cats[t.CategoryID]); k != KindConsultation {
+			return nil, api.Errorf(api.ErrConflict, "not_consultation", "only consultations can be answered directly; ticket %s is a %s", t.Number, k)
+		}
+	case ActRefuse:
+		if len(s.opts.RefusalReasons) == 0 {
+			return nil, api.Errorf(api.ErrConflict, "no_refusal_reasons", "no refusal reasons are configured (tickets.refusal_reasons)")
+		}
+	}
+	return mine, nil
+}
+
+// allowed lists the actions permit allows p on the ticket, in the workflow's order.
+func (s *Store) allowed(dir *directory, p *auth.Principal, t *Ticket, as []*Assignment) []Action {
+	var out []Action
+	for _, a := range Actions {
+		if _, err := s.permit(dir, p, t, as, a); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ownAssignment is the active assignment of p's own department (not of a sub-unit it
+// handed the ticket to).
+func ownAssignment(p *auth.Principal, t *Ticket, as []*Assignment) (*Assignment, error) {
+	if p.Role != auth.RoleDepartment || p.DepartmentID == 0 {
+		return nil, api.Errorf(api.ErrForbidden, "department_only", "only a department user can do this, on its own assignment")
+	}
+	for _, a := range as {
+		if a.DepartmentID == p.DepartmentID && a.active() {
+			return a, nil
+		}
+	}
+	// The department sees the ticket through a sub-unit, or its share is finished.
+	return nil, api.Errorf(api.ErrConflict, "no_assignment",
+		"ticket %s has no open assignment for your department (it is %s)", t.Number, t.Status)
+}
+
+// extensionPending matches an assignment whose extension request waits for a decision;
+// a request on an assignment that has since closed waits for nothing.
+func extensionPending(a *Assignment) bool { return a.ExtensionPending && a.active() }
+
+func anyAssignment(as []*Assignment, match func(*Assignment) bool) bool {
+	for _, a := range as {
+		if match(a) {
 			return true
 		}
 	}

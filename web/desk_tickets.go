@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,15 +87,21 @@ func (h *Handler) createTicket(c *gin.Context) {
 	redirect(c, "/console/tickets/"+v.Number, flash)
 }
 
-// deskTicketPage is a ticket as the central desk sees it, with its actions.
+// deskTicketPage is a ticket as the central desk sees it, with every action the
+// workflow allows the viewer now (T.Actions).
 type deskTicketPage struct {
 	base
-	T          *tickets.View
-	Dir        *directory
-	Duplicates []string
+	T   *tickets.View
+	Dir *directory
+	// Duplicates are the possible duplicates shown beside the ticket while it can be
+	// merged.
+	Duplicates []tickets.Duplicate
+	Reasons    []tickets.RefusalReason
 	Suggestion string
 	Form       url.Values
 	Audio      string // the voice message to play, if any
+	// Publish says the viewer may publish the answer to 百姓直通车.
+	Publish bool
 }
 
 func (h *Handler) showDeskTicket(c *gin.Context) {
@@ -116,13 +122,16 @@ func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.
 		return
 	}
 	b.Title, b.Nav = "工单 "+v.Number, "tickets"
-	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v)}
+	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v), Reasons: h.opts.Tickets.RefusalReasons(),
+		Publish: h.opts.Cards != nil && p.Is(auth.RoleSupervisor) && v.Status == tickets.StatusCompleted}
 	if dep := dir.defaults[v.Category.Code]; dep != "" {
 		page.Suggestion = dir.name(dep)
 	}
-	if v.Status.Open() && v.Citizen.Phone != "" {
-		dups, err := h.opts.Tickets.Similar(ctx, p, v.Number)
-		if err != nil && !errors.Is(err, api.ErrForbidden) {
+	// Duplicates are looked for only while the ticket can still be merged: one indexed
+	// query on the caller's number.
+	if slices.Contains(v.Actions, tickets.ActMerge) && v.Citizen.Phone != "" {
+		dups, err := h.opts.Tickets.SimilarTickets(ctx, p, v.Number)
+		if err != nil {
 			h.log.WarnContext(ctx, "desk: similar tickets", "ticket", v.Number, "err", err)
 		}
 		page.Duplicates = dups
@@ -146,32 +155,68 @@ func audioOf(v *tickets.View) string {
 	return ""
 }
 
-// deskActions are the workflow actions the desk's ticket page offers.
-var deskActions = map[tickets.Action]bool{
-	tickets.ActDispatch: true, tickets.ActApprove: true, tickets.ActSendBack: true, tickets.ActAnswer: true,
-	tickets.ActNote: true, tickets.ActAcceptReturn: true, tickets.ActRejectReturn: true,
-}
-
+// deskAct takes any workflow action from the desk's ticket page; the store decides
+// whether the viewer may (the same rules that chose the page's controls).
 func (h *Handler) deskAct(c *gin.Context) {
 	action := tickets.Action(c.Param("action"))
-	if !deskActions[action] {
+	if action == "publish" { // not a workflow step: the dashboards' published answers
+		h.publish(c)
+		return
+	}
+	if !slices.Contains(tickets.Actions, action) {
 		h.fail(c, h.base(c, ""), api.Errorf(api.ErrNotFound, "unknown_action", "no such action %q", action))
 		return
 	}
+	number := tickets.NormalizeNumber(c.Param("number"))
 	form := c.Request.PostForm
-	req := tickets.ActionRequest{Note: form.Get("note"), Answer: form.Get("answer")}
-	req.Version, _ = strconv.Atoi(form.Get("version"))
-	if d := strings.TrimSpace(form.Get("department")); d != "" {
-		req.Departments = []string{d}
+	req, err := h.actionRequest(action, form)
+	if err == nil && h.needsConfirmation(c, action, form, "/console/tickets/"+number) {
+		return
 	}
-	if err := h.act(c.Request.Context(), auth.Current(c), c.Param("number"), action, req); err != nil {
+	if err == nil {
+		err = h.act(c.Request.Context(), auth.Current(c), number, action, req)
+	}
+	if err != nil {
 		b := h.base(c, "工单")
 		b.Error = message(err)
 		form.Set("failed", string(action))
 		h.renderDeskTicket(c, statusOf(err), b, form)
 		return
 	}
-	redirect(c, "/console/tickets/"+tickets.NormalizeNumber(c.Param("number")), string(action))
+	flash := string(action)
+	if action == tickets.ActAcceptReturn && len(req.Departments) > 0 {
+		flash = "accept_return_dispatch"
+	}
+	redirect(c, "/console/tickets/"+number, flash)
+}
+
+// actionRequest reads an action's fields from a ticket page's form. "department" names
+// the department an action is about (whose return, whose extension, whom to urge, the
+// sub-unit to hand down to); "to" is where a dispatch sends the ticket.
+func (h *Handler) actionRequest(action tickets.Action, form url.Values) (tickets.ActionRequest, error) {
+	req := tickets.ActionRequest{Note: form.Get("note"), Answer: form.Get("answer"), Reply: form.Get("reply"),
+		Reason: form.Get("reason"), Department: strings.TrimSpace(form.Get("department")), Into: strings.TrimSpace(form.Get("into"))}
+	req.Version, _ = strconv.Atoi(form.Get("version"))
+	if to := strings.TrimSpace(form.Get("to")); to != "" {
+		req.Departments = []string{to}
+	}
+	if action == tickets.ActRequestExtension {
+		s := strings.TrimSpace(form.Get("until"))
+		if s == "" {
+			return req, api.Errorf(api.ErrInvalid, "empty_until", "until is required")
+		}
+		until, err := time.ParseInLocation("2006-01-02T15:04", s, h.opts.Location)
+		if err != nil {
+			if until, err = time.ParseInLocation("2006-01-02", s, h.opts.Location); err == nil {
+				until = until.Add(24*time.Hour - time.Minute) // the end of that day
+			}
+		}
+		if err != nil {
+			return req, api.Errorf(api.ErrInvalid, "invalid_until", "期限“%s”不是日期时间（例如 2026-12-31T17:30）。", s)
+		}
+		req.Until = &until
+	}
+	return req, nil
 }
 
 func (h *Handler) act(ctx context.Context, p *auth.Principal, number string, action tickets.Action, req tickets.ActionRequest) error {

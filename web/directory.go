@@ -13,9 +13,13 @@ type directory struct {
 	Districts []district
 	// Departments are the active departments in tree order, for the dispatch choice.
 	Departments []tickets.DepartmentView
-	names       map[string]string // department code → name
-	parent      map[string]string // department code → parent code
-	defaults    map[string]string // category code → default department code (inherited)
+	// Levels are the same departments grouped by level (市直部门, 旗区, 苏木乡镇街道,
+	// 嘎查村社区): the optgroups of every department picker.
+	Levels   []deptLevel
+	names    map[string]string // department code → name
+	parent   map[string]string // department code → parent code
+	defaults map[string]string // category code → default department code (inherited)
+	codes    map[uint]string   // department id → code
 }
 
 // categoryGroup is a top-level category (a kind of request) with its leaves.
@@ -30,6 +34,18 @@ type categoryOption struct {
 	Code, Name           string
 	Department, DeptName string
 }
+
+// deptLevel is one optgroup of the department picker.
+type deptLevel struct {
+	Name        string
+	Departments []tickets.DepartmentView
+}
+
+// levelNames are the picker's groups, in the order of the service hierarchy.
+var levelNames = []struct {
+	level tickets.Level
+	name  string
+}{{tickets.LevelCity, "市直部门"}, {tickets.LevelDistrict, "旗区"}, {tickets.LevelTownship, "苏木乡镇街道"}, {tickets.LevelVillage, "嘎查村社区"}}
 
 type district struct {
 	Code, Name string
@@ -46,10 +62,10 @@ func (h *Handler) directory(ctx context.Context) (*directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: categories: %w", err)
 	}
-	d := &directory{names: map[string]string{}, parent: map[string]string{}, defaults: map[string]string{}}
+	d := &directory{names: map[string]string{}, parent: map[string]string{}, defaults: map[string]string{}, codes: map[uint]string{}}
 	idx := map[string]int{}
 	for _, x := range depts {
-		d.names[x.Code], d.parent[x.Code] = x.Name, x.Parent
+		d.names[x.Code], d.parent[x.Code], d.codes[x.ID] = x.Name, x.Parent, x.Code
 		if !x.Active {
 			continue
 		}
@@ -62,6 +78,17 @@ func (h *Handler) directory(ctx context.Context) (*directory, error) {
 			if i, ok := idx[x.Parent]; ok {
 				d.Districts[i].Townships = append(d.Districts[i].Townships, x)
 			}
+		}
+	}
+	for _, l := range levelNames {
+		g := deptLevel{Name: l.name}
+		for _, x := range d.Departments {
+			if x.Level == l.level {
+				g.Departments = append(g.Departments, x)
+			}
+		}
+		if len(g.Departments) > 0 {
+			d.Levels = append(d.Levels, g)
 		}
 	}
 	byCode := map[string]tickets.CategoryView{}
@@ -107,6 +134,9 @@ func (h *Handler) directory(ctx context.Context) (*directory, error) {
 	}
 	return d, nil
 }
+
+// codeOf is the code of the department with id, or "" when unknown.
+func (d *directory) codeOf(id uint) string { return d.codes[id] }
 
 // name is a department's name, or its code when unknown.
 func (d *directory) name(code string) string {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"html/template"
+	"slices"
 	"strconv"
 	"time"
 
@@ -81,6 +82,14 @@ func (h *Handler) funcs() template.FuncMap {
 				out[string(k)] = v
 			}
 			return out
+		},
+		// can reports whether the viewer may take action on the ticket now: the workflow's
+		// own answer (View.Actions), so that no page offers what the store would refuse.
+		"can": func(v *tickets.View, a tickets.Action) bool { return v != nil && slices.Contains(v.Actions, a) },
+		// picker hands the department picker its id, field name, chosen code and the
+		// text of its empty choice.
+		"picker": func(d *directory, id, name, selected, empty string) map[string]any {
+			return map[string]any{"Dir": d, "ID": id, "Name": name, "Selected": selected, "Empty": empty}
 		},
 		// listOf hands the shared ticket list its rows and where their links go.
 		"listOf": func(base string, items []tickets.Summary) map[string]any {

@@ -69,7 +69,7 @@ var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
-	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures"}
+	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures", "confirm", "publish"}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -132,7 +132,8 @@ func (h *Handler) Routes(e gin.IRouter) {
 	desk.POST("/tickets", h.createTicket)
 	desk.GET("/tickets", h.deskSearch)
 	desk.GET("/tickets/:number", h.showDeskTicket)
-	desk.POST("/tickets/:number/:action", h.deskAct)
+	desk.GET("/tickets/:number/publish", h.showPublish)
+	desk.POST("/tickets/:number/:action", h.deskAct) // publish too: see deskAct
 	desk.GET("/inbox", h.showInbox)
 	desk.GET("/knowledge", h.showKnowledge)
 	desk.POST("/knowledge/send", h.sendMaterials)
@@ -255,6 +256,18 @@ var messages = map[string]string{
 	"stale_version":      "工单已被他人更新，请刷新页面后重试。",
 	"illegal_transition": "工单当前状态不允许此操作。",
 	"already_signed":     "本单位已签收该工单。",
+	"cannot_sign":        "本单位在该工单上没有待签收的派单。",
+	"cannot_return":      "本单位的派单现在不能退单（已回复或已退单）。",
+	"cannot_redispatch":  "本单位的派单现在不能下派（已回复或已退单）。",
+	"cannot_extend":      "本单位的派单现在没有可延期的期限。",
+	"extension_pending":  "本单位已有延期申请在等待审批。",
+	"no_subunits":        "本单位没有可下派的下级单位。",
+	"nothing_pending":    "该工单没有等待审批的申请（可能已由他人处理）。",
+	"unknown_original":   "没有找到该原工单编号。",
+	"empty_into":         "请填写原工单编号。",
+	"merge_self":         "工单不能并入它自己。",
+	"original_closed":    "原工单已合并或不予受理，请并入仍在办理的工单。",
+	"unknown_reason":     "请选择不予受理的理由。",
 	"not_signed":         "请先签收再回复。",
 	"no_assignment":      "该工单当前没有本单位待办的派单。",
 	"not_consultation":   "只有咨询类工单可以直接答复办结。",
@@ -304,26 +317,37 @@ func redirect(c *gin.Context, path, flash string) {
 // flashes are the texts of the ok= codes; anything else shows nothing, so that a link
 // cannot put words into the page.
 var flashes = map[string]string{
-	"joined":     "已签入队列。",
-	"left":       "已签出队列。",
-	"ready":      "状态：就绪。",
-	"paused":     "状态：小休。",
-	"created":    "工单已登记。",
-	"dispatched": "工单已派单。",
-	"approve":    "审核通过，工单已办结。",
-	"send_back":  "已退回承办单位重新办理。",
-	"answer":     "已直接答复并办结。",
-	"note":       "备注已添加。",
-	"dispatch":   "工单已派单。",
-	"sign":       "已签收。",
-	"reply":      "回复已提交，等待审核。",
-	"return":     "已退单，等待中心审定。",
-	"redispatch": "已下派至下级单位。",
-	"extension":  "延期申请已提交。",
-	"sms":        "材料清单短信已排队发送。",
-	"surveyed":   "回访结果已记录。",
-	"reopened":   "回访结果已记录；市民不满意，工单将退回重新办理。",
-	"card_sign":  "红黄牌已签收。",
+	"joined":                 "已签入队列。",
+	"left":                   "已签出队列。",
+	"ready":                  "状态：就绪。",
+	"paused":                 "状态：小休。",
+	"created":                "工单已登记。",
+	"dispatched":             "工单已派单。",
+	"approve":                "审核通过，工单已办结。",
+	"send_back":              "已退回承办单位重新办理。",
+	"answer":                 "已直接答复并办结。",
+	"note":                   "备注已添加。",
+	"dispatch":               "工单已派单。",
+	"sign":                   "已签收。",
+	"reply":                  "回复已提交，等待审核。",
+	"return":                 "已退单，等待中心审定。",
+	"redispatch":             "已下派至下级单位。",
+	"extension":              "延期申请已提交。",
+	"sms":                    "材料清单短信已排队发送。",
+	"surveyed":               "回访结果已记录。",
+	"reopened":               "回访结果已记录；市民不满意，工单将退回重新办理。",
+	"card_sign":              "红黄牌已签收。",
+	"accept_return":          "已同意退单，工单回到中心待派单。",
+	"accept_return_dispatch": "已同意退单，并已改派。",
+	"reject_return":          "已驳回退单，工单退回承办单位继续办理。",
+	"urge":                   "已督办，督办意见已记入办理经过。",
+	"approve_extension":      "已批准延期，办理期限已延至申请的日期。",
+	"refuse_extension":       "已不批准延期，办理期限不变。",
+	"reopen":                 "工单已重新打开，回到中心待派单。",
+	"merge":                  "已作为重复件并入原工单。",
+	"refuse":                 "已不予受理，工单已结束。",
+	"publish":                "已发布到百姓直通车。",
+	"request_extension":      "延期申请已提交。",
 }
 
 func (h *Handler) flash(c *gin.Context) string { return flashes[c.Query("ok")] }

@@ -19,6 +19,8 @@ type inboxPage struct {
 	Channels []channelBox
 	Replied  []tickets.Summary
 	Returned []tickets.Summary
+	// Extensions are the tickets with an extension request to decide, for supervisors.
+	Extensions []tickets.Summary
 }
 
 // channelBox is the registered tickets of one channel.
@@ -70,6 +72,12 @@ func (h *Handler) showInbox(c *gin.Context) {
 	if page.Returned, _, err = h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusReturned}}, one); err != nil {
 		h.fail(c, b, err)
 		return
+	}
+	if p.Is(auth.RoleSupervisor) {
+		if page.Extensions, _, err = h.opts.Tickets.List(ctx, p, tickets.Filter{ExtensionPending: true}, one); err != nil {
+			h.fail(c, b, err)
+			return
+		}
 	}
 	h.render(c, http.StatusOK, "inbox", page)
 }

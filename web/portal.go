@@ -1,13 +1,11 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,15 +103,14 @@ func (h *Handler) portalSearch(c *gin.Context) {
 }
 
 // portalTicketPage is a ticket as its department sees it (phone numbers masked by the
-// store), with what the department can do on its own assignments.
+// store), with what the workflow allows the department now (T.Actions).
 type portalTicketPage struct {
 	base
 	T        *tickets.View
-	Mine     []tickets.AssignmentView
 	Subunits []tickets.DepartmentView
-	CanSign, CanReply, CanReturn, CanExtend,
-	CanRedispatch bool
-	Form url.Values
+	// Pending is the department's own extension request waiting for a decision.
+	Pending *tickets.AssignmentView
+	Form    url.Values
 }
 
 func (h *Handler) showPortalTicket(c *gin.Context) {
@@ -133,45 +130,24 @@ func (h *Handler) renderPortalTicket(c *gin.Context, status int, b base, form ur
 		h.fail(c, b, err)
 		return
 	}
-	own, err := h.ownDepartment(ctx, p, dir)
-	if err != nil {
-		h.fail(c, b, err)
-		return
-	}
 	b.Title, b.Nav = "工单 "+v.Number, "inbox"
-	page := portalTicketPage{base: b, T: v, Form: form, Subunits: dir.subunits(own)}
-	for _, a := range v.Assignments {
-		if !dir.within(a.Department.Code, own) {
-			continue
-		}
-		page.Mine = append(page.Mine, a)
-		switch a.Status {
-		case tickets.AssignDispatched:
-			page.CanSign, page.CanReturn, page.CanExtend = true, true, !a.ExtensionPending
-			page.CanRedispatch = len(page.Subunits) > 0
-		case tickets.AssignSigned:
-			page.CanReply, page.CanReturn, page.CanExtend = true, true, !a.ExtensionPending
-			page.CanRedispatch = len(page.Subunits) > 0
+	page := portalTicketPage{base: b, T: v, Form: form}
+	own := dir.codeOf(p.DepartmentID)
+	if slices.Contains(v.Actions, tickets.ActRedispatch) {
+		page.Subunits = dir.subunits(own)
+	}
+	for i, a := range v.Assignments {
+		if a.Department.Code == own && a.ExtensionPending {
+			page.Pending = &v.Assignments[i]
 		}
 	}
 	h.render(c, status, "portal_ticket", page)
 }
 
-// ownDepartment is the code of p's department.
-func (h *Handler) ownDepartment(ctx context.Context, p *auth.Principal, dir *directory) (string, error) {
-	for _, d := range dir.Departments {
-		id, err := h.opts.Tickets.DepartmentByCode(ctx, d.Code)
-		if err == nil && id == p.DepartmentID {
-			return d.Code, nil
-		}
-	}
-	return "", api.Errorf(api.ErrForbidden, "no_department", "your account is not bound to an active department")
-}
-
 // portalActions maps the portal's form actions to the workflow.
 var portalActions = map[string]tickets.Action{
 	"sign": tickets.ActSign, "reply": tickets.ActReply, "return": tickets.ActReturn,
-	"extension": tickets.ActRequestExtension, "redispatch": tickets.ActRedispatch,
+	"extension": tickets.ActRequestExtension, "redispatch": tickets.ActRedispatch, "note": tickets.ActNote,
 }
 
 func (h *Handler) portalAct(c *gin.Context) {
@@ -193,26 +169,12 @@ func (h *Handler) portalAct(c *gin.Context) {
 		form.Set("failed", name)
 		h.renderPortalTicket(c, statusOf(err), b, form)
 	}
-	req := tickets.ActionRequest{Note: form.Get("note"), Reply: form.Get("reply"), Reason: form.Get("reason"), Department: form.Get("department")}
-	req.Version, _ = strconv.Atoi(form.Get("version"))
+	req, err := h.actionRequest(action, form)
+	if err != nil {
+		again(err)
+		return
+	}
 	switch action {
-	case tickets.ActRequestExtension:
-		s := strings.TrimSpace(form.Get("until"))
-		if s == "" {
-			again(api.Errorf(api.ErrInvalid, "empty_until", "until is required"))
-			return
-		}
-		until, err := time.ParseInLocation("2006-01-02T15:04", s, h.opts.Location)
-		if err != nil {
-			if until, err = time.ParseInLocation("2006-01-02", s, h.opts.Location); err == nil {
-				until = until.Add(24*time.Hour - time.Minute) // the end of that day
-			}
-		}
-		if err != nil {
-			again(api.Errorf(api.ErrInvalid, "invalid_until", "期限“%s”不是日期时间（例如 2026-12-31T17:30）。", s))
-			return
-		}
-		req.Until = &until
 	case tickets.ActReply:
 		if strings.TrimSpace(req.Reply) == "" {
 			again(api.Errorf(api.ErrInvalid, "empty_reply", "reply is empty"))
@@ -223,6 +185,9 @@ func (h *Handler) portalAct(c *gin.Context) {
 			return
 		}
 		req.Version = 0 // the attachment has moved the version on
+	}
+	if h.needsConfirmation(c, action, form, "/portal/tickets/"+number) {
+		return
 	}
 	if err := h.act(ctx, p, number, action, req); err != nil {
 		again(err)

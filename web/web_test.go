@@ -401,6 +401,17 @@ func TestPortalActions(t *testing.T) {
 			number := create()
 			tt.form.Set("csrf_token", csrf)
 			resp, body := c.do("POST", "/portal/tickets/"+number+"/"+tt.action, tt.form)
+			if tt.action == "return" {
+				// A return asks first, and is not taken until confirmed.
+				if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="confirm-form"`) || !strings.Contains(body, "属物业管理范围") {
+					t.Fatalf("a return without confirmation: %d\n%s", resp.StatusCode, body)
+				}
+				if v, _ := f.env.Store.Find(f.env.Ctx, op, number); v.Status != tickets.StatusDispatched {
+					t.Fatalf("the return was taken before it was confirmed: %s", v.Status)
+				}
+				tt.form.Set("confirmed", "1")
+				resp, body = c.do("POST", "/portal/tickets/"+number+"/"+tt.action, tt.form)
+			}
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("%s: %d\n%s", tt.action, resp.StatusCode, body)
 			}
