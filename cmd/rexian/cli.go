@@ -90,6 +90,8 @@ REXIAN_TICKETS_HANDLE_CLOCK_FROM. See 'rexian config print'.`,
 		c.promptsCommand(),
 		c.simCommand(),
 		c.doctorCommand(),
+		c.backupCommand(),
+		c.restoreCommand(),
 	)
 	c.addDomainCommands(root)
 	return root
