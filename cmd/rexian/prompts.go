@@ -96,6 +96,16 @@ func (c *cli) departmentTexts(cmd *cobra.Command) (map[string]string, error) {
 		if err != nil {
 			return fmt.Errorf("read departments: %w", err)
 		}
+		if len(views) == 0 {
+			// Most likely not rexian's database: without --config or --data (or the
+			// environment of the service) this is an empty ./data.
+			where := "the configured database"
+			if strings.HasPrefix(d.cfg.DatabaseURL, "sqlite") {
+				where = "the SQLite database under " + d.cfg.DataDir
+			}
+			return fmt.Errorf("--departments: %s has no departments; run rexian prompts with rexian's own configuration "+
+				"(the service's environment file, --config or --data) once the directory is set up", where)
+		}
 		depts := make([]prompt.Department, len(views))
 		for i, v := range views {
 			depts[i] = prompt.Department{Code: v.Code, Name: v.Name}

@@ -126,3 +126,18 @@ func TestPromptsUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestPromptsDepartmentsRefusesAnEmptyDirectory: without rexian's own configuration the
+// command would read an empty database and render no department names; it says so and
+// fails instead, before rendering anything.
+func TestPromptsDepartmentsRefusesAnEmptyDirectory(t *testing.T) {
+	env := testEnv(t, "")
+	out := filepath.Join(t.TempDir(), "sounds")
+	code, stdout, stderr := runCLI(t, env, "", "prompts", "--departments", "--out", out)
+	if code == exitOK || !strings.Contains(stderr, "has no departments") || !strings.Contains(stderr, "--config or --data") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written although the run was refused", out)
+	}
+}
