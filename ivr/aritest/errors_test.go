@@ -181,11 +181,11 @@ func TestRecordingFolderMissing(t *testing.T) {
 	var br struct{ ID string }
 	must(t, json.Unmarshal([]byte(body), &br), "bridge body")
 
-	const want = `{"message":"Unrecognized recording error: No such file or directory"}`
-	for _, p := range []string{
-		"/ari/channels/" + call.ID() + "/record?name=msg-1&format=wav&maxDurationSeconds=30&beep=true&terminateOn=%23&ifExists=overwrite",
-		"/ari/channels/" + call.ID() + "/record?name=hotline%2Fmsg-2&format=wav",
-		"/ari/bridges/" + br.ID + "/record?name=conv-1&format=wav",
+	const channel = `{"message":"Unrecognized recording error: No such file or directory"}`
+	for p, want := range map[string]string{
+		"/ari/channels/" + call.ID() + "/record?name=msg-1&format=wav&maxDurationSeconds=30&beep=true&terminateOn=%23&ifExists=overwrite": channel,
+		"/ari/channels/" + call.ID() + "/record?name=hotline%2Fmsg-2&format=wav":                                                          channel,
+		"/ari/bridges/" + br.ID + "/record?name=conv-1&format=wav":                                                                        `{"message":"Internal Server Error"}`,
 	} {
 		if status, body := h.do("POST", p, ""); status != 500 || body != want {
 			t.Errorf("POST %s = %d %s, want 500 %s", p, status, body, want)

@@ -109,7 +109,11 @@ func (s *Server) newRecordingLocked(r *request, rc *recorder, target string) rep
 	}
 	if s.st.noRecDir {
 		// Asterisk cannot create the file (nor a sub-folder of a name with
-		// '/') and reports strerror(errno) as it is.
+		// '/'). A channel record reports strerror(errno) as it is; a bridge
+		// record (through its Recorder channel) only a generic 500.
+		if rc.br != nil {
+			return fail(500, "Internal Server Error")
+		}
 		return fail(500, "Unrecognized recording error: No such file or directory")
 	}
 	if _, live := s.st.liveRecs[name]; live {

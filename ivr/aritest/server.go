@@ -56,9 +56,10 @@ type Options struct {
 	Addr string
 
 	// NoRecordingFolder plays an Asterisk whose spool lacks its recording/
-	// folder (a fresh install where no step created it): every channel and
-	// bridge record answers 500 "Unrecognized recording error: No such file
-	// or directory" and starts nothing, as the real Asterisk 22 does.
+	// folder (a fresh install where no step created it): every channel record
+	// answers 500 "Unrecognized recording error: No such file or directory",
+	// every bridge record 500 "Internal Server Error", and nothing starts, as
+	// the real Asterisk 22 does.
 	// SetRecordingFolder changes it while the server runs.
 	NoRecordingFolder bool
 }
