@@ -3,6 +3,7 @@ package callback
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -44,12 +45,18 @@ func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(
 // ticket, since, and what the dashboards' survey links ask for: from and to (completion
 // time, [from, to)), department, district, category, channel and counted.
 func (h *Handler) filter(c *gin.Context) (Filter, error) {
-	f := Filter{Status: Status(c.Query("status")), Ticket: strings.TrimSpace(c.Query("ticket")),
-		Department: c.Query("department"), District: c.Query("district"), Category: c.Query("category"), Channel: c.Query("channel")}
+	return ParseFilter(c.Request.URL.Query(), h.svc.opts.Location)
+}
+
+// ParseFilter reads a survey list's query (see Handler.filter); the consoles' survey
+// list and its download read theirs with it, so that they list what the API would.
+func ParseFilter(query url.Values, loc *time.Location) (Filter, error) {
+	f := Filter{Status: Status(query.Get("status")), Ticket: strings.TrimSpace(query.Get("ticket")),
+		Department: query.Get("department"), District: query.Get("district"), Category: query.Get("category"), Channel: query.Get("channel")}
 	if f.Status != "" && !f.Status.Valid() {
 		return f, api.Errorf(api.ErrInvalid, "invalid_status", "status %q is not one of %v", f.Status, Statuses)
 	}
-	if v := c.Query("result"); v != "" {
+	if v := query.Get("result"); v != "" {
 		for _, x := range strings.Split(v, ",") {
 			r := Result(strings.TrimSpace(x))
 			if !r.Valid() {
@@ -62,15 +69,15 @@ func (h *Handler) filter(c *gin.Context) (Filter, error) {
 		name string
 		dst  **time.Time
 	}{{"since", &f.Since}, {"from", &f.From}, {"to", &f.To}} {
-		if v := c.Query(x.name); v != "" {
-			t, err := h.parseTime(x.name, v)
+		if v := query.Get(x.name); v != "" {
+			t, err := parseTime(x.name, v, loc)
 			if err != nil {
 				return f, err
 			}
 			*x.dst = &t
 		}
 	}
-	if v := c.Query("counted"); v != "" {
+	if v := query.Get("counted"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return f, api.Errorf(api.ErrInvalid, "invalid_counted", "counted must be true or false, not %q", v)
@@ -154,14 +161,14 @@ func (h *Handler) stats(c *gin.Context) error {
 	f := StatsFilter{Group: Group(c.DefaultQuery("group", string(GroupDepartment))),
 		From: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc), To: now.Add(time.Second)}
 	if v := c.Query("from"); v != "" {
-		t, err := h.parseTime("from", v)
+		t, err := parseTime("from", v, loc)
 		if err != nil {
 			return err
 		}
 		f.From = t
 	}
 	if v := c.Query("to"); v != "" {
-		t, err := h.parseTime("to", v)
+		t, err := parseTime("to", v, loc)
 		if err != nil {
 			return err
 		}
@@ -179,11 +186,11 @@ func (h *Handler) stats(c *gin.Context) error {
 }
 
 // parseTime reads RFC 3339 or a date (midnight in the city's zone).
-func (h *Handler) parseTime(field, v string) (time.Time, error) {
+func parseTime(field, v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation("2006-01-02", v, h.svc.opts.Location); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", v, loc); err == nil {
 		return t, nil
 	}
 	return time.Time{}, api.Errorf(api.ErrInvalid, "invalid_time", "%s %q is neither a date (2026-11-26) nor an RFC 3339 time", field, v)

@@ -104,6 +104,66 @@ func (s *Service) query(ctx context.Context) *gorm.DB {
 // Surveys lists surveys, newest first (the manual list oldest first: work the longest
 // waiting citizen first).
 func (s *Service) Surveys(ctx context.Context, f Filter, page api.Page, mask bool) ([]View, bool, error) {
+	q, err := s.filtered(ctx, f)
+	if err != nil {
+		return nil, false, err
+	}
+	if f.Status == StatusManual {
+		q = q.Order("s.updated_at, s.id")
+	} else {
+		q = q.Order("s.id DESC")
+	}
+	var rows []surveyRow
+	if err := q.Offset(page.Offset()).Limit(page.PerPage + 1).Scan(&rows).Error; err != nil {
+		return nil, false, fmt.Errorf("callback: list surveys: %w", err)
+	}
+	more := len(rows) > page.PerPage
+	if more {
+		rows = rows[:page.PerPage]
+	}
+	out := make([]View, 0, len(rows))
+	for i := range rows {
+		out = append(out, s.view(&rows[i], mask))
+	}
+	return out, more, nil
+}
+
+// EachSurvey hands every survey f asks for to fn, newest first, a batch at a time
+// (keyed on the id, so that a download of many surveys reads in bounded steps).
+func (s *Service) EachSurvey(ctx context.Context, f Filter, mask bool, fn func([]View) error) error {
+	const batch = 1000
+	var last uint64
+	for {
+		q, err := s.filtered(ctx, f)
+		if err != nil {
+			return err
+		}
+		if last > 0 {
+			q = q.Where("s.id < ?", last)
+		}
+		var rows []surveyRow
+		if err := q.Order("s.id DESC").Limit(batch).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("callback: read surveys: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		out := make([]View, len(rows))
+		for i := range rows {
+			out[i] = s.view(&rows[i], mask)
+		}
+		if err := fn(out); err != nil {
+			return err
+		}
+		if len(rows) < batch {
+			return nil
+		}
+		last = rows[len(rows)-1].ID
+	}
+}
+
+// filtered is the surveys f asks for, unordered.
+func (s *Service) filtered(ctx context.Context, f Filter) (*gorm.DB, error) {
 	q := s.query(ctx)
 	if f.Status != "" {
 		q = q.Where("s.status = ?", f.Status)
@@ -132,7 +192,7 @@ func (s *Service) Surveys(ctx context.Context, f Filter, page api.Page, mask boo
 	}
 	q, err := s.groupFilter(ctx, q, f)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if f.Since != nil {
 		if f.Status == StatusManual {
@@ -141,24 +201,7 @@ func (s *Service) Surveys(ctx context.Context, f Filter, page api.Page, mask boo
 			q = q.Where("s.answered_at >= ?", f.Since.UTC())
 		}
 	}
-	if f.Status == StatusManual {
-		q = q.Order("s.updated_at, s.id")
-	} else {
-		q = q.Order("s.id DESC")
-	}
-	var rows []surveyRow
-	if err := q.Offset(page.Offset()).Limit(page.PerPage + 1).Scan(&rows).Error; err != nil {
-		return nil, false, fmt.Errorf("callback: list surveys: %w", err)
-	}
-	more := len(rows) > page.PerPage
-	if more {
-		rows = rows[:page.PerPage]
-	}
-	out := make([]View, 0, len(rows))
-	for i := range rows {
-		out = append(out, s.view(&rows[i], mask))
-	}
-	return out, more, nil
+	return q, nil
 }
 
 // Find returns one survey.

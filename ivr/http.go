@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -274,46 +275,98 @@ func (h *Handler) calls(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	q := h.db.WithContext(c.Request.Context()).Model(&Record{})
-	q, err = h.filter(c, q)
+	recs, more, err := ListCalls(c.Request.Context(), h.db, h.loc, c.Request.URL.Query(), page)
 	if err != nil {
 		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"calls": recs, "page": page.Page, "per_page": page.PerPage, "has_more": more})
+	return nil
+}
+
+// callsQuery is the call records that query asks for, with the filters of GET
+// /ivr/calls: from, to, hotline, caller, operator, ticket, direction, outcome, ended and
+// in_target. The consoles' call list and its download use it too, so that a figure's
+// link lists in the console exactly what the API would.
+func callsQuery(ctx context.Context, db *gorm.DB, loc *time.Location, query url.Values) (*gorm.DB, error) {
+	q, err := periodFilter(db.WithContext(ctx).Model(&Record{}), loc, query)
+	if err != nil {
+		return nil, err
 	}
 	for _, k := range []string{"caller", "operator", "ticket_number"} {
 		key := k
 		if k == "ticket_number" {
 			key = "ticket"
 		}
-		if v := c.Query(key); v != "" {
+		if v := query.Get(key); v != "" {
 			q = q.Where(k+" = ?", v)
 		}
 	}
-	q, err = listFilter(c, q)
+	return listFilter(query, q)
+}
+
+// ListCalls is one page of the call records query asks for (see callsQuery), newest
+// first, and whether more follow.
+func ListCalls(ctx context.Context, db *gorm.DB, loc *time.Location, query url.Values, page api.Page) ([]Record, bool, error) {
+	q, err := callsQuery(ctx, db, loc, query)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	var recs []Record
 	if err := q.Order("id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&recs).Error; err != nil {
-		return fmt.Errorf("list calls: %w", err)
+		return nil, false, fmt.Errorf("list calls: %w", err)
 	}
 	more := len(recs) > page.PerPage
 	if more {
 		recs = recs[:page.PerPage]
 	}
-	c.JSON(http.StatusOK, gin.H{"calls": recs, "page": page.Page, "per_page": page.PerPage, "has_more": more})
-	return nil
+	return recs, more, nil
+}
+
+// EachCall hands every call record query asks for to fn, newest first, batch by batch
+// (keyed on the id, so that a long list is read in bounded steps without offsets).
+func EachCall(ctx context.Context, db *gorm.DB, loc *time.Location, query url.Values, fn func([]Record) error) error {
+	const batch = 1000
+	var last uint64
+	for {
+		q, err := callsQuery(ctx, db, loc, query)
+		if err != nil {
+			return err
+		}
+		if last > 0 {
+			q = q.Where("id < ?", last)
+		}
+		var recs []Record
+		if err := q.Order("id DESC").Limit(batch).Find(&recs).Error; err != nil {
+			return fmt.Errorf("read calls: %w", err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := fn(recs); err != nil {
+			return err
+		}
+		if len(recs) < batch {
+			return nil
+		}
+		last = recs[len(recs)-1].ID
+	}
 }
 
 // filter applies from, to and hotline.
 func (h *Handler) filter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
+	return periodFilter(q, h.loc, c.Request.URL.Query())
+}
+
+// periodFilter applies from, to (the arrival time) and hotline.
+func periodFilter(q *gorm.DB, loc *time.Location, query url.Values) (*gorm.DB, error) {
 	for _, name := range []string{"from", "to"} {
-		s := c.Query(name)
+		s := query.Get(name)
 		if s == "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			if t, err = time.ParseInLocation("2006-01-02", s, h.loc); err != nil {
+			if t, err = time.ParseInLocation("2006-01-02", s, loc); err != nil {
 				return nil, api.Errorf(api.ErrInvalid, "invalid_"+name, "%s must be an RFC 3339 time or a date (2026-01-31), not %q", name, s)
 			}
 		}
@@ -323,7 +376,7 @@ func (h *Handler) filter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
 			q = q.Where("arrived_at < ?", t.UTC())
 		}
 	}
-	if v := c.Query("hotline"); v != "" {
+	if v := query.Get("hotline"); v != "" {
 		q = q.Where("hotline = ?", v)
 	}
 	return q, nil
@@ -342,14 +395,14 @@ var Outcomes = []Outcome{OutcomeAnswered, OutcomeAbandonedMenu, OutcomeAbandoned
 // listFilter applies the list's direction, outcome (one or a comma-separated list: any
 // of them), ended (an outcome is set) and in_target, with which the dashboards' call
 // figures link to exactly the calls they count.
-func listFilter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
-	if v := c.Query("direction"); v != "" {
+func listFilter(query url.Values, q *gorm.DB) (*gorm.DB, error) {
+	if v := query.Get("direction"); v != "" {
 		if !slices.Contains(Directions, v) {
 			return nil, api.Errorf(api.ErrInvalid, "invalid_direction", "direction must be one of %s, not %q", strings.Join(Directions, ", "), v)
 		}
 		q = q.Where("direction = ?", v)
 	}
-	if v := c.Query("outcome"); v != "" {
+	if v := query.Get("outcome"); v != "" {
 		var in []Outcome
 		for _, x := range strings.Split(v, ",") {
 			o := Outcome(strings.TrimSpace(x))
@@ -365,7 +418,7 @@ func listFilter(c *gin.Context, q *gorm.DB) (*gorm.DB, error) {
 		q = q.Where("outcome IN ?", in)
 	}
 	for _, name := range []string{"ended", "in_target"} {
-		v := c.Query(name)
+		v := query.Get(name)
 		if v == "" {
 			continue
 		}

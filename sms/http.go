@@ -53,6 +53,8 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 	g.GET("/sms/material-items", desk, h.handle(h.materialItems))
 	g.PUT("/sms/material-items/:code", admin, h.handle(h.saveMaterialItem))
 	g.DELETE("/sms/material-items/:code", admin, h.handle(h.deleteMaterialItem))
+	g.GET("/sms/synonyms", desk, h.handle(h.synonyms))
+	g.PUT("/sms/synonyms", admin, h.handle(h.saveSynonyms))
 	g.POST("/sms/materials-notices", desk, h.handle(h.materialsNotice))
 
 	notices := auth.Require(auth.RoleIntegrator, auth.RoleOperator)
@@ -315,8 +317,16 @@ func (h *Handler) inbound(c *gin.Context) error {
 	return nil
 }
 
+// materialItems lists every item, or with ?q= the active ones a search finds (see
+// Service.SearchMaterialItems).
 func (h *Handler) materialItems(c *gin.Context) error {
-	items, err := h.svc.MaterialItems(c.Request.Context())
+	var items []MaterialItemView
+	var err error
+	if q, ok := c.GetQuery("q"); ok {
+		items, err = h.svc.SearchMaterialItems(c.Request.Context(), q)
+	} else {
+		items, err = h.svc.MaterialItems(c.Request.Context())
+	}
 	if err != nil {
 		return err
 	}
@@ -354,7 +364,7 @@ func (h *Handler) materialsNotice(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
-	msg, created, err := h.svc.SendMaterialsNotice(c.Request.Context(), auth.Current(c).Actor(), in)
+	msg, created, err := h.svc.SendMaterialsNotice(c.Request.Context(), auth.Current(c), in)
 	if err != nil {
 		return err
 	}
@@ -423,4 +433,27 @@ func (h *Handler) bulkNotices(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, res)
 	return nil
+}
+
+func (h *Handler) synonyms(c *gin.Context) error {
+	syns, err := h.svc.Synonyms(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"synonyms": syns})
+	return nil
+}
+
+// saveSynonyms replaces the list: {"synonyms": [{"term": "社保", "words": ["社会保险"]}]}.
+func (h *Handler) saveSynonyms(c *gin.Context) error {
+	var in struct {
+		Synonyms []Synonym `json:"synonyms"`
+	}
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	if err := h.svc.SaveSynonyms(c.Request.Context(), auth.Current(c).Actor(), in.Synonyms); err != nil {
+		return err
+	}
+	return h.synonyms(c)
 }

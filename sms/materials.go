@@ -13,6 +13,9 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/tickets"
 )
 
 // MaterialItemView is an approval item with its required materials.
@@ -180,8 +183,10 @@ type MaterialsNoticeInput struct {
 }
 
 // SendMaterialsNotice queues the one-time notice (一次性告知) of everything an applicant
-// must bring for an item.
-func (s *Service) SendMaterialsNotice(ctx context.Context, actor string, in MaterialsNoticeInput) (*Message, bool, error) {
+// must bring for an item. Sent for a ticket, the ticket must be one p may see, and its
+// timeline records the send (with the number masked), so that whoever opens the ticket
+// next knows what the citizen was told.
+func (s *Service) SendMaterialsNotice(ctx context.Context, p *auth.Principal, in MaterialsNoticeInput) (*Message, bool, error) {
 	if strings.TrimSpace(in.Item) == "" {
 		return nil, false, api.Errorf(api.ErrInvalid, "empty_item", "item (the approval item's code) is required")
 	}
@@ -199,14 +204,30 @@ func (s *Service) SendMaterialsNotice(ctx context.Context, actor string, in Mate
 	if hall == "" {
 		hall = "市政务服务大厅"
 	}
+	number := strings.TrimSpace(in.Ticket)
+	if number != "" && s.tickets != nil {
+		if _, err := s.tickets.Find(ctx, p, number); err != nil {
+			return nil, false, err
+		}
+	}
 	key := ""
 	if k := strings.TrimSpace(in.IdempotencyKey); k != "" {
 		key = "materials:" + k
 	}
-	return s.Enqueue(ctx, NewMessage{Kind: KindMaterialsNotice, To: in.Mobile, Template: TemplateMaterialsNotice,
+	msg, created, err := s.Enqueue(ctx, NewMessage{Kind: KindMaterialsNotice, To: in.Mobile, Template: TemplateMaterialsNotice,
 		Variables: map[string]string{"item": item.Name, "materials": strings.Join(item.Materials, "、"), "department": item.Department,
-			"hall": hall, "number": strings.TrimSpace(in.Ticket)},
-		IdempotencyKey: key, TicketNumber: strings.TrimSpace(in.Ticket), CreatedBy: actor})
+			"hall": hall, "number": number},
+		IdempotencyKey: key, TicketNumber: number, CreatedBy: p.Actor()})
+	if err != nil || !created || number == "" || s.tickets == nil {
+		return msg, created, err
+	}
+	// The message is queued whatever happens to the note: a failed note is logged, not
+	// turned into an error that would have the operator send it twice.
+	note := fmt.Sprintf("已发送“%s”材料清单短信至 %s。", item.Name, phone.Mask(msg.Recipient))
+	if _, err := s.tickets.Act(ctx, p, number, tickets.ActNote, tickets.ActionRequest{Note: note}); err != nil {
+		s.log.WarnContext(ctx, "note the materials notice on the ticket", "ticket", number, "message", msg.ID, "err", err)
+	}
+	return msg, created, nil
 }
 
 // DemoMaterialItems are sample approval items for the demo city.
@@ -274,5 +295,9 @@ func (s *Service) LoadDemoMaterials(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	// The demo's synonyms, unless the city has its own.
+	if syns, err := s.Synonyms(ctx); err != nil || len(syns) > 0 {
+		return err
+	}
+	return s.SaveSynonyms(ctx, "system:demo", demoSynonyms)
 }

@@ -16,6 +16,7 @@ func Migrations() []*database.Migration {
 	return []*database.Migration{
 		{ID: "20261126_20_sms_init", Migrate: migrateInit},
 		{ID: "20261126_80_sms_material_item_elements", Migrate: migrateItemElements, Rollback: rollbackItemElements},
+		{ID: "20261206_50_sms_synonyms", Migrate: migrateSynonyms, Rollback: rollbackSynonyms},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
 )
 
 func sampleNotice(number string) NoticeInput {
@@ -153,20 +154,20 @@ func TestMaterialsNotice(t *testing.T) {
 	if err := f.svc.LoadDemoMaterials(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	msg, created, err := f.svc.SendMaterialsNotice(f.ctx, "operator:zhang", MaterialsNoticeInput{Item: "HJQY", Mobile: "13800138000", IdempotencyKey: "c1"})
+	msg, created, err := f.svc.SendMaterialsNotice(f.ctx, &auth.Principal{Name: "zhang", Role: auth.RoleOperator}, MaterialsNoticeInput{Item: "HJQY", Mobile: "13800138000", IdempotencyKey: "c1"})
 	if err != nil || !created {
 		t.Fatal(err)
 	}
 	if !strings.Contains(msg.Text, "户口迁移需携带以下材料：居民户口簿、居民身份证、准迁证明") {
 		t.Fatalf("text %q", msg.Text)
 	}
-	again, created, _ := f.svc.SendMaterialsNotice(f.ctx, "operator:zhang", MaterialsNoticeInput{Item: "HJQY", Mobile: "13800138000", IdempotencyKey: "c1"})
+	again, created, _ := f.svc.SendMaterialsNotice(f.ctx, &auth.Principal{Name: "zhang", Role: auth.RoleOperator}, MaterialsNoticeInput{Item: "HJQY", Mobile: "13800138000", IdempotencyKey: "c1"})
 	if created || again.ID != msg.ID {
 		t.Fatal("same idempotency key sent twice")
 	}
-	_, _, err = f.svc.SendMaterialsNotice(f.ctx, "operator:zhang", MaterialsNoticeInput{Item: "NOPE", Mobile: "13800138000"})
+	_, _, err = f.svc.SendMaterialsNotice(f.ctx, &auth.Principal{Name: "zhang", Role: auth.RoleOperator}, MaterialsNoticeInput{Item: "NOPE", Mobile: "13800138000"})
 	wantCode(t, err, api.ErrInvalid, "unknown_item")
-	_, _, err = f.svc.SendMaterialsNotice(f.ctx, "operator:zhang", MaterialsNoticeInput{Item: "HJQY", Mobile: "0477-8581234"})
+	_, _, err = f.svc.SendMaterialsNotice(f.ctx, &auth.Principal{Name: "zhang", Role: auth.RoleOperator}, MaterialsNoticeInput{Item: "HJQY", Mobile: "0477-8581234"})
 	wantCode(t, err, api.ErrInvalid, "landline")
 	_, err = f.svc.SaveMaterialItem(f.ctx, "admin:root", MaterialItemInput{Code: "X", Name: "空", Materials: nil})
 	wantCode(t, err, api.ErrInvalid, "empty_materials")

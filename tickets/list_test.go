@@ -437,3 +437,51 @@ func TestTicketGrams(t *testing.T) {
 		}
 	}
 }
+
+// TestEachReadsEveryTicket: Each hands over every ticket List would list, in the same
+// order, across batches, also where tickets share a creation time.
+func TestEachReadsEveryTicket(t *testing.T) {
+	f := newFixture(t)
+	leadAndDistrict(t, f)
+	for range 3 {
+		f.create(t, heating())
+	}
+	old := eachBatch
+	eachBatch = 2
+	t.Cleanup(func() { eachBatch = old })
+	for _, tc := range []struct {
+		name string
+		who  *auth.Principal
+		f    Filter
+	}{
+		{"all", supervisor, Filter{}},
+		{"a district", operator, Filter{District: "DS"}},
+		{"a department's own", f.dept("HEAT"), Filter{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := f.listed(t, tc.who, tc.f, api.Page{Page: 1, PerPage: 100})
+			var got []string
+			batches := 0
+			err := f.store.Each(f.ctx, tc.who, tc.f, func(items []Summary) error {
+				batches++
+				for _, s := range items {
+					got = append(got, s.Number)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("Each gave %v, List %v", got, want)
+			}
+			if len(want) > 2 && batches < 2 {
+				t.Errorf("%d tickets in %d batch", len(want), batches)
+			}
+		})
+	}
+	_, _, err := f.store.List(f.ctx, operator, Filter{District: "WATER"}, api.Page{Page: 1, PerPage: 1})
+	wantKind(t, err, api.ErrInvalid, "unknown_district")
+	err = f.store.Each(f.ctx, operator, Filter{District: "WATER"}, func([]Summary) error { return nil })
+	wantKind(t, err, api.ErrInvalid, "unknown_district")
+}

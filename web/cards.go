@@ -40,6 +40,11 @@ func (h *Handler) cards(c *gin.Context) cardBoard {
 		h.log.ErrorContext(c.Request.Context(), "read the cards board", "err", err)
 		return cardBoard{On: true, Error: true}
 	}
+	return boardOf(b)
+}
+
+// boardOf is b with its cards counted.
+func boardOf(b *dashboards.Board) cardBoard {
 	cb := cardBoard{On: true, Board: b}
 	for _, d := range b.Departments {
 		cb.Red += d.Red

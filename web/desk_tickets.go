@@ -239,6 +239,8 @@ type listPage struct {
 	Filters []string
 	Hidden  []hiddenField
 	Next    string
+	// Download is the whole list as a workbook, for a supervisor.
+	Download string
 }
 
 type hiddenField struct{ Name, Value string }
@@ -282,21 +284,22 @@ func (h *Handler) deskSearch(c *gin.Context) {
 		h.fail(c, b, err)
 		return
 	}
+	if auth.Current(c).Is(auth.RoleSupervisor) {
+		q := c.Request.URL.Query()
+		q.Del("page")
+		p.Download = "/console/export/tickets?" + q.Encode()
+	}
 	h.render(c, http.StatusOK, "desk_search", p)
 }
 
 // listQuery reads ?q=, ?page= and the filters of GET /api/v1/tickets (see parseFilter)
 // for a ticket list.
 func listQuery(c *gin.Context, loc *time.Location) (api.Page, tickets.Filter, error) {
-	page := api.Page{Page: 1, PerPage: 50}
-	if s := c.Query("page"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10000 {
-			return page, tickets.Filter{}, api.Errorf(api.ErrInvalid, "invalid_page", "页码须为正整数，而不是“%s”。", s)
-		}
-		page.Page = n
+	page, err := pageParam(c)
+	if err != nil {
+		return page, tickets.Filter{}, err
 	}
 	f := tickets.Filter{Text: strings.TrimSpace(c.Query("q"))}
-	err := parseFilter(c, loc, &f)
+	err = parseFilter(c, loc, &f)
 	return page, f, err
 }

@@ -146,6 +146,14 @@ func (d *directory) name(code string) string {
 	return code
 }
 
+// NameOf is name for the templates, but "" for no code.
+func (d *directory) NameOf(code string) string {
+	if code == "" {
+		return ""
+	}
+	return d.name(code)
+}
+
 // within reports whether code is own or one of its sub-units.
 func (d *directory) within(code, own string) bool {
 	for i := 0; i < 16 && code != ""; i++ {

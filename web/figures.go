@@ -20,7 +20,7 @@ import (
 // The figures page (/console/figures) is the dashboards' FigureSet for a supervisor:
 // a table of the ticket figures, the calls, and a trend of accepted and completed
 // tickets drawn as inline SVG. Every count links to the records behind it: ticket
-// figures to the console's ticket list, survey and call figures to the API's lists.
+// figures to the console's ticket list, survey and call figures to the console's lists.
 
 // option is a choice in a select.
 type option struct{ Value, Label string }
@@ -59,6 +59,7 @@ type figuresPage struct {
 	SurveysAvailable bool
 	Trend            *trendChart
 	TrendError       bool
+	Download         string // the table as a workbook
 }
 
 var figureColumns = []string{"受理", "办结", "办结率", "按期办结", "按期办结率", "当前超期", "延期", "退单", "回访", "满意率"}
@@ -95,6 +96,7 @@ func (h *Handler) showFigures(c *gin.Context) {
 		page.Range = page.From
 	}
 	page.Shown, page.SurveysAvailable = true, set.SurveysAvailable
+	page.Download = "/console/export/figures?" + c.Request.URL.RawQuery
 	for _, x := range set.Groups {
 		page.Rows = append(page.Rows, figureRowOf(x, false))
 	}
@@ -174,7 +176,7 @@ func linked(base string, links map[string]string, key string) string {
 }
 
 func figureRowOf(f dashboards.Figures, total bool) figureRow {
-	const list, surveys = "/console/tickets", "/api/v1/callback/surveys"
+	const list, surveys = "/console/tickets", "/console/surveys"
 	return figureRow{Key: f.Key, Name: f.Name, Total: total, Cells: []figureCell{
 		{"accepted", count(f.Accepted), linked(list, f.Tickets, "accepted")},
 		{"completed", count(f.Completed), linked(list, f.Tickets, "completed")},
@@ -182,10 +184,9 @@ func figureRowOf(f dashboards.Figures, total bool) figureRow {
 		{"completed_on_time", count(f.CompletedOnTime), linked(list, f.Tickets, "completed_on_time")},
 		{"on_time_rate", pct(f.OnTimeRate), ""},
 		{"overdue_now", count(f.OverdueNow), linked(list, f.Tickets, "overdue_now")},
-		// Timeline events: the tickets with one, from the API's list (the console list
-		// does not filter by event).
-		{"extensions", count(f.Extensions), linked("/api/v1/tickets", f.Tickets, "extensions")},
-		{"returns", count(f.Returns), linked("/api/v1/tickets", f.Tickets, "returns")},
+		// Timeline events: the tickets with one in the period.
+		{"extensions", count(f.Extensions), linked(list, f.Tickets, "extensions")},
+		{"returns", count(f.Returns), linked(list, f.Tickets, "returns")},
 		{"surveys_done", count(f.SurveysDone), linked(surveys, f.Surveys, "surveys_done")},
 		{"satisfaction_rate", pct(f.SatisfactionRate), ""},
 	}}
@@ -200,7 +201,7 @@ func seconds(s *float64) string {
 }
 
 func callCells(f dashboards.CallFigures) ([]string, []figureCell) {
-	const calls = "/api/v1/ivr/calls"
+	const calls = "/console/calls"
 	return []string{"呼入", "接通", "放弃", "语音留言", "接通率", "服务水平", "平均等待", "90%等待"}, []figureCell{
 		{"offered", count(f.Offered), linked(calls, f.Links, "offered")},
 		{"answered", count(f.Answered), linked(calls, f.Links, "answered")},

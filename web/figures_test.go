@@ -104,7 +104,7 @@ func TestFiguresPage(t *testing.T) {
 			t.Errorf("%s: the list does not say what it filters", k)
 		}
 	}
-	if !strings.Contains(page, `href="/api/v1/ivr/calls?`) {
+	if !strings.Contains(page, `href="/console/calls?`) {
 		t.Error("the call figures do not link to the calls")
 	}
 	// The trend: a bar of each kind per day, yesterday and today.

@@ -4,9 +4,12 @@ import (
 	"html/template"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/tickets"
 )
@@ -75,6 +78,15 @@ func (h *Handler) funcs() template.FuncMap {
 		"manualReason":    manualReason,
 		"cardRule":        cardRule,
 		"callOutcome":     callOutcome,
+		"outcome":         outcomeName,
+		"roleName":        func(r auth.Role) string { return optionLabel(roleOptions, string(r)) },
+		"levelName":       func(l tickets.Level) string { return optionLabel(levelOptions, string(l)) },
+		"kindName":        func(k tickets.Kind) string { return optionLabel(kindOptions, string(k)) },
+		"indent":          func(depth int) string { return strings.Repeat("　", depth) },
+		"direction":       func(d string) string { return nameOr(directionNames[d], d) },
+		"surveyStatus":    func(s callback.Status) string { return nameOr(surveyStatuses[s], string(s)) },
+		"surveyResult":    func(r callback.Result) string { return nameOr(surveyResults[r], string(r)) },
+		"surveyChannel":   func(c callback.Channel) string { return nameOr(surveyChannels[c], string(c)) },
 		"callbackResults": func() any { return callbackResults },
 		"statuses": func() map[string]string {
 			out := map[string]string{}
@@ -96,6 +108,16 @@ func (h *Handler) funcs() template.FuncMap {
 			return map[string]any{"Base": base, "Items": items}
 		},
 	}
+}
+
+// optionLabel is the label of value among opts, or value itself.
+func optionLabel(opts []option, value string) string {
+	for _, o := range opts {
+		if o.Value == value {
+			return o.Label
+		}
+	}
+	return value
 }
 
 func nameOr(name, code string) string {

@@ -69,7 +69,8 @@ var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
-	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures", "confirm", "publish"}
+	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures", "confirm", "publish",
+	"calls", "surveys", "cards", "admin"}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -141,6 +142,17 @@ func (h *Handler) Routes(e gin.IRouter) {
 	desk.POST("/callbacks/:id", h.recordCallback)
 	s.GET("/console/supervisor", h.require(auth.RoleSupervisor), h.showSupervisor)
 	s.GET("/console/figures", h.require(auth.RoleSupervisor), h.showFigures)
+	s.GET("/console/calls", h.require(auth.RoleSupervisor), h.showCalls)
+	s.GET("/console/surveys", h.require(auth.RoleSupervisor), h.showSurveys)
+	s.GET("/console/cards", h.require(auth.RoleSupervisor), h.showCards)
+	s.GET("/console/bulletins/:kind", h.require(auth.RoleSupervisor), h.showBulletin)
+	h.adminRoutes(s.Group("/console/admin", h.require(auth.RoleAdmin)))
+	export := s.Group("/console/export", h.require(auth.RoleSupervisor))
+	export.GET("/tickets", h.exportTickets)
+	export.GET("/calls", h.exportCalls)
+	export.GET("/surveys", h.exportSurveys)
+	export.GET("/figures", h.exportFigures)
+	export.GET("/rates", h.exportRates)
 	h.oversightRoutes(s.Group("/console", h.require(auth.RoleSupervisor)))
 
 	portal := s.Group("/portal", h.require(auth.RoleDepartment))

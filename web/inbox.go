@@ -92,41 +92,37 @@ type knowledgePage struct {
 	Mobile, Ticket, Item string
 }
 
+// showKnowledge is the knowledge base; opened from a ticket (?ticket=) the send form
+// carries the ticket and its citizen's number.
 func (h *Handler) showKnowledge(c *gin.Context) {
-	h.renderKnowledge(c, http.StatusOK, h.base(c, "知识库"), c.Query("q"), "", c.Query("ticket"), "")
+	b, mobile := h.base(c, "知识库"), ""
+	ticket := strings.TrimSpace(c.Query("ticket"))
+	if ticket != "" {
+		v, err := h.opts.Tickets.Find(c.Request.Context(), auth.Current(c), ticket)
+		if err != nil {
+			h.fail(c, b, err)
+			return
+		}
+		ticket = v.Number
+		if _, err := sms.Recipient(v.Citizen.Phone); err == nil {
+			mobile = v.Citizen.Phone
+		}
+	}
+	h.renderKnowledge(c, http.StatusOK, b, c.Query("q"), mobile, ticket, "")
 }
 
 func (h *Handler) renderKnowledge(c *gin.Context, status int, b base, q, mobile, ticket, item string) {
 	b.Nav = "knowledge"
 	page := knowledgePage{base: b, Q: q, CanSMS: h.opts.SMS != nil, Mobile: mobile, Ticket: ticket, Item: item}
 	if h.opts.SMS != nil {
-		items, err := h.opts.SMS.MaterialItems(c.Request.Context())
+		items, err := h.opts.SMS.SearchMaterialItems(c.Request.Context(), q)
 		if err != nil {
 			h.fail(c, b, err)
 			return
 		}
-		terms := strings.Fields(strings.ToLower(q))
-		for _, it := range items {
-			if it.Active && itemMatches(it, terms) {
-				page.Items = append(page.Items, it)
-			}
-		}
+		page.Items = items
 	}
 	h.render(c, status, "knowledge", page)
-}
-
-// itemMatches reports whether every term occurs in one of the item's elements (name,
-// legal basis, time limit, preconditions, process, materials, fee basis and standard),
-// its department, hall or code.
-func itemMatches(it sms.MaterialItemView, terms []string) bool {
-	text := strings.ToLower(strings.Join(append([]string{it.Code, it.Name, it.Department, it.Hall, it.LegalBasis, it.TimeLimit,
-		it.Preconditions, it.Process, it.FeeBasis, it.FeeStandard}, it.Materials...), "\n"))
-	for _, t := range terms {
-		if !strings.Contains(text, t) {
-			return false
-		}
-	}
-	return true
 }
 
 // sendMaterials queues the one-time notice of an item's materials (一次性告知).
@@ -142,12 +138,16 @@ func (h *Handler) sendMaterials(c *gin.Context) {
 		h.renderKnowledge(c, http.StatusBadRequest, b, c.PostForm("q"), mobile, ticket, item)
 		return
 	}
-	_, _, err := h.opts.SMS.SendMaterialsNotice(c.Request.Context(), auth.Current(c).Actor(),
+	_, _, err := h.opts.SMS.SendMaterialsNotice(c.Request.Context(), auth.Current(c),
 		sms.MaterialsNoticeInput{Item: item, Mobile: mobile, Ticket: ticket})
 	if err != nil {
 		b := h.base(c, "知识库")
 		b.Error = message(err)
 		h.renderKnowledge(c, statusOf(err), b, c.PostForm("q"), mobile, ticket, item)
+		return
+	}
+	if ticket != "" {
+		redirect(c, "/console/tickets/"+tickets.NormalizeNumber(ticket), "sms")
 		return
 	}
 	redirect(c, "/console/knowledge", "sms")

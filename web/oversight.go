@@ -114,6 +114,7 @@ type ratesPage struct {
 	Span     string
 	Rankings []rankingTable
 	Measures []measureRow
+	Download string // the rankings as a workbook
 }
 
 // rankingTable is the departments' or the districts' ranking.
@@ -218,6 +219,7 @@ func (h *Handler) showRates(c *gin.Context) {
 		districts.Rows = append(districts.Rows, rateRowOf(r))
 	}
 	page.Rankings = []rankingTable{depts, districts}
+	page.Download = "/console/export/rates?" + c.Request.URL.RawQuery
 	for _, m := range panel.Measures {
 		page.Measures = append(page.Measures, measureRow{Code: m.Code, Name: m.Name, Target: m.Target, Counted: m.Counted, Met: m.Met, Rate: ratePercent(m.Rate)})
 	}

@@ -217,8 +217,11 @@ func (h *Handler) home(c *gin.Context) {
 }
 
 func homeOf(p *auth.Principal) string {
-	if p != nil && p.Role == auth.RoleDepartment {
+	switch {
+	case p != nil && p.Role == auth.RoleDepartment:
 		return "/portal/"
+	case p != nil && p.Role == auth.RoleAdmin:
+		return "/console/admin"
 	}
 	return "/console/desk"
 }

@@ -375,7 +375,7 @@ func departmentsBySize(t *testing.T, f *fixture, ctx context.Context) (busiest, 
 }
 
 // signIn logs user in through the login form and returns the session's cookies.
-func signIn(t *testing.T, ctx context.Context, f *fixture, user string) []*http.Cookie {
+func signIn(t testing.TB, ctx context.Context, f *fixture, user string) []*http.Cookie {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,

@@ -22,7 +22,7 @@ import (
 // filterParams are the query parameters a ticket list carries over from page to page,
 // besides q and page.
 var filterParams = []string{"status", "department", "lead_department", "district", "category", "channel",
-	"overdue", "open", "on_time", "phone", "from", "to"}
+	"overdue", "open", "on_time", "phone", "from", "to", "event", "event_from", "event_to", "event_department"}
 
 // parseFilter reads the API's ticket filters from c into f.
 func parseFilter(c *gin.Context, loc *time.Location, f *tickets.Filter) error {
@@ -40,6 +40,13 @@ func parseFilter(c *gin.Context, loc *time.Location, f *tickets.Filter) error {
 	f.District = strings.TrimSpace(c.Query("district"))
 	f.Category = strings.TrimSpace(c.Query("category"))
 	f.Phone = strings.TrimSpace(c.Query("phone"))
+	f.EventDepartment = strings.TrimSpace(c.Query("event_department"))
+	if s := strings.TrimSpace(c.Query("event")); s != "" {
+		f.Event = tickets.Action(s)
+		if actionNames[f.Event] == "" {
+			return api.Errorf(api.ErrInvalid, "unknown_event", "没有“%s”这种办理记录。", s)
+		}
+	}
 	if s := strings.TrimSpace(c.Query("channel")); s != "" {
 		f.Channel = tickets.Channel(s)
 		if !f.Channel.Valid() {
@@ -64,7 +71,8 @@ func parseFilter(c *gin.Context, loc *time.Location, f *tickets.Filter) error {
 		name, label string
 		days        int
 		dst         **time.Time
-	}{{"from", "起始日期", 0, &f.From}, {"to", "截止日期", 1, &f.To}} {
+	}{{"from", "起始日期", 0, &f.From}, {"to", "截止日期", 1, &f.To},
+		{"event_from", "办理记录起始日期", 0, &f.EventFrom}, {"event_to", "办理记录截止日期", 1, &f.EventTo}} {
 		s := strings.TrimSpace(c.Query(d.name))
 		if s == "" {
 			continue
@@ -107,7 +115,7 @@ func (h *Handler) describeFilter(ctx context.Context, f tickets.Filter) ([]strin
 		}
 		out = append(out, "状态："+strings.Join(names, "、"))
 	}
-	if f.Department != "" || f.LeadDepartment != "" || f.District != "" {
+	if f.Department != "" || f.LeadDepartment != "" || f.District != "" || f.EventDepartment != "" {
 		dir, err := h.directory(ctx)
 		if err != nil {
 			return nil, err
@@ -126,6 +134,9 @@ func (h *Handler) describeFilter(ctx context.Context, f tickets.Filter) ([]strin
 		}
 		if f.District != "" {
 			out = append(out, "所在旗区："+dept(f.District, "未指定"))
+		}
+		if f.EventDepartment != "" {
+			out = append(out, "申请或退单的单位："+dept(f.EventDepartment, "未指定"))
 		}
 	}
 	if f.Category != "" {
@@ -163,17 +174,28 @@ func (h *Handler) describeFilter(ctx context.Context, f tickets.Filter) ([]strin
 		out = append(out, "来电号码："+f.Phone)
 	}
 	if f.From != nil || f.To != nil {
-		at := func(t *time.Time) string { return t.In(h.opts.Location).Format("2006-01-02 15:04") }
-		switch {
-		case f.From != nil && f.To != nil:
-			out = append(out, "受理时间："+at(f.From)+" 至 "+at(f.To)+"（不含）")
-		case f.From != nil:
-			out = append(out, "受理时间："+at(f.From)+" 起")
-		default:
-			out = append(out, "受理时间："+at(f.To)+" 前")
+		out = append(out, "受理时间："+h.span(f.From, f.To))
+	}
+	if f.Event != "" {
+		what := "有“" + actionNames[f.Event] + "”记录"
+		if f.EventFrom != nil || f.EventTo != nil {
+			what += "，时间：" + h.span(f.EventFrom, f.EventTo)
 		}
+		out = append(out, what)
 	}
 	return out, nil
+}
+
+// span says a filter's [from, to) in words.
+func (h *Handler) span(from, to *time.Time) string {
+	at := func(t *time.Time) string { return t.In(h.opts.Location).Format("2006-01-02 15:04") }
+	switch {
+	case from != nil && to != nil:
+		return at(from) + " 至 " + at(to) + "（不含）"
+	case from != nil:
+		return at(from) + " 起"
+	}
+	return at(to) + " 前"
 }
 
 // dateOf is a filter time as the search form's date field shows it: the day of from, the

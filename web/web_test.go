@@ -31,7 +31,7 @@ var pageOne = api.Page{Page: 1, PerPage: 50}
 
 // fixture is the consoles over the small test city, with a user of each role.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	env   *ticketstest.Env
 	sms   *sms.Service
 	calls *callback.Service
@@ -41,7 +41,7 @@ type fixture struct {
 	clock *ticketstest.Clock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	env := ticketstest.New(t, ticketstest.Options{Migrations: append(append(append(append(auth.Migrations(),
@@ -74,6 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	dash := dashboards.NewService(env.DB, dashboards.Options{Location: time.UTC, Now: clock.Now, Log: log, Tickets: env.Store})
 	h, err := NewHandler(Options{Auth: authSvc, Tickets: env.Store, SMS: texts, Callback: calls, Cards: dash, Log: log,
+		IVR:      ivr.HandlerOptions{DB: env.DB, Log: log},
 		Location: time.UTC, Now: clock.Now, MaxUploadBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func (c *client) do(method, path string, form url.Values) (*http.Response, strin
 var tokenRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 // token is the CSRF token of a page's forms.
-func token(t *testing.T, page string) string {
+func token(t testing.TB, page string) string {
 	t.Helper()
 	m := tokenRE.FindStringSubmatch(page)
 	if m == nil {
@@ -539,5 +540,46 @@ func TestSearchPages(t *testing.T) {
 	}
 	if resp, body := opc.do("GET", "/console/tickets?q=x&from=yesterday", nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "yesterday") {
 		t.Errorf("a bad date: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestMaterialsFromATicket: opened from a ticket, the knowledge base fills in the
+// citizen's number; the send is written into the ticket's timeline and ends on the ticket.
+func TestMaterialsFromATicket(t *testing.T) {
+	f := newFixture(t)
+	v, err := f.h.opts.Tickets.Create(f.env.Ctx, &auth.Principal{Name: "op", Role: auth.RoleOperator},
+		tickets.NewTicket{Content: "户口迁移要带什么材料", Category: "ZX-SB", Citizen: tickets.NewCitizen{Phone: "13800001111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.client()
+	csrf := c.login("op")
+	_, page := c.do("GET", "/console/knowledge?q="+url.QueryEscape("户口")+"&ticket="+v.Number, nil)
+	if !strings.Contains(page, `value="13800001111"`) || !strings.Contains(page, `id="for-ticket"`) {
+		t.Errorf("the send form does not carry the citizen's number and the ticket:\n%s", excerpt(page, "<main"))
+	}
+	resp, _ := c.do("POST", "/console/knowledge/send", url.Values{"csrf_token": {csrf}, "item": {"HJQY"}, "mobile": {"13800001111"}, "ticket": {v.Number}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/console/tickets/"+v.Number+"?ok=sms" {
+		t.Fatalf("send: %d to %q, want back to the ticket", resp.StatusCode, loc)
+	}
+	got, err := f.h.opts.Tickets.Find(f.env.Ctx, &auth.Principal{Name: "op", Role: auth.RoleOperator}, v.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noted := false
+	for _, e := range got.Timeline {
+		noted = noted || (e.Action == tickets.ActNote && strings.Contains(e.Note, "户口迁移") && strings.Contains(e.Note, "138****1111"))
+	}
+	if !noted {
+		t.Errorf("the timeline does not record the send: %+v", got.Timeline)
+	}
+	if _, page := c.do("GET", "/console/tickets/"+v.Number+"?ok=sms", nil); !strings.Contains(page, "材料清单短信已排队发送") {
+		t.Error("the ticket page does not say the message was queued")
+	}
+	// A ticket the user may not see cannot be named.
+	heat := f.client()
+	heat.login("heat")
+	if resp, _ := heat.do("GET", "/console/knowledge?ticket="+v.Number, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a department opening the desk's knowledge base: %d", resp.StatusCode)
 	}
 }
