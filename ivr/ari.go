@@ -294,6 +294,12 @@ func (r *rest) bridges(ctx context.Context) ([]ari.BridgeData, error) {
 	return out, err
 }
 
+// continueIn sends a channel out of the Stasis app into the dialplan at context,s,1.
+func (r *rest) continueIn(ctx context.Context, ch, dialplanContext string) error {
+	q := url.Values{"context": {dialplanContext}, "extension": {"s"}, "priority": {"1"}}
+	return r.do(ctx, http.MethodPost, "/channels/"+esc(ch)+"/continue", q, nil, nil)
+}
+
 func (r *rest) setVar(ctx context.Context, ch, name, value string) error {
 	return r.do(ctx, http.MethodPost, "/channels/"+esc(ch)+"/variable", url.Values{"variable": {name}, "value": {value}}, nil, nil)
 }

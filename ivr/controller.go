@@ -288,12 +288,15 @@ func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) b
 		}()
 		defer func() {
 			// A bug in one call must not take the controller (and every other caller)
-			// down: log it with the stack, hang the caller up politely.
+			// down: log it with the stack and send the caller to the dialplan's
+			// fallback, which takes the message; hang up only if that fails.
 			if r := recover(); r != nil {
-				cl.log.Error("ivr: call flow panicked", "panic", r, "stack", string(debug.Stack()))
+				cl.log.Error("ivr: call flow panicked; the caller goes to the dialplan's fallback", "panic", r, "stack", string(debug.Stack()))
 				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 				defer cancel()
-				_ = n.rest.hangup(ctx, cl.id, "")
+				if err := n.rest.continueIn(ctx, cl.id, fallbackContext); err != nil {
+					_ = n.rest.hangup(ctx, cl.id, "")
+				}
 			}
 		}()
 		flow(ctx)

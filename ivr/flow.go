@@ -37,8 +37,11 @@ func (c *call) run(ctx context.Context) {
 	err := c.node.rest.answer(ctx, c.id)
 	c.observe()
 	if err != nil {
-		c.log.Warn("ivr: answer failed", "err", err)
-		c.finish(ctx, OutcomeAbandonedMenu)
+		outcome := OutcomeAbandonedMenu
+		if !gone(err) && !isStatus(err, 409) {
+			outcome = c.fallback(ctx, fmt.Errorf("answer: %w", err))
+		}
+		c.finish(ctx, outcome)
 		return
 	}
 	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
@@ -48,13 +51,47 @@ func (c *call) run(ctx context.Context) {
 	defer c.ctrl.unregister(c.rec.ID)
 
 	outcome, err := c.flow(ctx)
-	if err != nil && !errors.Is(err, errHangup) && !errors.Is(err, context.Canceled) {
-		c.log.Error("ivr: call flow failed", "err", err)
-		outcome = OutcomeFailed
-		// A word rather than silence, then hang up.
-		_ = c.play(ctx, false, c.sound("error-try-later"))
+	if err != nil && !isEnd(err) {
+		outcome = c.fallback(ctx, err)
 	}
 	c.finish(ctx, outcome)
+}
+
+// fallbackContext is deploy/asterisk's dialplan context that serves a caller without
+// rexian: an apology and a voice message recorded into the spool, which rexian turns into
+// a ticket (package spool).
+const fallbackContext = "rexian-fallback"
+
+// fallback hands a caller whose flow failed (a record, play, bridge or originate that
+// Asterisk refused, a bug) to the dialplan's fallback, which still takes the message: a
+// failure must never lose a caller. The places that fail only return their error; this
+// logs it, once, and notes it on the call record.
+func (c *call) fallback(ctx context.Context, cause error) Outcome {
+	bg := context.WithoutCancel(ctx)
+	if c.rec != nil {
+		c.rec.Note = appendNote(c.rec.Note, "系统故障，转入自动留言："+cause.Error())
+	}
+	if c.isHungup() {
+		c.log.Error("ivr: call flow failed after the caller hung up", "err", cause)
+		return OutcomeFailed
+	}
+	c.log.Error("ivr: call flow failed; the caller goes to the dialplan's fallback to leave a message", "err", cause, "context", fallbackContext)
+	// Music on hold started over ARI would go on in the dialplan.
+	_ = c.node.rest.stopMOH(bg, c.id)
+	err := c.node.rest.continueIn(bg, c.id, fallbackContext)
+	c.observe()
+	switch {
+	case err == nil:
+		// The channel is the dialplan's now: nothing of ours may hang it up.
+		c.markHungup()
+		return OutcomeFallback
+	case gone(err):
+		c.markHungup()
+		return OutcomeFailed
+	}
+	c.log.Error("ivr: the dialplan's fallback is out of reach too; apologising and hanging up", "err", err)
+	_ = c.play(bg, false, c.sound("error-try-later"))
+	return OutcomeFailed
 }
 
 // finish writes the outcome and hangs the caller up if still there.
@@ -103,12 +140,15 @@ func (c *call) busy(ctx context.Context) {
 	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
 		c.log.Error("ivr: call record not written", "err", err)
 	}
-	if err := c.play(ctx, false, c.sound("all-busy")); err != nil {
-		c.finish(ctx, OutcomeBusy)
-		return
+	err := c.play(ctx, false, c.sound("all-busy"))
+	outcome := OutcomeBusy
+	if err == nil {
+		outcome, err = c.voicemail(ctx)
 	}
-	outcome, _ := c.voicemail(ctx)
-	if outcome != OutcomeVoicemail {
+	switch {
+	case err != nil && !isEnd(err):
+		outcome = c.fallback(ctx, err)
+	case outcome != OutcomeVoicemail:
 		outcome = OutcomeBusy
 	}
 	c.finish(ctx, outcome)
@@ -553,8 +593,11 @@ func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, w
 	c.observe()
 	for _, ch := range []string{c.id, leg} {
 		if err := c.node.rest.addToBridge(ctx, bridge, ch); err != nil {
-			if isStatus(err, 400, 404, 422) {
-				// One side is gone already.
+			switch {
+			case isStatus(err, 400, 404, 422) && ch == leg:
+				// The operator hung up as they answered: the caller waits on.
+				return noAnswer, nil
+			case isStatus(err, 400, 404, 422):
 				return callerLeft, errHangup
 			}
 			return callerLeft, fmt.Errorf("add %s to bridge: %w", ch, err)

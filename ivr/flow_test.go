@@ -420,36 +420,28 @@ func TestScreenPopReachesTheOfferedOperator(t *testing.T) {
 
 func TestAnswerFailureIsHandled(t *testing.T) {
 	tests := []struct {
-		name   string
-		status int
-		body   string
+		name     string
+		status   int
+		body     string
+		fallback bool // the caller is still there and goes to the dialplan's fallback
 	}{
-		{"server error", 500, `{"message":"Internal Server Error"}`},
-		{"channel gone", 404, `{"message":"Channel not found"}`},
-		{"not in stasis", 409, `{"message":"Channel not in Stasis application"}`},
+		{"server error", 500, `{"message":"Internal Server Error"}`, true},
+		{"channel gone", 404, `{"message":"Channel not found"}`, false},
+		{"not in stasis", 409, `{"message":"Channel not in Stasis application"}`, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.srv.FailNext("POST", "/channels/*/answer", tc.status, tc.body)
 			caller := h.dial("13800000001", "12345")
+			if tc.fallback {
+				h.eventually("the caller is handed to the fallback", func() bool { return caller.Context() == fallbackContext })
+				caller.Hangup()
+			}
 			h.waitDone(caller)
 			h.idle()
 		})
 	}
-}
-
-func TestPlaybackErrorsDoNotStrandTheCaller(t *testing.T) {
-	h := newHarness(t)
-	h.srv.FailNext("POST", "/channels/*/play/*", 500, `{"message":"Failed to queue media for playback"}`)
-	caller := h.dial("13800000001", "12345")
-	// The flow fails, says sorry (the next play works) and hangs up.
-	h.waitPlayed(caller, "error-try-later")
-	h.waitDone(caller)
-	if rec := h.record(caller.ID()); rec.Outcome != OutcomeFailed {
-		t.Errorf("outcome %q, want failed", rec.Outcome)
-	}
-	h.idle()
 }
 
 func TestAnOfferCutsAnAnnouncementShort(t *testing.T) {

@@ -388,7 +388,7 @@ var Directions = []string{"inbound", "callback", "survey"}
 // Outcomes are the outcomes a finished call may have: the inbound and call-back ones,
 // then the survey calls' ("survey_" and how the survey call went).
 var Outcomes = []Outcome{OutcomeAnswered, OutcomeAbandonedMenu, OutcomeAbandonedQueue, OutcomeVoicemail, OutcomeBusy,
-	OutcomeStatusLookup, OutcomeCallback, OutcomeNoMessage, OutcomeFailed,
+	OutcomeStatusLookup, OutcomeCallback, OutcomeNoMessage, OutcomeFailed, OutcomeFallback,
 	"survey_" + Outcome(SurveyAnswered), "survey_" + Outcome(SurveyNoAnswer), "survey_" + Outcome(SurveyBusy),
 	"survey_" + Outcome(SurveyFailed), "survey_" + Outcome(SurveyHungUp), "survey_" + Outcome(SurveyNoKey)}
 

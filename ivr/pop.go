@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -158,7 +159,7 @@ func (c *call) resume(ctx context.Context) {
 	c.patient = true
 	outcome, err := c.queue(ctx, c.ctrl.queues[c.hotline.Queue], "")
 	if err != nil && !isEnd(err) {
-		c.log.Error("ivr: adopted call failed", "err", err)
+		outcome = c.fallback(ctx, err)
 	}
 	c.finish(ctx, outcome)
 }
@@ -197,6 +198,8 @@ func (c *call) watchBridge(ctx context.Context, bridge string, others []string) 
 	}
 }
 
+// isEnd reports whether a flow's error is the end of the call rather than a failure:
+// the caller hung up, or the controller is stopping.
 func isEnd(err error) bool {
-	return err == errHangup || err == context.Canceled
+	return errors.Is(err, errHangup) || errors.Is(err, context.Canceled)
 }

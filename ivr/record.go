@@ -24,6 +24,7 @@ const (
 	OutcomeCallback       Outcome = "callback"        // chose to be called back (virtual hold)
 	OutcomeNoMessage      Outcome = "no_message"      // offered a voice message, said nothing
 	OutcomeFailed         Outcome = "failed"          // the controller could not serve it
+	OutcomeFallback       Outcome = "fallback"        // handed to the dialplan's fallback, which takes a voice message
 )
 
 // Record is one call (来电记录). It is written at arrival and updated as the call goes,

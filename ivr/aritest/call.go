@@ -222,6 +222,14 @@ func (c *Call) InStasis() bool {
 	return c.ch.inStasis
 }
 
+// Context is the dialplan context the channel is in: the hotline's while in
+// Stasis, the one a POST .../continue sent it to afterwards.
+func (c *Call) Context() string {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.ch.dialplan.context
+}
+
 // Done is closed when the channel is destroyed, whichever side hung up.
 func (c *Call) Done() <-chan struct{} { return c.done }
 
