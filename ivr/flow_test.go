@@ -130,6 +130,15 @@ func TestNoOperatorTakesAVoiceMessageThatBecomesATicket(t *testing.T) {
 	if v.Citizen.Phone == "" {
 		t.Error("the voice-message ticket does not carry the caller's number")
 	}
+	// The audio is attached, so that it plays on the ticket's page (an audio attachment
+	// gets the player) and outlives Asterisk's recordings.
+	want, err := h.srv.RecordingFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Attachments) != 1 || v.Attachments[0].ContentType != "audio/wav" || v.Attachments[0].Size != int64(len(want)) {
+		t.Errorf("ticket attachments %+v, want the %d-byte recording as audio/wav", v.Attachments, len(want))
+	}
 	h.idle()
 }
 

@@ -33,6 +33,9 @@ func (c *Controller) registerVoicemail(ctx context.Context, rec *Record, dur tim
 	defer cancel()
 	ref := voicemailRef(rec)
 	if number, err := c.ticketByRef(ctx, ref); err != nil || number != "" {
+		if err == nil {
+			c.attachVoicemail(ctx, rec, number)
+		}
 		return number, err
 	}
 	at := rec.ArrivedAt.In(c.loc).Format("2006-01-02 15:04")
@@ -61,7 +64,38 @@ func (c *Controller) registerVoicemail(ctx context.Context, rec *Record, dur tim
 	if err := c.records.save(ctx, rec); err != nil {
 		c.log.Error("ivr: voice-message ticket not linked to its call record", "ticket", v.Number, "call", rec.ID, "err", err)
 	}
+	c.attachVoicemail(ctx, rec, v.Number)
 	return v.Number, nil
+}
+
+// attachVoicemail attaches the message's audio to its ticket, as the spool import does,
+// so that it plays on the ticket's page and outlives Asterisk's recordings folder. A
+// ticket that has an attachment already (an earlier try) is left alone. Failing here
+// loses nothing: the ticket names the recording, which the call record also serves.
+func (c *Controller) attachVoicemail(ctx context.Context, rec *Record, number string) {
+	v, err := c.tickets.Find(ctx, desk, number)
+	if err != nil || len(v.Attachments) > 0 {
+		return
+	}
+	n := c.nodeNamed(rec.Node)
+	if n == nil {
+		c.log.Warn("ivr: voice message not attached: its Asterisk node is not configured", "ticket", number, "node", rec.Node)
+		return
+	}
+	body, _, err := n.rest.recordingFile(ctx, rec.Voicemail)
+	if err != nil {
+		c.log.Warn("ivr: voice message not attached to its ticket", "ticket", number, "recording", rec.Voicemail, "err", err)
+		return
+	}
+	defer body.Close()
+	format := c.cfg.Voicemail.Format
+	if format == "" {
+		format = "wav"
+	}
+	name := fmt.Sprintf("voicemail-%s.%s", number, format)
+	if _, err := c.tickets.AddAttachment(ctx, desk, number, name, body); err != nil {
+		c.log.Warn("ivr: voice message not attached to its ticket", "ticket", number, "recording", rec.Voicemail, "err", err)
+	}
 }
 
 // registerMissedCallback turns a call-back that never reached the citizen into a ticket.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -438,6 +439,30 @@ func TestVoiceMessagesPlayInTheInbox(t *testing.T) {
 	_, page := c.do("GET", "/console/inbox", nil)
 	if !strings.Contains(page, `<audio controls preload="none" src="/api/v1/ivr/calls/7/recording">`) {
 		t.Errorf("the inbox has no player for the voice message:\n%s", page)
+	}
+}
+
+// TestAttachedVoiceMessagePlaysOnTheTicketPage: the controller attaches a voice message's
+// audio to its ticket; the desk's ticket page plays it.
+func TestAttachedVoiceMessagePlaysOnTheTicketPage(t *testing.T) {
+	f := newFixture(t)
+	op := &auth.Principal{Name: "op", Role: auth.RoleOperator}
+	v, err := f.h.opts.Tickets.Create(f.env.Ctx, op, tickets.NewTicket{Channel: tickets.ChannelVoicemail, Content: "（语音留言）",
+		Category: "TS-GN", Ref: "voicemail:rexian/voicemail/20261206/9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A WAV header and a moment of silence.
+	wav := append([]byte("RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x08\x00\x00"), make([]byte, 2048)...)
+	att, err := f.h.opts.Tickets.AddAttachment(f.env.Ctx, op, v.Number, "voicemail-"+v.Number+".wav", bytes.NewReader(wav))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.client()
+	c.login("op")
+	_, page := c.do("GET", "/console/tickets/"+v.Number, nil)
+	if want := `<audio controls preload="none" src="` + att.URL + `" id="voicemail">`; !strings.Contains(page, want) {
+		t.Errorf("the ticket page has no player for the attached voice message (want %s):\n%s", want, page)
 	}
 }
 
