@@ -481,3 +481,47 @@ func TestAnOfferCutsAnAnnouncementShort(t *testing.T) {
 	caller.Hangup()
 	h.idle()
 }
+
+// TestVoiceMessageUnderARetiredCategory: the voice-message category was retired after
+// rexian started; the message still becomes a ticket, under the nearest category in use,
+// and the ticket says so.
+func TestVoiceMessageUnderARetiredCategory(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) { s.Voicemail.Category = "TS-WY" }))
+	cats, err := h.store.Categories(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cats {
+		if c.Code == "TS-WY" {
+			off := false
+			c.CategoryInput.Active = &off
+			if _, err := h.store.SaveCategory(h.ctx, c.CategoryInput); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "menu-main")
+	caller.Press("0") // nobody logged in: voice message
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := caller.WaitRecording(ctx); err != nil {
+		t.Fatal(err)
+	}
+	caller.Speak(2 * time.Second)
+	caller.Press("#")
+	h.waitPlayed(caller, "voicemail-thanks")
+	caller.Hangup()
+	rec := h.record(caller.ID())
+	if rec.TicketNumber == "" {
+		t.Fatalf("no ticket for the message: %+v", rec)
+	}
+	v, err := h.store.Find(h.ctx, desk, rec.TicketNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Category.Code != "TS" || !strings.Contains(v.Content, "TS-WY") {
+		t.Errorf("ticket under %q saying %q; want the parent TS and a word about TS-WY", v.Category.Code, v.Content)
+	}
+	h.idle()
+}

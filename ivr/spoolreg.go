@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,6 +25,15 @@ type SpoolRegistrar struct {
 	Lookup   func(ctx context.Context, ref string) (string, error)
 	Settings config.IVR
 	Location *time.Location
+	// Log says when a message goes under a stand-in category; nil: slog's default.
+	Log *slog.Logger
+}
+
+func (r *SpoolRegistrar) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }
 
 var _ spool.Registrar = (*SpoolRegistrar)(nil)
@@ -118,7 +128,7 @@ func (r *SpoolRegistrar) create(ctx context.Context, m spool.Message, ref string
 	if _, err := phone.Parse(m.Caller); err == nil {
 		in.Citizen.Phone = m.Caller
 	}
-	v, err := r.Tickets.Create(ctx, desk, in)
+	v, err := createTicket(ctx, r.Tickets, in, r.log())
 	if errors.Is(err, api.ErrInvalid) {
 		return "", fmt.Errorf("%w: %v", spool.ErrRejected, err)
 	}

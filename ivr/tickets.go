@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -56,7 +57,7 @@ func (c *Controller) registerVoicemail(ctx context.Context, rec *Record, dur tim
 	if _, err := phone.Parse(rec.Caller); err == nil {
 		in.Citizen.Phone = rec.Caller
 	}
-	v, err := c.tickets.Create(ctx, desk, in)
+	v, err := createTicket(ctx, c.tickets, in, c.log)
 	if err != nil {
 		return "", fmt.Errorf("register voice message %s: %w", rec.Voicemail, err)
 	}
@@ -110,18 +111,63 @@ func (c *Controller) registerMissedCallback(ctx context.Context, rec *Record, wh
 		return number, err
 	}
 	h := c.hotline[rec.Hotline]
-	v, err := c.tickets.Create(ctx, desk, tickets.NewTicket{
+	v, err := createTicket(ctx, c.tickets, tickets.NewTicket{
 		Channel:  tickets.ChannelPhone,
 		Citizen:  tickets.NewCitizen{Phone: rec.Caller},
 		Title:    fmt.Sprintf("%s排队回拨未接通 %s", h.Name, rec.Caller),
 		Content:  fmt.Sprintf("%s 来电选择排队回拨，%s。请人工回电了解诉求。", rec.ArrivedAt.In(c.loc).Format("2006-01-02 15:04"), why),
 		Category: c.cfg.Voicemail.Category,
 		Ref:      ref,
-	})
+	}, c.log)
 	if err != nil {
 		return "", fmt.Errorf("register missed call-back: %w", err)
 	}
 	return v.Number, nil
+}
+
+// createTicket registers a ticket of the central desk. When its category is gone from
+// the directory (retired, or removed after the start-up check), the ticket goes under a
+// stand-in and says so, rather than the message waiting for a category that will not
+// come back: the desk reclassifies it when it accepts it.
+func createTicket(ctx context.Context, store *tickets.Store, in tickets.NewTicket, log *slog.Logger) (*tickets.View, error) {
+	v, err := store.Create(ctx, desk, in)
+	var ae *api.Error
+	if err == nil || !errors.As(err, &ae) || (ae.Code != "unknown_category" && ae.Code != "inactive_category") {
+		return v, err
+	}
+	alt, ok := standInCategory(ctx, store, in.Category)
+	if !ok {
+		return nil, err
+	}
+	log.Warn("ivr: the configured category is not in the directory; the ticket goes under a stand-in", "category", in.Category, "stand_in", alt, "err", err)
+	in.Content += fmt.Sprintf("（配置的分类 %s 已不在分类目录中，暂归入 %s，请受理时改正分类。）", in.Category, alt)
+	in.Category = alt
+	return store.Create(ctx, desk, in)
+}
+
+// standInCategory is the category nearest to a retired one that is still in use (its
+// parent, grandparent, …), else the first category in use at the top of the tree.
+func standInCategory(ctx context.Context, store *tickets.Store, code string) (string, bool) {
+	cats, err := store.Categories(ctx)
+	if err != nil {
+		return "", false
+	}
+	byCode := make(map[string]tickets.CategoryView, len(cats))
+	for _, c := range cats {
+		byCode[c.Code] = c
+	}
+	for c, ok := byCode[code]; ok && c.Parent != ""; {
+		c, ok = byCode[c.Parent]
+		if ok && c.Active {
+			return c.Code, true
+		}
+	}
+	for _, c := range cats {
+		if c.Parent == "" && c.Active {
+			return c.Code, true
+		}
+	}
+	return "", false
 }
 
 func (c *Controller) ticketByRef(ctx context.Context, ref string) (string, error) {

@@ -96,6 +96,9 @@ func NewApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Op
 			return nil, err
 		}
 	}
+	if err := a.domains.checkDirectory(ctx, cfg); err != nil {
+		return nil, err
+	}
 	a.workers = a.domains.workers(cfg)
 	own, err := a.serviceCollectors()
 	if err != nil {

@@ -562,7 +562,9 @@ func (d *domains) ivrWorkers() []worker {
 	ws := []worker{}
 	if dir := d.cfg.IVR.SpoolDir; dir != "" {
 		// Voice messages Asterisk recorded while rexian was down become tickets.
-		w := spool.NewWorker(dir, ivr.NewSpoolRegistrar(d.tickets, d.cfg.IVR, d.cfg.Location()), d.log.With("component", "ivr_spool"))
+		reg := ivr.NewSpoolRegistrar(d.tickets, d.cfg.IVR, d.cfg.Location())
+		reg.Log = d.log.With("component", "ivr_spool")
+		w := spool.NewWorker(dir, reg, reg.Log)
 		ws = append(ws, worker{
 			name:     "ivr_spool_import",
 			interval: 30 * time.Second,
