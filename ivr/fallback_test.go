@@ -59,11 +59,9 @@ func TestFailuresSendTheCallerToTheFallback(t *testing.T) {
 		drive func(h *harness, c *aritest.Call)
 		cause string
 	}{{
-		// Recorded from the real Asterisk: a spool without recording/ answers 500.
-		name: "record",
-		fail: func(srv *aritest.Server) {
-			srv.FailNext("POST", "/channels/*/record", 500, `{"message":"Unrecognized recording error: No such file or directory"}`)
-		},
+		// As the real Asterisk does: a spool without recording/ answers 500.
+		name:  "record",
+		fail:  func(srv *aritest.Server) { srv.SetRecordingFolder(false) },
 		drive: func(h *harness, c *aritest.Call) { c.Press("0") }, // nobody logged in: voice message
 		cause: "No such file or directory",
 	}, {
