@@ -382,6 +382,78 @@ func (q *acd) snapshot() ([]Agent, []Waiting) {
 	return agents, waiting
 }
 
+// restore brings back an operator as a previous run of rexian left them (from the live
+// store): paused ones stay paused unless the pause was the controller's own (a phone that
+// did not answer), talking ones stay busy with their call until the call's re-adoption
+// claims it or finds it ended (settle), the rest are ready.
+func (q *acd) restore(a Agent) {
+	q.mu.Lock()
+	now := q.now()
+	r := &Agent{User: a.User, Name: a.Name, Phone: a.Phone, Skills: slices.Clone(a.Skills), Calls: a.Calls,
+		State: AgentReady, Since: now, IdleSince: a.IdleSince}
+	if r.IdleSince.IsZero() {
+		r.IdleSince = now
+	}
+	switch {
+	case a.State == AgentPaused && a.Reason != PauseNoAnswer && a.Reason != PauseUnreachable:
+		r.State, r.Reason, r.Since = AgentPaused, a.Reason, a.Since
+	case a.State == AgentBusy && a.CallID != 0:
+		r.State, r.Since, r.CallID = AgentBusy, a.Since, a.CallID
+	}
+	if _, ok := q.agents[a.User]; !ok {
+		q.agents[a.User] = r
+	}
+	q.match()
+	q.mu.Unlock()
+	q.changed()
+}
+
+// claim finds the operator of a conversation taken over after a restart and marks them
+// busy with it (nil when they are not logged in: the conversation is watched anyway).
+func (q *acd) claim(user string, callID uint64) *Agent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	a := q.agents[user]
+	if a == nil {
+		return nil
+	}
+	if a.State != AgentBusy || a.CallID != callID {
+		a.State, a.Since, a.CallID = AgentBusy, q.now(), callID
+	}
+	return a
+}
+
+// settle frees the operators restored busy whose call no controller took over (it ended
+// while rexian was down): keep reports whether a call id is still being talked on.
+func (q *acd) settle(keep func(callID uint64) bool) {
+	q.mu.Lock()
+	now := q.now()
+	freed := 0
+	for _, a := range q.agents {
+		if a.State == AgentBusy && a.CallID != 0 && !keep(a.CallID) {
+			a.State, a.Since, a.IdleSince, a.CallID = AgentReady, now, now, 0
+			freed++
+		}
+	}
+	if freed > 0 {
+		q.match()
+	}
+	q.mu.Unlock()
+	if freed > 0 {
+		q.changed()
+	}
+}
+
+// credit counts a call an operator answered that ended while rexian was down.
+func (q *acd) credit(user string) {
+	q.mu.Lock()
+	if a := q.agents[user]; a != nil {
+		a.Calls++
+	}
+	q.mu.Unlock()
+	q.changed()
+}
+
 // agent returns a copy of an operator's state.
 func (q *acd) agent(user string) (Agent, bool) {
 	q.mu.Lock()

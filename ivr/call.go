@@ -41,6 +41,8 @@ type call struct {
 	// patient: wait in the queue even with no operator logged in (a caller re-adopted
 	// after a restart, while operators' phones come back).
 	patient bool
+	// resumed: a caller adopted while waiting in a queue; they have heard queue-enter.
+	resumed bool
 
 	// cleanup work registered as the flow goes (bridge, agent legs, recordings).
 	ctx    context.Context

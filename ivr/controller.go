@@ -448,20 +448,19 @@ func (c *Controller) Live() *Live { return c.live.Live }
 
 // restoreAgents brings back the operators who were logged in when rexian last stopped,
 // from the picture kept in Redis, so that a restart does not log the whole room out.
-// Those who were talking or wrapping up come back ready; paused ones stay paused.
+// Paused ones stay paused; those who were talking stay busy until their conversation is
+// taken over (or found ended), the others come back ready.
 func (c *Controller) restoreAgents(ctx context.Context) {
-	snap, err := c.live.Snapshot(ctx)
-	if err != nil || snap == nil {
+	agents, err := c.live.Agents(ctx)
+	if err != nil {
+		c.log.Warn("ivr: operators not restored: the live store is unreachable; they log in again", "err", err)
 		return
 	}
-	for _, a := range snap.Agents {
-		c.acd.login(a.User, a.Name, a.Phone, a.Skills)
-		if a.State == AgentPaused && a.Reason != PauseNoAnswer && a.Reason != PauseUnreachable {
-			c.acd.setState(a.User, false, a.Reason)
-		}
+	for _, a := range agents {
+		c.acd.restore(a)
 	}
-	if len(snap.Agents) > 0 {
-		c.log.Info("ivr: operators restored from the live store", "operators", len(snap.Agents))
+	if len(agents) > 0 {
+		c.log.Info("ivr: operators restored from the live store", "operators", len(agents))
 	}
 }
 

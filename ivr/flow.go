@@ -269,22 +269,34 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 		}
 		return c.voicemail(ctx)
 	}
-	now := c.ctrl.now()
+	// A caller keeps their place from when they first asked for a person: after an
+	// operator who did not answer, and after a restart of rexian (the record says when).
+	since := c.ctrl.now()
 	if c.rec.QueuedAt == nil {
-		t := now.UTC()
+		t := since.UTC()
 		c.rec.QueuedAt = &t
+	} else {
+		since = *c.rec.QueuedAt
 	}
+	c.rec.Queue = q.Name
 	w := &waiter{
-		key: c.waiterKey(), queue: q, since: now, caller: c.caller,
+		key: c.waiterKey(), queue: q, since: since, caller: c.caller,
 		hotline: c.hotline.Code, line: c.line.Number, offer: make(chan []*Agent, 1),
 	}
 	w.wake = func() { c.deliver(event{cmd: cmdOffer{}}) }
-	if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
-		return OutcomeAbandonedQueue, err
+	if !c.resumed {
+		if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
+			return OutcomeAbandonedQueue, err
+		}
 	}
 	c.clearDigits()
 	c.ctrl.acd.enqueue(w)
 	inQueue := true
+	// The record says where the caller waits and since when, for a controller that
+	// takes the call over should this one stop or die.
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "err", err)
+	}
 	defer func() {
 		if inQueue {
 			c.ctrl.acd.leave(w)

@@ -48,7 +48,11 @@ type command struct {
 }
 
 const (
-	keySnapshot  = "ivr:snapshot"
+	keySnapshot = "ivr:snapshot"
+	// keyAgents holds the operators logged in, without expiry: the snapshot expires
+	// (a picture nobody refreshes is stale), but who is logged in must outlive a
+	// controller that died, for the one that takes over (restoreAgents).
+	keyAgents    = "ivr:agents"
 	chanEvents   = "ivr:events"
 	chanCommands = "ivr:commands"
 )
@@ -134,6 +138,26 @@ func (l *Live) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// Agents reads the operators the controller last wrote as logged in (nil when none is
+// known or Redis is down).
+func (l *Live) Agents(ctx context.Context) ([]Agent, error) {
+	if l.store == nil {
+		return nil, nil
+	}
+	data, err := l.store.Get(ctx, l.store.Key(keyAgents)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var agents []Agent
+	if err := json.Unmarshal(data, &agents); err != nil {
+		return nil, err
+	}
+	return agents, nil
 }
 
 // send publishes an operator command for the controller instance.
@@ -239,6 +263,10 @@ func (s *liveState) run(ctx context.Context) {
 			data, _ := json.Marshal(snap)
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
 			err := s.store.Set(wctx, s.store.Key(keySnapshot), data, time.Minute).Err()
+			if err == nil {
+				agents, _ := json.Marshal(snap.Agents)
+				err = s.store.Set(wctx, s.store.Key(keyAgents), agents, 0).Err()
+			}
 			if err == nil {
 				msg, _ := json.Marshal(Message{Type: "snapshot", At: snap.At, Origin: s.origin, Snapshot: &snap})
 				err = s.store.Publish(wctx, s.store.Key(chanEvents), msg).Err()

@@ -42,7 +42,9 @@ type node struct {
 	// replaced is set when another controller took the Stasis app over on this node:
 	// the socket stays open but carries no more calls, until the next connect.
 	replaced atomic.Bool
-	entity   atomic.Value // string: Asterisk's entity id
+	// adopted: the node's channels were listed and taken over at least once.
+	adopted atomic.Bool
+	entity  atomic.Value // string: Asterisk's entity id
 }
 
 func newNode(ctrl *Controller, rawURL, user, pass, app string, log *slog.Logger) (*node, error) {
@@ -233,11 +235,17 @@ func (n *node) adopt(ctx context.Context) {
 		before[id] = c
 	}
 	n.mu.Unlock()
+	listed := n.ctrl.now().UTC()
 	chans, err := n.rest.channels(ctx)
 	if err != nil {
 		n.log.Warn("ari: cannot list channels to re-adopt calls", "err", err)
 		return
 	}
+	// Operators restored busy whose conversation is not taken over below are free.
+	defer func() {
+		n.adopted.Store(true)
+		n.ctrl.settleOperators()
+	}()
 	alive := make(map[string]channelInfo, len(chans))
 	for _, ch := range chans {
 		alive[ch.ID] = ch
@@ -266,6 +274,9 @@ func (n *node) adopt(ctx context.Context) {
 		}
 	}
 	n.mu.Unlock()
+	// Calls that ended while no controller watched them (rexian stopped or died) get
+	// their records closed with the end they reached.
+	n.ctrl.closeGone(ctx, n, alive, listed)
 	var orphans []channelInfo
 	for _, ch := range chans {
 		if owned[ch.ID] || !n.inOurApp(ch) {

@@ -83,8 +83,9 @@ func CallRef(callID uint64) string { return "call:" + strconv.FormatUint(callID,
 
 // adoptOrphans takes over channels left in the Stasis app by a previous run of rexian:
 // a caller talking to an operator is left talking and watched until one side hangs up;
-// a caller anywhere else is sent to the queue (they were most likely waiting for a
-// person); an operator or call-back leg with no caller is hung up.
+// a caller anywhere else goes back to the queue they waited in; an operator or
+// call-back leg with no caller is hung up. Conversations are taken over first, so that
+// their operators are busy before any waiting caller is offered one.
 func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channelInfo, bridges []ari.BridgeData) {
 	inBridge := map[string]ari.BridgeData{}
 	for _, b := range bridges {
@@ -92,6 +93,7 @@ func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channe
 			inBridge[id] = b
 		}
 	}
+	var waiting []channelInfo
 	for _, ch := range orphans {
 		_, args, _ := cutComma(ch.Dialplan.AppData)
 		b, bridged := inBridge[ch.ID]
@@ -110,19 +112,99 @@ func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channe
 					others = append(others, id)
 				}
 			}
-			if c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others) }) {
-				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID)
+			cl.continueRecord(ctx)
+			var a *Agent
+			if cl.rec.Operator != "" && cl.rec.ID != 0 {
+				a = c.acd.claim(cl.rec.Operator, cl.rec.ID)
+			}
+			if c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others, a) }) {
+				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID, "operator", cl.rec.Operator)
 			}
 		default:
-			// A caller who rang in just as the socket came back may be listed here and
-			// have its StasisStart handled at the same moment; whichever comes first
-			// owns the channel (see Controller.launch).
-			cl := newCall(c, n, ch.data(), args)
-			if c.launch(n, cl, func(ctx context.Context) { cl.resume(ctx) }) {
-				n.log.Info("ivr: re-adopted a caller; sending them to the queue", "channel", ch.ID)
-			}
+			waiting = append(waiting, ch)
 		}
 	}
+	for _, ch := range waiting {
+		// A caller who rang in just as the socket came back may be listed here and
+		// have its StasisStart handled at the same moment; whichever comes first owns
+		// the channel (see Controller.launch).
+		_, args, _ := cutComma(ch.Dialplan.AppData)
+		cl := newCall(c, n, ch.data(), args)
+		if c.launch(n, cl, func(ctx context.Context) { cl.resume(ctx) }) {
+			n.log.Info("ivr: re-adopted a caller; back to the queue", "channel", ch.ID)
+		}
+	}
+}
+
+// closeGone ends the records of a node's calls that ended while no controller watched
+// them (the caller hung up while rexian was down): each gets the end it reached, and a
+// call-back that was waiting its turn becomes a ticket so that the citizen is called.
+// alive are the node's channels, listed at since.
+func (c *Controller) closeGone(ctx context.Context, n *node, alive map[string]channelInfo, since time.Time) {
+	recs, err := c.records.openRecords(ctx, n.name, since)
+	if err != nil {
+		n.log.Warn("ivr: records of calls that ended while rexian was down stay open", "err", err)
+		return
+	}
+	for i := range recs {
+		rec := &recs[i]
+		if _, ok := alive[rec.ChannelID]; ok {
+			continue
+		}
+		n.mu.Lock()
+		owned := n.calls[rec.ChannelID] != nil
+		n.mu.Unlock()
+		c.mu.Lock()
+		owned = owned || c.active[rec.ID] != nil
+		c.mu.Unlock()
+		if owned {
+			continue
+		}
+		switch {
+		case rec.ConnectedAt != nil:
+			rec.Outcome = OutcomeAnswered
+			c.acd.credit(rec.Operator)
+		case rec.Voicemail != "":
+			rec.Outcome = OutcomeVoicemail // the retry worker registers its ticket
+		case rec.Direction == "callback":
+			rec.Outcome = OutcomeCallback
+			number, err := c.registerMissedCallback(ctx, rec, "rexian 重启时回拨排队中断")
+			if err != nil {
+				n.log.Error("ivr: interrupted call-back not registered as a ticket", "call", rec.ID, "err", err)
+			}
+			rec.TicketNumber = number
+		case rec.QueuedAt != nil:
+			rec.Outcome = OutcomeAbandonedQueue
+		default:
+			rec.Outcome = OutcomeAbandonedMenu
+		}
+		now := c.now().UTC()
+		rec.EndedAt = &now
+		rec.Note = appendNote(rec.Note, "rexian 停止期间通话结束，结束时间为重新连接时间")
+		if err := c.records.save(ctx, rec); err != nil {
+			n.log.Error("ivr: record of a call that ended while rexian was down not closed", "call", rec.ID, "err", err)
+			continue
+		}
+		n.log.Info("ivr: closed the record of a call that ended while rexian was down", "call", rec.ID, "channel", rec.ChannelID, "outcome", rec.Outcome)
+	}
+}
+
+// settleOperators frees the operators restored busy whose conversation no controller took
+// over on any node: it ended while rexian was down. It waits until every node has been
+// taken over once, as the conversation may be on another.
+func (c *Controller) settleOperators() {
+	for _, n := range c.nodes {
+		if !n.adopted.Load() {
+			return
+		}
+	}
+	c.mu.Lock()
+	talking := map[uint64]bool{}
+	for id := range c.active {
+		talking[id] = true
+	}
+	c.mu.Unlock()
+	c.acd.settle(func(id uint64) bool { return talking[id] })
 }
 
 func cutComma(s string) (string, string, bool) {
@@ -134,30 +216,59 @@ func cutComma(s string) (string, string, bool) {
 	return s, "", false
 }
 
-// resume continues an adopted caller's call: straight to the hotline's queue.
+// adoptedNote marks a call record a controller took over.
+const adoptedNote = "rexian 重启后接管的来电"
+
+// continueRecord takes over the record of the call on c's channel, written by the
+// controller that ran it before (one record a call, however often rexian restarts), or
+// starts one when there is none (the record was never written).
+func (c *call) continueRecord(ctx context.Context) {
+	rec, found, err := c.ctrl.records.openRecord(ctx, c.node.name, c.id)
+	if err != nil {
+		c.log.Error("ivr: call record of an adopted call not read; a new one is written", "err", err)
+	}
+	if found {
+		rec.Note = appendNote(rec.Note, adoptedNote)
+		c.rec = &rec
+		if c.dialled == "" {
+			c.dialled = rec.Dialled
+		}
+		return
+	}
+	c.rec = &Record{
+		Node: c.node.name, ChannelID: c.id, Caller: c.caller, Dialled: c.dialled,
+		Direction: "inbound", ArrivedAt: c.ctrl.now().UTC(), Note: adoptedNote,
+	}
+}
+
+// resume continues an adopted caller's call: back to the queue they waited in (the
+// hotline's queue if they had not reached one), at the place their record says.
 func (c *call) resume(ctx context.Context) {
+	c.continueRecord(ctx)
 	line, _ := c.ctrl.lineFor(c.dialled)
 	c.line = line
 	c.hotline = c.ctrl.hotline[line.Hotline]
-	c.rec = &Record{
-		Node: c.node.name, ChannelID: c.id, Caller: c.caller, Dialled: c.dialled,
-		Hotline: c.hotline.Code, Direction: "inbound", ArrivedAt: c.ctrl.now().UTC(),
-		Note: "rexian 重启后接管的来电",
-	}
+	c.rec.Hotline = c.hotline.Code
+	c.log = c.log.With("line", line.Number, "hotline", c.hotline.Code)
 	if !c.ctrl.takeLine(line) {
 		c.busy(ctx)
 		return
 	}
 	defer c.ctrl.freeLine(line)
-	if err := c.ctrl.records.insert(ctx, c.rec); err != nil {
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
 		c.log.Error("ivr: call record not written", "err", err)
 	}
 	c.ctrl.register(c.rec.ID, c)
 	defer c.ctrl.unregister(c.rec.ID)
-	// Whatever was playing or on hold before the restart is stopped.
-	_ = c.node.rest.stopMOH(ctx, c.id)
+	// A caller who was waiting goes on hearing the music (Asterisk kept playing it) and
+	// is not told again that they are being put through.
+	c.resumed = c.rec.QueuedAt != nil
 	c.patient = true
-	outcome, err := c.queue(ctx, c.ctrl.queues[c.hotline.Queue], "")
+	q, ok := c.ctrl.queues[c.rec.Queue]
+	if !ok {
+		q = c.ctrl.queues[c.hotline.Queue]
+	}
+	outcome, err := c.queue(ctx, q, c.rec.Topic)
 	if err != nil && !isEnd(err) {
 		outcome = c.fallback(ctx, err)
 	}
@@ -165,17 +276,38 @@ func (c *call) resume(ctx context.Context) {
 }
 
 // watchBridge stays with an adopted conversation and ends it cleanly: when one side
-// hangs up, the other is hung up and the bridge removed.
-func (c *call) watchBridge(ctx context.Context, bridge string, others []string) {
+// hangs up, the other is hung up, the bridge removed, the record closed as answered and
+// the operator (a, when logged in) credited with the call and given their wrap-up.
+func (c *call) watchBridge(ctx context.Context, bridge string, others []string, a *Agent) {
 	c.route(bridge)
 	c.route(others...)
+	line, _ := c.ctrl.lineFor(c.rec.Dialled)
+	c.line = line
+	c.hotline = c.ctrl.hotline[line.Hotline]
+	if c.ctrl.takeLine(line) {
+		defer c.ctrl.freeLine(line)
+	}
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "err", err)
+	}
+	c.ctrl.register(c.rec.ID, c)
+	defer c.ctrl.unregister(c.rec.ID)
+	started := c.ctrl.now()
 	bg := context.WithoutCancel(ctx)
 	defer func() {
+		if c.ctrl.stopping() {
+			return // the conversation goes on; the next run takes it over again
+		}
 		_ = c.node.rest.hangup(bg, c.id, "")
 		for _, id := range others {
 			_ = c.node.rest.hangup(bg, id, "")
 		}
 		_ = c.node.rest.deleteBridge(bg, bridge)
+		if a != nil {
+			c.ctrl.acd.finished(a, c.ctrl.now().Sub(started), c.ctrl.queues[c.rec.Queue].WrapUp)
+		}
+		c.markHungup()
+		c.finish(bg, OutcomeAnswered)
 	}()
 	for {
 		e, err := c.next(ctx, nil)

@@ -39,6 +39,9 @@ type Record struct {
 	// Direction is inbound, or callback for a virtual-hold call back to the citizen.
 	Direction string `gorm:"size:16;not null" json:"direction"`
 	Topic     string `gorm:"size:32" json:"topic,omitempty"`
+	// Queue is the queue the caller waits (or waited) in, so that a controller taking
+	// the call over after a restart keeps them there.
+	Queue string `gorm:"size:32" json:"queue,omitempty"`
 
 	ArrivedAt   time.Time  `gorm:"not null;index" json:"arrived_at"`
 	QueuedAt    *time.Time `json:"queued_at,omitempty"`
@@ -120,7 +123,47 @@ func Migrations() []*database.Migration {
 			}
 			return tx.Migrator().DropColumn("ivr_calls", "updated_at")
 		},
+	}, {
+		ID: "20261206_10_ivr_calls_queue",
+		// Re-adoption finds a call's open record by channel and keeps its queue.
+		Migrate: func(tx *gorm.DB) error {
+			type ivrCall struct {
+				Queue string `gorm:"size:32"`
+			}
+			return tx.Table("ivr_calls").Migrator().AddColumn(&ivrCall{}, "Queue")
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn("ivr_calls", "queue") },
 	}}
+}
+
+// openRecord finds the record of a call still in progress on a node's channel: the one
+// a controller taking the call over continues.
+func (r records) openRecord(ctx context.Context, node, channel string) (Record, bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var recs []Record
+	err := r.db.WithContext(ctx).Where("node = ? AND channel_id = ? AND ended_at IS NULL", node, channel).
+		Order("id DESC").Limit(1).Find(&recs).Error
+	if err != nil {
+		return Record{}, false, fmt.Errorf("open call record of %s: %w", channel, err)
+	}
+	if len(recs) == 0 {
+		return Record{}, false, nil
+	}
+	return recs[0], true, nil
+}
+
+// openRecords lists a node's records of calls that had not ended, arrived before t.
+func (r records) openRecords(ctx context.Context, node string, before time.Time) ([]Record, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var recs []Record
+	err := r.db.WithContext(ctx).Where("node = ? AND ended_at IS NULL AND arrived_at < ? AND direction IN ?", node, before, []string{"inbound", "callback"}).
+		Order("id").Find(&recs).Error
+	if err != nil {
+		return nil, fmt.Errorf("open call records of %s: %w", node, err)
+	}
+	return recs, nil
 }
 
 // records writes call records. Every write is bounded in time: a slow database must
