@@ -117,8 +117,13 @@ func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channe
 			if cl.rec.Operator != "" && cl.rec.ID != 0 {
 				a = c.acd.claim(cl.rec.Operator, cl.rec.ID)
 			}
+			// Registered now, not in the call's goroutine: settleOperators, which runs
+			// next, must see the conversation taken over and keep its operator busy.
+			c.register(cl.rec.ID, cl)
 			if c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others, a) }) {
 				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID, "operator", cl.rec.Operator)
+			} else {
+				c.unregister(cl.rec.ID)
 			}
 		default:
 			waiting = append(waiting, ch)
@@ -290,8 +295,7 @@ func (c *call) watchBridge(ctx context.Context, bridge string, others []string, 
 	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
 		c.log.Error("ivr: call record not saved", "err", err)
 	}
-	c.ctrl.register(c.rec.ID, c)
-	defer c.ctrl.unregister(c.rec.ID)
+	defer c.ctrl.unregister(c.rec.ID) // registered by adoptOrphans
 	started := c.ctrl.now()
 	bg := context.WithoutCancel(ctx)
 	defer func() {
