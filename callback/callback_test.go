@@ -483,3 +483,27 @@ func TestStats(t *testing.T) {
 		t.Errorf("unknown group: %v", err)
 	}
 }
+
+// TestManualDissatisfiedReopensAsTheOperator: a dissatisfied answer recorded by hand
+// reopens the ticket in the name of the operator who recorded it, not of the surveys.
+func TestManualDissatisfiedReopensAsTheOperator(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Dialer = nil })
+	num := e.consultation("04778581234", nil)
+	e.clk.Add(2 * time.Hour)
+	e.run()
+	list, _, err := e.svc.Surveys(e.ctx, Filter{Status: StatusManual}, api.Page{Page: 1, PerPage: 50}, false)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("manual list %v (%v)", list, err)
+	}
+	if _, err := e.svc.Record(e.ctx, desk, list[0].ID, ManualAnswer{Result: ResultDissatisfied, Reason: "问题没有解决"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.store.Find(e.ctx, desk, num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := v.Timeline[len(v.Timeline)-1]
+	if v.Status != tickets.StatusRegistered || last.Action != tickets.ActReopen || last.Actor != desk.Actor() {
+		t.Errorf("ticket %s, last event %s by %s; want reopened by %s", v.Status, last.Action, last.Actor, desk.Actor())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -50,7 +51,7 @@ func (s *Service) escalate(ctx context.Context, id uint64) (bool, error) {
 		return false, errors.New("callback: escalate: no ticket store")
 	}
 	note := reopenNote(&sv, s)
-	_, err := s.opts.Tickets.Act(ctx, system, sv.TicketNumber, tickets.ActReopen, tickets.ActionRequest{Reason: note})
+	_, err := s.opts.Tickets.Act(ctx, reopener(&sv), sv.TicketNumber, tickets.ActReopen, tickets.ActionRequest{Reason: note})
 	now := s.now()
 	set := map[string]any{"escalated_at": now, "awaiting_reason": false, "updated_at": now}
 	switch {
@@ -67,6 +68,17 @@ func (s *Service) escalate(ctx context.Context, id uint64) (bool, error) {
 		return false, fmt.Errorf("callback: mark survey %d escalated: %w", sv.ID, r.Error)
 	}
 	return err == nil, nil
+}
+
+// reopener is who reopens the ticket on its timeline: the operator or supervisor who
+// recorded a manual result, else the surveys themselves (an SMS or call answer).
+func reopener(sv *Survey) *auth.Principal {
+	if role, name, ok := strings.Cut(sv.AnsweredBy, ":"); ok && sv.Channel == ChannelManual && name != "" {
+		if p := (&auth.Principal{Name: name, Role: auth.Role(role)}); p.Is(auth.RoleOperator, auth.RoleSupervisor) {
+			return p
+		}
+	}
+	return system
 }
 
 // reopenNote is the timeline note: how the citizen answered and why.

@@ -254,7 +254,11 @@ func (s *Service) Record(ctx context.Context, p *auth.Principal, id uint64, in M
 	now := s.now()
 	set := map[string]any{"answered_by": p.Actor(), "reason": reason}
 	if note != "" {
-		set["remarks"] = joinRemark(sv.Remarks, fmt.Sprintf("%s %s：%s", now.In(s.opts.Location).Format("01-02 15:04"), p.Actor(), note))
+		who := p.DisplayName // the remark is read by people: 话务员 王丽, not operator:wangli
+		if who == "" {
+			who = p.Name
+		}
+		set["remarks"] = joinRemark(sv.Remarks, fmt.Sprintf("%s %s：%s", now.In(s.opts.Location).Format("01-02 15:04"), who, note))
 	}
 	first, err := s.record(ctx, &sv, in.Result, ChannelManual, set, now)
 	if err != nil {

@@ -122,6 +122,7 @@ func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.
 		return
 	}
 	b.Title, b.Nav = "工单 "+v.Number, "tickets"
+	h.nameActors(ctx, v, dir)
 	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v), Reasons: h.opts.Tickets.RefusalReasons(),
 		Publish: h.opts.Cards != nil && p.Is(auth.RoleSupervisor) && v.Status == tickets.StatusCompleted}
 	if dep := dir.defaults[v.Category.Code]; dep != "" {

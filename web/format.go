@@ -75,6 +75,7 @@ func (h *Handler) funcs() template.FuncMap {
 			return ""
 		},
 		"inc":             func(n int) int { return n + 1 },
+		"place":           place,
 		"manualReason":    manualReason,
 		"cardRule":        cardRule,
 		"callOutcome":     callOutcome,

@@ -129,7 +129,7 @@ func TestOverduePageAndUrge(t *testing.T) {
 	if v.UrgeCount != 1 || !urged {
 		t.Errorf("the ticket was not urged: count %d, timeline %+v", v.UrgeCount, v.Timeline)
 	}
-	if _, page := sup.do("GET", "/console/tickets/"+number, nil); !strings.Contains(page, "督办 · sup") {
+	if _, page := sup.do("GET", "/console/tickets/"+number, nil); !strings.Contains(page, `督办 · <span class="actor">督办员 sup</span>`) {
 		t.Error("the ticket's timeline does not show the urge")
 	}
 

@@ -131,6 +131,7 @@ func (h *Handler) renderPortalTicket(c *gin.Context, status int, b base, form ur
 		return
 	}
 	b.Title, b.Nav = "工单 "+v.Number, "inbox"
+	h.nameActors(ctx, v, dir)
 	page := portalTicketPage{base: b, T: v, Form: form}
 	own := dir.codeOf(p.DepartmentID)
 	if slices.Contains(v.Actions, tickets.ActRedispatch) {
