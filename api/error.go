@@ -27,6 +27,9 @@ type Error struct {
 	Kind    error  // one of the Err* kinds above
 	Code    string // stable, snake_case, e.g. "illegal_transition"
 	Message string // human-readable; may be shown to an operator as is
+	// Field names the input at fault, where one is ("citizen.name", "q"), so that a page
+	// can say it in its own words.
+	Field string
 }
 
 func (e *Error) Error() string { return e.Message }

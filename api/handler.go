@@ -63,8 +63,9 @@ func WriteError(c *gin.Context, log *slog.Logger, err error) {
 // MaxJSONBody is the largest JSON request body accepted by BindJSON.
 const MaxJSONBody = 1 << 20
 
-// BindJSON decodes the request body into v, refusing unknown fields, trailing data and
-// bodies over MaxJSONBody, with a message that says what was wrong.
+// BindJSON decodes the request body into v, refusing unknown fields, trailing data,
+// bodies over MaxJSONBody and texts that break the rule of CheckText (naming the field),
+// with a message that says what was wrong.
 func BindJSON(c *gin.Context, v any) error {
 	r := http.MaxBytesReader(c.Writer, c.Request.Body, MaxJSONBody)
 	dec := json.NewDecoder(r)
@@ -89,7 +90,7 @@ func BindJSON(c *gin.Context, v any) error {
 	if dec.More() {
 		return Errorf(ErrInvalid, "invalid_json", "malformed JSON: unexpected data after the object")
 	}
-	return nil
+	return CheckFields(v)
 }
 
 // Page is a page request: ?page=1&per_page=50.

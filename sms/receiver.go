@@ -151,13 +151,8 @@ func (s *Service) Receive(ctx context.Context, m Inbound) error {
 	if n, err := phone.Parse(from); err == nil {
 		from = n.National
 	}
-	text := strings.ToValidUTF8(m.Text, "\uFFFD")
-	text = strings.Map(func(r rune) rune {
-		if r == 0 || (unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t') {
-			return -1
-		}
-		return r
-	}, text)
+	// The text rule of every input (api.CleanText): a message is kept, cleaned.
+	text := api.CleanText(m.Text)
 	if utf8.RuneCountInString(text) > MaxInboundRunes {
 		text = string([]rune(text)[:MaxInboundRunes])
 	}

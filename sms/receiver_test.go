@@ -289,3 +289,13 @@ func TestTicketMessages(t *testing.T) {
 		}
 	})
 }
+
+// An SMS is kept whatever it holds: NUL (which PostgreSQL cannot store), other control
+// characters and direction overrides are taken out, and the message is stored and routed.
+func TestInboundWithControlCharactersIsCleanedAndKept(t *testing.T) {
+	f := newFixture(t)
+	in := f.receive(t, "13800138031", "路灯\x00不亮\u202E了\x1b，\r\n请处理")
+	if in.Text != "路灯不亮了，\n请处理" {
+		t.Errorf("stored text %q; want it cleaned", in.Text)
+	}
+}

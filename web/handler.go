@@ -301,6 +301,9 @@ var messages = map[string]string{
 func message(err error) string {
 	var e *api.Error
 	if errors.As(err, &e) {
+		if e.Code == "invalid_text" {
+			return fmt.Sprintf("“%s”中含有不允许的字符（控制字符、文字方向控制符或乱码），请删除后重新提交。", e.Field)
+		}
 		if m, ok := messages[e.Code]; ok {
 			return m
 		}

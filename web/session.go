@@ -80,7 +80,7 @@ func (h *Handler) parseForm(c *gin.Context) error {
 	case err != nil:
 		return api.Errorf(api.ErrInvalid, "invalid_form", "表单无法读取：%v", err)
 	}
-	return nil
+	return api.CheckForm(c.Request.Form, c.Request.MultipartForm)
 }
 
 // require lets only roles through (admin always passes), with the error page otherwise.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +35,11 @@ func (a *App) newEngine() (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true // c.Done()/c.Value() follow the request's context
 	// Metrics and the log see the final status, including a recovered panic's 500.
-	e.Use(a.metrics.middleware(), requestLog(a.log), api.Recovery(a.log), audit.Middleware())
+	e.Use(a.metrics.middleware(), requestLog(a.log), api.Recovery(a.log), audit.Middleware(),
+		api.CheckRequestText(refuseText, func(c *gin.Context) bool {
+			// Kannel passes an SMS in the query: it is cleaned and kept, not refused.
+			return strings.HasPrefix(c.Request.URL.Path, "/sms/kannel/")
+		}))
 	e.NoRoute(api.NotFoundHandler)
 	e.NoMethod(api.MethodNotAllowedHandler)
 
@@ -56,6 +62,24 @@ func (a *App) newEngine() (*gin.Engine, error) {
 		f(e)
 	}
 	return e, nil
+}
+
+// refuseText answers a path parameter or query string that breaks the text rule: the JSON
+// envelope for the API, Open311 and OneBot, a short text in Chinese for the pages people
+// open.
+func refuseText(c *gin.Context, err error) {
+	path := c.Request.URL.Path
+	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/open311/") || strings.HasPrefix(path, "/onebot/") {
+		api.WriteError(c, nil, err)
+		return
+	}
+	field := ""
+	var e *api.Error
+	if errors.As(err, &e) {
+		field = e.Field
+	}
+	c.Data(http.StatusBadRequest, "text/plain; charset=utf-8",
+		[]byte(fmt.Sprintf("输入有误：“%s”中含有不允许的字符（控制字符、文字方向控制符或乱码），请删除后重试。\n", field)))
 }
 
 // check is one dependency's part of the readiness answer.

@@ -17,6 +17,18 @@ import (
 	"github.com/rexian/rexian/tickets"
 )
 
+// openAPIOperation is the part of an OpenAPI operation the tests read: its body examples.
+type openAPIOperation struct {
+	RequestBody struct {
+		Content map[string]struct {
+			Example  json.RawMessage `json:"example"`
+			Examples map[string]struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"examples"`
+		} `json:"content"`
+	} `json:"requestBody"`
+}
+
 // TestOpenAPIExamplesWork posts every request-body example of the OpenAPI document to
 // the running platform, as the role that would send it, and expects each to succeed. Path
 // parameters, and the one body field that names another ticket (merge's "into"), are
@@ -56,16 +68,6 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	r := startApp(t, cfg)
 
 	_, raw := get(t, r.base+"/api/v1/openapi.json")
-	type operation struct {
-		RequestBody struct {
-			Content map[string]struct {
-				Example  json.RawMessage `json:"example"`
-				Examples map[string]struct {
-					Value json.RawMessage `json:"value"`
-				} `json:"examples"`
-			} `json:"content"`
-		} `json:"requestBody"`
-	}
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
@@ -78,7 +80,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 			if method == "parameters" {
 				continue
 			}
-			var op operation
+			var op openAPIOperation
 			if err := json.Unmarshal(rawOp, &op); err != nil {
 				t.Fatalf("%s %s: %v", method, path, err)
 			}

@@ -22,6 +22,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/rexian/rexian/api"
 )
 
 // Letter is what could be read of one letter to the mailbox.
@@ -89,6 +91,9 @@ func ParseLetter(raw []byte, lim Limits) (l *Letter, err error) {
 		if l.MessageID == "" {
 			l.MessageID = derivedMessageID(raw)
 		}
+		// A letter is kept whatever it holds: control characters, direction overrides
+		// and bytes that are not UTF-8 are cleaned out (api.CleanText), not refused.
+		api.CleanFields(l)
 	}()
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, herr := textproto.ReadHeader(br)
@@ -131,6 +136,7 @@ func ParseHeader(rawHeader []byte) *Letter {
 	if l.MessageID == "" {
 		l.MessageID = derivedMessageID(rawHeader)
 	}
+	api.CleanFields(l)
 	return l
 }
 

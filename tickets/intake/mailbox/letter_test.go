@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -167,5 +168,22 @@ func TestHTMLText(t *testing.T) {
 				t.Errorf("htmlText(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// A letter is kept whatever it holds: control characters and direction overrides in its
+// header and body are cleaned out, as the rule for every text entering rexian asks.
+func TestParseLetterCleansControlCharacters(t *testing.T) {
+	raw := plainLetter("=?UTF-8?B?"+base64.StdEncoding.EncodeToString([]byte("李\x00四"))+"?= <lisi@example.test>",
+		"<s2@example.test>", "来信\u202E反映", "正文\x00有\x1b控制字符")
+	l, err := ParseLetter(raw, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{l.FromName, l.Subject, strings.TrimSpace(l.Text)}
+	// The header decoder already turns a NUL in an encoded word into a space.
+	want := []string{"李 四", "来信反映", "正文有控制字符"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("cleaned letter (-want +got):\n%s", d)
 	}
 }

@@ -119,6 +119,10 @@ func (h *Handler) dispatch(c *gin.Context) {
 		writeError(c, f, errorf(http.StatusBadRequest, "the request body is not a valid form: "+err.Error()))
 		return
 	}
+	if err := api.CheckForm(c.Request.Form, nil); err != nil {
+		writeError(c, f, errorf(http.StatusBadRequest, err.Error()))
+		return
+	}
 	if err := h.checkJurisdiction(c); err != nil {
 		writeError(c, f, err)
 		return

@@ -277,6 +277,9 @@ func (b *Bot) register(ctx context.Context, log *slog.Logger, key string, to Tar
 		Ref:      externalRef(to),
 		Note:     strings.Join(append([]string{"QQ消息 " + strings.Join(conv.Messages, ",")}, notes...), "\n"),
 	}
+	// A message is kept whatever it holds: control characters and direction overrides
+	// are taken out (api.CleanText), not refused.
+	api.CleanFields(&in)
 	v, err := b.opts.Store.Create(ctx, actor, in)
 	if err != nil {
 		if errors.Is(err, api.ErrInvalid) {

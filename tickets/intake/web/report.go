@@ -35,6 +35,25 @@ type reportInput struct {
 	filesSent bool
 }
 
+// cleanText holds the typed fields to the text rule of api.CheckText: it cleans them and
+// returns the label of the first field that broke it, or "" when none did.
+func (in *reportInput) cleanText() string {
+	bad := ""
+	for _, f := range []struct {
+		label string
+		v     *string
+	}{
+		{"发生了什么", &in.Content}, {"所在旗区", &in.District}, {"苏木乡镇（街道）", &in.Township},
+		{"详细地址", &in.Address}, {"问题类别", &in.Category}, {"姓名", &in.Name}, {"手机号码", &in.Phone},
+	} {
+		if api.CheckText(f.label, *f.v) != nil && bad == "" {
+			bad = f.label
+		}
+		*f.v = api.CleanText(*f.v)
+	}
+	return bad
+}
+
 // photo is one uploaded photo, already read and sniffed.
 type photo struct {
 	data []byte
@@ -158,6 +177,13 @@ func (h *Handler) submitReport(c *gin.Context) {
 			se = refuse(http.StatusBadRequest, "提交的表单无法读取，请重新填写后提交。")
 		}
 		fail(se, keep)
+		return
+	}
+	if label := in.cleanText(); label != "" {
+		// The rule every text entering rexian keeps (api.CheckText): refused, with the
+		// citizen's text kept, the offending characters taken out, to be sent again.
+		log.InfoContext(ctx, "report refused: control characters in the text", "field", label)
+		fail(refuse(http.StatusBadRequest, "“%s”中含有不允许的字符（控制字符、文字方向控制符或乱码），已为您去除，请核对后重新提交。", label), keep)
 		return
 	}
 	if in.Honeypot != "" {

@@ -54,6 +54,12 @@ func (h *Handler) lookUp(c *gin.Context) {
 	now := h.now()
 	client := c.ClientIP()
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 8<<10)
+	if err := c.Request.ParseForm(); err == nil {
+		if err := api.CheckForm(c.Request.PostForm, nil); err != nil {
+			renderPlainError(c, http.StatusBadRequest, "输入的工单编号或号码后四位中含有不允许的字符，请重新输入。")
+			return
+		}
+	}
 	raw := c.PostForm("number")
 	last4 := strings.TrimSpace(c.PostForm("last4"))
 	number := tickets.NormalizeNumber(strings.TrimSpace(raw))
