@@ -368,3 +368,58 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// TestAsteriskDoctor: rexian doctor checks each Asterisk node through ARI. On a node whose
+// spool lacks recording/ and one prompt, with rexian not attached, it fails those three
+// with their fixes; once they are put right and rexian runs, the node passes.
+func TestAsteriskDoctor(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{NoRecordingFolder: true})
+	if err := os.Remove(filepath.Join(tel.ast.Root(), "lib", "sounds", "zh", "rexian", "menu-main.wav")); err != nil {
+		t.Fatal(err)
+	}
+	node := "asterisk " + tel.ast.ARIURL()
+	code, out, _ := runCLI(t, tel.env, "", "doctor")
+	for _, tt := range []struct{ check, detail, fix string }{
+		{node + " application", "hotline not registered", "start rexian serve"},
+		{node + " prompts", "rexian/menu-main", "rexian prompts"},
+		{node + " recording", "Asterisk refuses to record", "/var/spool/asterisk/recording"},
+	} {
+		if l := doctorLine(out, tt.check); !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, tt.detail) || !strings.Contains(out, tt.fix) {
+			t.Errorf("%s: %q; want FAIL with %q and the fix %q in\n%s", tt.check, l, tt.detail, tt.fix, out)
+		}
+	}
+	for _, check := range []string{node + " ARI", "voice-message spool"} {
+		if l := doctorLine(out, check); !strings.HasPrefix(l, "ok") {
+			t.Errorf("%s: %q in\n%s", check, l, out)
+		}
+	}
+	if code == exitOK {
+		t.Errorf("doctor passed with failures:\n%s", out)
+	}
+
+	// Wrong credentials: the ARI line says so.
+	env := append(append([]string{}, tel.env...), "REXIAN_ARI_PASSWORD=wrong")
+	if _, out, _ := runCLI(t, env, "", "doctor"); !strings.HasPrefix(doctorLine(out, node+" ARI"), "FAIL") || !strings.Contains(out, "ari.conf") {
+		t.Errorf("wrong ARI password:\n%s", out)
+	}
+
+	if err := os.MkdirAll(tel.ast.RecordingDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.ast.AddPrompts("menu-main"); err != nil {
+		t.Fatal(err)
+	}
+	tel.start(t, nil)
+	code, out, stderr := runCLI(t, tel.env, "", "doctor")
+	for _, check := range []string{node + " ARI", node + " application", node + " prompts", node + " recording", "voice-message spool"} {
+		if l := doctorLine(out, check); !strings.HasPrefix(l, "ok") {
+			t.Errorf("%s after the fixes: %q in\n%s%s", check, l, out, stderr)
+		}
+	}
+	if code != exitOK {
+		t.Errorf("doctor after the fixes: exit %d\n%s%s", code, out, stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(tel.ast.RecordingDir(), "rexian", "doctor")); len(entries) > 0 {
+		t.Errorf("the test recording stayed: %v", entries)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/live"
 )
 
@@ -76,6 +77,7 @@ func doctorChecks() []doctorCheck {
 		{"database", 15 * time.Second, checkDatabase},
 		{"live store", 10 * time.Second, checkLiveStore},
 		{"disk", 5 * time.Second, checkDisk},
+		{"asterisk", 30 * time.Second, checkAsterisk},
 	}
 }
 
@@ -325,4 +327,13 @@ func humanBytes(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ---- asterisk ----
+
+// checkAsterisk checks each Asterisk node through ARI and the voice-message spool (ivr).
+func checkAsterisk(ctx context.Context, k *checkup) {
+	for _, f := range ivr.Diagnose(ctx, k.cfg.ARI, k.cfg.IVR) {
+		k.findings = append(k.findings, finding{Name: f.Name, OK: f.OK, Skip: f.Skip, Detail: f.Detail, Fix: f.Fix})
+	}
 }
