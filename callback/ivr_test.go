@@ -56,7 +56,7 @@ func newIVREnv(t *testing.T) *ivrEnv {
 	return &ivrEnv{env: e, srv: srv}
 }
 
-const landline, landlineLeg = "04778581234", "PJSIP/04778581234@trunk"
+const landline, landlineLeg = "04778581234", "Local/04778581234@rexian-outbound"
 
 // schedule derives and sends the surveys without calling.
 func (e *ivrEnv) schedule() {

@@ -45,8 +45,13 @@ type IVR struct {
 	// Status is the ticket-progress lookup by keypad.
 	Status StatusLookup `yaml:"status"`
 	// Trunk is the dial string for calling citizens back, {number} replaced by the
-	// citizen's number (virtual hold, callback surveys), e.g. PJSIP/{number}@trunk.
+	// citizen's number (virtual hold, callback surveys). The default goes through the
+	// dialplan's [rexian-outbound], which counts the trunk's channels and keeps the last
+	// ones for callers; PJSIP/{number}@trunk would bypass that count.
 	Trunk string `yaml:"trunk"`
+	// OutboundReserve is how many of a line's channels calls rexian places (call-backs,
+	// surveys) never take, so that citizens calling in still find a line.
+	OutboundReserve int `yaml:"outbound_reserve"`
 	// Emergency are the numbers an operator can hand a caller to, name=dial string
 	// (110=PJSIP/110@trunk).
 	Emergency []string `yaml:"emergency"`
@@ -203,12 +208,13 @@ func DefaultIVR() IVR {
 			queue("complaint", "complaint"),
 			queue("consultation", "consultation"),
 		},
-		Prompts:   DefaultPrompts(),
-		PromptDir: "rexian",
-		Language:  "zh",
-		Voicemail: Voicemail{MaxDuration: 120 * time.Second, Category: "QZ", Format: "wav"},
-		Status:    StatusLookup{Tries: 3, DigitWait: 6 * time.Second, MaxDigits: 16},
-		Trunk:     "PJSIP/{number}@trunk",
+		Prompts:         DefaultPrompts(),
+		PromptDir:       "rexian",
+		Language:        "zh",
+		Voicemail:       Voicemail{MaxDuration: 120 * time.Second, Category: "QZ", Format: "wav"},
+		Status:          StatusLookup{Tries: 3, DigitWait: 6 * time.Second, MaxDigits: 16},
+		Trunk:           "Local/{number}@rexian-outbound",
+		OutboundReserve: 2,
 		Emergency: []string{
 			"110=PJSIP/110@trunk",
 			"119=PJSIP/119@trunk",
@@ -262,7 +268,8 @@ func DefaultPrompts() map[string]string {
 		"known-caller":        "您有一件正在办理的工单，查询进度请按1，其他服务请按2。",
 		"transfer-emergency":  "正在为您转接紧急求助电话，请不要挂机。",
 		"error-try-later":     "抱歉，系统暂时无法处理您的请求，请稍后再拨。",
-		"survey-question":     "您好，这里是市民热线回访。对您反映问题的办理结果，满意请按1，基本满意请按2，不满意请按3。",
+		"survey-hello":        "您好，这里是市民热线。您之前反映的问题已经办结，现在对办理结果做个简短回访。",
+		"survey-question":     "对您反映问题的办理结果，满意请按1，基本满意请按2，不满意请按3。",
 		"survey-reason":       "请在提示音后说明不满意的原因，按井号键结束。",
 		"survey-thanks":       "感谢您的评价，再见。",
 		"survey-invalid":      "您的输入有误。",
@@ -318,6 +325,9 @@ func (s IVR) Validate(prefix string) error {
 	}
 	if len(s.Lines) == 0 {
 		bad("lines", "must list at least one number")
+	}
+	if s.OutboundReserve < 0 {
+		bad("outbound_reserve", "must not be negative, not %d", s.OutboundReserve)
 	}
 	numbers := map[string]bool{}
 	for i, l := range s.Lines {

@@ -21,6 +21,10 @@ import (
 // becomes a ticket so that it is not forgotten.
 const maxCallbackWait = 4 * time.Hour
 
+// callbackLineRetry is how long a call-back that found every free line kept for callers
+// waits before it takes its turn again.
+var callbackLineRetry = 5 * time.Second
+
 // virtualHold hands the waiter over to a call-back session. It refuses callers whose
 // number cannot be dialled back (withheld, malformed) or when no trunk is configured.
 func (c *call) virtualHold(ctx context.Context, w *waiter) bool {
@@ -82,10 +86,36 @@ func (c *call) runCallback(ctx context.Context, w *waiter) {
 		case <-ctx.Done():
 			return
 		}
-		res, err := c.connect(ctx, q, agents, w)
+		res := noLine
+		var err error
+		if c.ctrl.outboundFree(c.line) {
+			res, err = c.connect(ctx, q, agents, w)
+		} else {
+			c.ctrl.acd.missed(nil, "", agents) // the operators take the callers meanwhile
+		}
 		if err == nil && res == connected {
 			c.finish(ctx, OutcomeAnswered)
 			return
+		}
+		if res == noLine {
+			// Not an attempt: the citizen keeps the turn and is called once callers
+			// leave a line free.
+			attempt--
+			c.log.Info("ivr: call-back waits for a free line")
+			retry := time.NewTimer(callbackLineRetry)
+			select {
+			case <-retry.C:
+			case <-limit.C:
+				retry.Stop()
+				c.callbackFailed(ctx, "等待超时")
+				return
+			case <-ctx.Done():
+				retry.Stop()
+				return
+			}
+			c.ctrl.acd.requeueFront(w)
+			inQueue = true
+			continue
 		}
 		if err != nil && !errors.Is(err, errHangup) {
 			c.log.Warn("ivr: call-back attempt failed", "attempt", attempt, "err", err)
@@ -120,40 +150,78 @@ func (c *call) callbackFailed(ctx context.Context, why string) {
 	c.finish(ctx, OutcomeCallback)
 }
 
-// dialCitizen calls the citizen back through the trunk once the operator answered. It
-// returns false when the citizen does not answer.
-func (c *call) dialCitizen(ctx context.Context) (bool, error) {
+// dialCitizen calls the citizen back through the trunk once the operator answered on
+// leg. While the citizen's phone rings the operator hears ring-back and their screen
+// says 回拨中; the citizen who answers hears who calls (callback-hello) before the
+// operator is put through. It returns false when the citizen does not answer (or hangs
+// up during the greeting) or the operator hangs up meanwhile.
+func (c *call) dialCitizen(ctx context.Context, leg string, a *Agent) (bool, error) {
 	dial := strings.ReplaceAll(c.ctrl.cfg.Trunk, "{number}", c.caller)
 	if !config.ValidDialString(dial) {
 		return false, fmt.Errorf("trunk dial string %q is not valid", dial)
+	}
+	bg := context.WithoutCancel(ctx)
+	c.ctrl.publishCall(c, a, "calling_back")
+	ringback := newID("pb-")
+	c.route(ringback)
+	defer c.node.unroute(ringback)
+	if err := c.node.rest.play(ctx, leg, ringback, c.ctrl.cfg.Language, []string{"tone:ring;tonezone=cn"}); err != nil {
+		c.log.Warn("ivr: no ring-back for the operator", "leg", leg, "err", err)
+	}
+	stopRingback := func() {
+		if err := c.node.rest.stopPlayback(bg, ringback); err != nil && !gone(err) {
+			c.log.Warn("ivr: stop the operator's ring-back", "err", err)
+		}
 	}
 	_, err := c.node.rest.originate(ctx, ari.OriginateRequest{
 		Endpoint: dial, App: c.node.app, AppArgs: "callback", ChannelID: c.id,
 		CallerID: c.line.Number, Timeout: 30,
 	})
 	if err != nil {
+		stopRingback()
 		return false, fmt.Errorf("call back %s: %w", phone.Mask(c.caller), err)
 	}
 	t := time.NewTimer(35 * time.Second)
 	defer t.Stop()
-	for {
+	answered := false
+	for !answered {
 		e, err := c.next(ctx, t.C)
 		if errors.Is(err, errTimeout) {
-			_ = c.node.rest.hangup(context.WithoutCancel(ctx), c.id, "")
+			_ = c.node.rest.hangup(bg, c.id, "")
+			stopRingback()
 			return false, nil
 		}
 		if err != nil {
+			stopRingback()
 			return false, err
 		}
 		switch v := e.ev.(type) {
 		case *ari.StasisStart:
-			if v.Channel.ID == c.id {
-				return true, nil
-			}
+			answered = v.Channel.ID == c.id
 		case *ari.ChannelDestroyed:
 			if v.Channel.ID == c.id {
+				stopRingback()
+				return false, nil
+			}
+			if v.Channel.ID == leg {
+				c.log.Info("ivr: operator hung up while the citizen's phone rang")
+				_ = c.node.rest.hangup(bg, c.id, "")
+				return false, nil
+			}
+		case *ari.StasisEnd:
+			if v.Channel.ID == leg {
+				c.log.Info("ivr: operator hung up while the citizen's phone rang")
+				_ = c.node.rest.hangup(bg, c.id, "")
 				return false, nil
 			}
 		}
 	}
+	stopRingback()
+	if err := c.play(ctx, false, c.sound("callback-hello")); err != nil {
+		if errors.Is(err, errHangup) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }

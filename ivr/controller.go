@@ -56,7 +56,8 @@ type Controller struct {
 	nodes []*node
 
 	mu       sync.Mutex
-	occupied map[string]int // line number → calls on it
+	occupied map[string]int // line number → callers on it
+	outbound map[string]int // line number → calls rexian placed on it (call-backs, surveys)
 	active   map[uint64]*call
 	wg       sync.WaitGroup
 	ctx      context.Context
@@ -95,6 +96,7 @@ func New(opts Options) (*Controller, error) {
 		records:     records{db: opts.DB},
 		tickets:     opts.Tickets,
 		occupied:    map[string]int{},
+		outbound:    map[string]int{},
 		active:      map[uint64]*call{},
 		ctx:         context.Background(),
 		observeHook: opts.ObserveReply,
@@ -313,16 +315,51 @@ func (c *Controller) lineFor(dialled string) (config.Line, bool) {
 	return c.cfg.Lines[0], false
 }
 
-// takeLine occupies one channel of a line; false when all are busy.
+// takeLine occupies one channel of a line for a caller; false when all are busy,
+// counting the calls rexian placed on it.
 func (c *Controller) takeLine(l config.Line) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.occupied[l.Number] >= l.Channels {
+	if c.occupied[l.Number]+c.outbound[l.Number] >= l.Channels {
 		return false
 	}
 	c.occupied[l.Number]++
 	c.live.touch()
 	return true
+}
+
+// ErrLinesReserved: placing the call would take one of the channels kept for callers
+// (ivr.outbound_reserve); try again later.
+var ErrLinesReserved = errors.New("ivr: the line's free channels are kept for callers (ivr.outbound_reserve)")
+
+// takeOutbound occupies one channel of a line for a call rexian places; it refuses
+// (ErrLinesReserved) when fewer than ivr.outbound_reserve channels would stay free.
+func (c *Controller) takeOutbound(l config.Line) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.occupied[l.Number]+c.outbound[l.Number]+c.cfg.OutboundReserve >= l.Channels {
+		return fmt.Errorf("%w: %s has %d callers and %d calls out of %d channels", ErrLinesReserved, l.Number,
+			c.occupied[l.Number], c.outbound[l.Number], l.Channels)
+	}
+	c.outbound[l.Number]++
+	c.live.touch()
+	return nil
+}
+
+// outboundFree reports whether takeOutbound would succeed now.
+func (c *Controller) outboundFree(l config.Line) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.occupied[l.Number]+c.outbound[l.Number]+c.cfg.OutboundReserve < l.Channels
+}
+
+func (c *Controller) freeOutbound(l config.Line) {
+	c.mu.Lock()
+	if c.outbound[l.Number] > 0 {
+		c.outbound[l.Number]--
+	}
+	c.mu.Unlock()
+	c.live.touch()
 }
 
 func (c *Controller) freeLine(l config.Line) {
@@ -334,12 +371,14 @@ func (c *Controller) freeLine(l config.Line) {
 	c.live.touch()
 }
 
-// LineUse is a line's occupancy for live screens.
+// LineUse is a line's occupancy for live screens: Busy counts every channel in use,
+// callers' and the calls rexian placed (Outbound), since both take the trunk's channels.
 type LineUse struct {
 	Number   string `json:"number"`
 	Hotline  string `json:"hotline"`
 	Channels int    `json:"channels"`
 	Busy     int    `json:"busy"`
+	Outbound int    `json:"outbound"`
 }
 
 // Snapshot is the live picture: lines, operators and waiting callers.
@@ -357,7 +396,8 @@ func (c *Controller) snapshot() Snapshot {
 	s := Snapshot{At: c.now().UTC(), Connected: c.Connected(), Nodes: len(c.nodes), Agents: agents, Waiting: waiting}
 	c.mu.Lock()
 	for _, l := range c.cfg.Lines {
-		s.Lines = append(s.Lines, LineUse{Number: l.Number, Hotline: l.Hotline, Channels: l.Channels, Busy: c.occupied[l.Number]})
+		s.Lines = append(s.Lines, LineUse{Number: l.Number, Hotline: l.Hotline, Channels: l.Channels,
+			Busy: c.occupied[l.Number] + c.outbound[l.Number], Outbound: c.outbound[l.Number]})
 	}
 	c.mu.Unlock()
 	return s

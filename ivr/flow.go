@@ -445,6 +445,7 @@ const (
 	connected connectResult = iota
 	noAnswer
 	callerLeft
+	noLine // a call-back found no free line (ivr.outbound_reserve); not an attempt
 )
 
 // connect rings the offered operators (one, or all at once), bridges the first who
@@ -558,7 +559,14 @@ func (c *call) connect(ctx context.Context, q config.Queue, agents []*Agent, w *
 	hangLegs(winner)
 	c.ctrl.acd.missed(nil, "", others)
 	if c.rec.Direction == "callback" {
-		ok, err := c.dialCitizen(ctx)
+		if err := c.ctrl.takeOutbound(c.line); err != nil {
+			c.log.Info("ivr: call-back waits for a free line", "err", err)
+			_ = c.node.rest.hangup(context.WithoutCancel(ctx), winner, "")
+			c.ctrl.acd.finished(winnerAgent, 0, 0)
+			return noLine, nil
+		}
+		defer c.ctrl.freeOutbound(c.line)
+		ok, err := c.dialCitizen(ctx, winner, winnerAgent)
 		if !ok || err != nil {
 			if err != nil {
 				c.log.Warn("ivr: call-back not placed", "err", err)

@@ -25,8 +25,10 @@ type ScreenPop struct {
 
 // CallEvent is a call's progress for live screens.
 type CallEvent struct {
-	CallID   uint64 `json:"call_id"`
-	State    string `json:"state"` // connected
+	CallID uint64 `json:"call_id"`
+	// State: connected, or calling_back (a call-back's operator answered and hears
+	// ring-back while the citizen's phone rings: the console says 回拨中).
+	State    string `json:"state"`
 	Operator string `json:"operator"`
 	Caller   string `json:"caller"`
 	Hotline  string `json:"hotline"`

@@ -285,7 +285,7 @@ func TestVirtualHoldCallsTheCitizenBack(t *testing.T) {
 	caller := h.dial("13800138000", "12345")
 	caller.Press("0")
 	h.eventually("caller on hold", func() bool { return caller.MOH() })
-	h.srv.SetPhone("PJSIP/13800138000@trunk", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
+	h.srv.SetPhone("Local/13800138000@rexian-outbound", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
 	caller.Press("8")
 	h.waitPlayed(caller, "queue-callback-ok")
 	h.waitDone(caller) // the citizen hangs up and waits for the call
@@ -293,7 +293,7 @@ func TestVirtualHoldCallsTheCitizenBack(t *testing.T) {
 		t.Errorf("outcome %q, want callback", rec.Outcome)
 	}
 	blocker.Hangup() // wang is free: the call-back's turn
-	citizen := h.originated("PJSIP/13800138000@trunk")
+	citizen := h.originated("Local/13800138000@rexian-outbound")
 	h.eventually("citizen bridged with the operator", func() bool {
 		return citizen.BridgeID() != "" && len(h.srv.Bridges()) == 1
 	})
@@ -383,7 +383,7 @@ func TestSurveyCalls(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.srv.SetPhone("PJSIP/13800138000@trunk", tc.phone)
+			h.srv.SetPhone("Local/13800138000@rexian-outbound", tc.phone)
 			type out struct {
 				res SurveyResult
 				err error
@@ -394,7 +394,7 @@ func TestSurveyCalls(t *testing.T) {
 				done <- out{res, err}
 			}()
 			if tc.keys != "" || tc.hangup {
-				leg := h.originated("PJSIP/13800138000@trunk")
+				leg := h.originated("Local/13800138000@rexian-outbound")
 				h.waitPlayed(leg, "survey-question")
 				switch {
 				case tc.hangup:

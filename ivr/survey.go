@@ -89,6 +89,10 @@ func (c *Controller) Survey(ctx context.Context, req SurveyRequest) (SurveyResul
 	}
 	cl := &call{ctrl: c, node: nd, id: newID("survey-"), caller: n.National, signal: make(chan struct{}, 1)}
 	cl.line = c.cfg.Lines[0]
+	if err := c.takeOutbound(cl.line); err != nil {
+		// Not an attempt: the caller tries again later, when callers left lines free.
+		return SurveyResult{}, fmt.Errorf("survey call for ticket %s: %w", req.TicketNumber, err)
+	}
 	cl.hotline = c.hotline[cl.line.Hotline]
 	cl.rec = &Record{
 		Node: nd.name, ChannelID: cl.id, Caller: n.National, Dialled: cl.line.Number,
@@ -101,10 +105,12 @@ func (c *Controller) Survey(ctx context.Context, req SurveyRequest) (SurveyResul
 	}
 	done := make(chan out, 1)
 	launched := c.launch(nd, cl, func(ctx context.Context) {
+		defer c.freeOutbound(cl.line)
 		res, err := cl.survey(ctx, req)
 		done <- out{res, err}
 	})
 	if !launched {
+		c.freeOutbound(cl.line)
 		// The channel id is new to Asterisk, so nothing can own it; if something did,
 		// waiting for a flow that never started would hold the survey worker forever.
 		return SurveyResult{}, fmt.Errorf("survey call for ticket %s: channel %s is already in use", req.TicketNumber, cl.id)
@@ -135,7 +141,13 @@ func (c *call) survey(ctx context.Context, req SurveyRequest) (SurveyResult, err
 	}
 	now := c.ctrl.now().UTC()
 	c.rec.ConnectedAt = &now
-	key, err := c.askSurvey(ctx, req.KeyWait)
+	// Who calls and why, before the question: a citizen who hears a bare question from
+	// an unknown number hangs up.
+	err = c.play(ctx, true, c.sound("survey-hello"))
+	var key byte
+	if err == nil {
+		key, err = c.askSurvey(ctx, req.KeyWait)
+	}
 	switch {
 	case errors.Is(err, errHangup):
 		res.Outcome = SurveyHungUp
@@ -201,6 +213,10 @@ func (c *call) dialOut(ctx context.Context, ring time.Duration) (SurveyOutcome, 
 	}
 	guard := time.NewTimer(ring + 10*time.Second)
 	defer guard.Stop()
+	// Through a Local channel ([rexian-outbound]) the leg we hold ends with cause 0 or 16
+	// whatever the trunk answered (recorded: busy gives ;1 cause 0); the Dial event says
+	// what happened.
+	status := ""
 	for {
 		e, err := c.next(ctx, guard.C)
 		if errors.Is(err, errTimeout) {
@@ -216,16 +232,13 @@ func (c *call) dialOut(ctx context.Context, ring time.Duration) (SurveyOutcome, 
 			if v.Channel.ID == c.id {
 				return SurveyAnswered, nil
 			}
+		case *ari.Dial:
+			if v.Peer.ID == c.id && v.Dialstatus != "" {
+				status = v.Dialstatus
+			}
 		case *ari.ChannelDestroyed:
 			if v.Channel.ID == c.id {
-				switch v.Cause {
-				case 17:
-					return SurveyBusy, nil
-				case 19, 16, 21:
-					return SurveyNoAnswer, nil
-				default:
-					return SurveyFailed, nil
-				}
+				return dialOutcome(v.Cause, status), nil
 			}
 		}
 		if rs, ok := e.cmd.(cmdResync); ok {
@@ -237,6 +250,21 @@ func (c *call) dialOut(ctx context.Context, ring time.Duration) (SurveyOutcome, 
 				return SurveyAnswered, nil
 			}
 		}
+	}
+}
+
+// dialOutcome is what an outbound call that ended unanswered came to, from its hang-up
+// cause and the last dial status.
+func dialOutcome(cause int, status string) SurveyOutcome {
+	switch {
+	case cause == 17 || status == "BUSY":
+		return SurveyBusy
+	case status == "CONGESTION" || status == "CHANUNAVAIL":
+		return SurveyFailed
+	case cause == 19 || cause == 16 || cause == 21 || status == "NOANSWER" || status == "CANCEL":
+		return SurveyNoAnswer
+	default:
+		return SurveyFailed
 	}
 }
 

@@ -54,6 +54,12 @@ type Options struct {
 	// NoVoicemailSpool leaves out the fallback's spool folder (rexian-voicemail/ and its
 	// incoming/), which deploy/asterisk/README.md has the admin create.
 	NoVoicemailSpool bool
+	// Globals change [globals] of extensions.conf (TRUNK_OUTBOUND_MAX: "2"); each must be
+	// there already.
+	Globals map[string]string
+	// Trunk sets options of the trunk's endpoint in pjsip.conf (from_domain, send_pai),
+	// replacing the shipped line (commented out or not) or adding one.
+	Trunk map[string]string
 }
 
 // Asterisk is one running Asterisk.
@@ -64,7 +70,12 @@ type Asterisk struct {
 	conf     string // ROOT/etc/asterisk.conf
 	httpPort int
 	sipPort  int
-	carrier  int // the trunk's SIP port: where the carrier's SIPp sends from
+	// carriers are the trunk's SIP ports: where the carrier's SIPp sends from (one SIPp
+	// per port; a few, so that calls with different scripts can overlap).
+	carriers []int
+	busy     map[int]bool // carrier ports a SIPp runs on now
+	mu       sync.Mutex
+	callee   int // the trunk's contact port: where the carrier's SIPp takes rexian's calls
 	ariUser  string
 	ariPass  string
 	phones   map[string]string // operator phone → its password in pjsip.conf
@@ -102,7 +113,9 @@ func Start(t testing.TB, opts Options) *Asterisk {
 	}
 	a := &Asterisk{
 		t: t, root: t.TempDir(), binary: filepath.Join(home, "sbin", "asterisk"),
-		httpPort: freeTCPPort(t), sipPort: freeUDPPort(t), carrier: freeUDPPort(t), opts: opts,
+		httpPort: freeTCPPort(t), sipPort: freeUDPPort(t),
+		carriers: []int{freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)}, busy: map[int]bool{},
+		callee: freeUDPPort(t), opts: opts,
 	}
 	a.conf = filepath.Join(a.root, "etc", "asterisk.conf")
 	overrides := filepath.Join(t.TempDir(), "overrides")
@@ -256,21 +269,39 @@ func (a *Asterisk) waitARI(ctx context.Context) error {
 }
 
 // writeOverrides writes the files that differ from the shipped configuration: the
-// HTTP port, the SIP port, and the trunk's address and port (SIPp as the carrier, which
-// answers no OPTIONS: qualify off). Every change must find its line exactly once, so that
-// a reworded shipped file fails here rather than testing something else.
+// HTTP port, the SIP port, and the trunk's addresses and ports (SIPp as the carrier, which
+// answers no OPTIONS: qualify off; calls come from one port, rexian's calls go to
+// another), and the test's Globals and Trunk options. Every change must find its line
+// exactly once, so that a reworded shipped file fails here rather than testing something
+// else.
 func (a *Asterisk) writeOverrides(confDir, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	carrier := fmt.Sprintf("127.0.0.1:%d", a.carrier)
+	match := ""
+	for _, p := range append([]int{a.callee}, a.carriers...) {
+		match += fmt.Sprintf("match = 127.0.0.1:%d\n", p)
+	}
+	callee := fmt.Sprintf("127.0.0.1:%d", a.callee)
 	edits := map[string][][2]string{
 		"http.conf": {{"bindport = 8088\n", fmt.Sprintf("bindport = %d\n", a.httpPort)}},
 		"pjsip.conf": {
 			{"bind = 0.0.0.0:5060\n", fmt.Sprintf("bind = 127.0.0.1:%d\n", a.sipPort)},
-			{"contact = sip:203.0.113.10:5060\nqualify_frequency = 30\n", "contact = sip:" + carrier + "\nqualify_frequency = 0\n"},
-			{"match = 203.0.113.10:5060\n", "match = " + carrier + "\n"},
+			{"contact = sip:203.0.113.10:5060\nqualify_frequency = 30\n", "contact = sip:" + callee + "\nqualify_frequency = 0\n"},
+			{"match = 203.0.113.10:5060\n", match},
 		},
+	}
+	for k, v := range a.opts.Globals {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + ` = .*\n`)
+		b, err := os.ReadFile(filepath.Join(confDir, "extensions.conf"))
+		if err != nil {
+			return err
+		}
+		old := re.Find(b)
+		if old == nil {
+			return fmt.Errorf("asterisktest: extensions.conf has no global %s", k)
+		}
+		edits["extensions.conf"] = append(edits["extensions.conf"], [2]string{string(old), k + " = " + v + "\n"})
 	}
 	for file, changes := range edits {
 		b, err := os.ReadFile(filepath.Join(confDir, file))
@@ -283,6 +314,11 @@ func (a *Asterisk) writeOverrides(confDir, dir string) error {
 				return fmt.Errorf("asterisktest: %s has %q %d times, want once; update the test overrides with the file", file, strings.TrimSpace(c[0]), n)
 			}
 			s = strings.Replace(s, c[0], c[1], 1)
+		}
+		if file == "pjsip.conf" {
+			if s, err = trunkOptions(s, a.opts.Trunk); err != nil {
+				return err
+			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(s), 0o644); err != nil {
 			return err
@@ -306,6 +342,29 @@ func (a *Asterisk) writeOverrides(confDir, dir string) error {
 		a.phones[string(m[1])] = string(m[2])
 	}
 	return nil
+}
+
+// trunkOptions sets options of the trunk's endpoint section of pjsip.conf.
+func trunkOptions(conf string, set map[string]string) (string, error) {
+	const head = "[trunk]\ntype = endpoint\n"
+	start := strings.Index(conf, head)
+	if start < 0 {
+		return "", errors.New("asterisktest: pjsip.conf has no [trunk] endpoint")
+	}
+	end := strings.Index(conf[start:], "\n\n")
+	if end < 0 {
+		end = len(conf) - start
+	}
+	section := conf[start : start+end+1]
+	for k, v := range set {
+		re := regexp.MustCompile(`(?m)^;?` + regexp.QuoteMeta(k) + ` = .*\n`)
+		if re.MatchString(section) {
+			section = re.ReplaceAllLiteralString(section, k+" = "+v+"\n")
+		} else {
+			section += k + " = " + v + "\n"
+		}
+	}
+	return conf[:start] + section + conf[start+end+1:], nil
 }
 
 // AddPrompts places more prompts (e.g. dept-<code> once the test's departments are

@@ -84,8 +84,32 @@ func (a *Asterisk) Carrier(ctx context.Context, c Citizen, callers ...string) Re
 	}
 	data := map[string]any{"Steps": steps, "AwaitHangup": c.AwaitHangup.Milliseconds()}
 	n := strconv.Itoa(len(callers))
-	return a.sipp(ctx, dir, "citizen.xml", data, a.carrier,
+	port, err := a.carrierPort()
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer a.freeCarrierPort(port)
+	return a.sipp(ctx, dir, "citizen.xml", data, port,
 		"-s", c.Dialled, "-inf", filepath.Join(dir, "callers.csv"), "-m", n, "-l", n, "-r", "50")
+}
+
+// carrierPort takes a trunk port no other Carrier runs on.
+func (a *Asterisk) carrierPort() (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range a.carriers {
+		if !a.busy[p] {
+			a.busy[p] = true
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("asterisktest: more than %d Carrier runs at once", len(a.carriers))
+}
+
+func (a *Asterisk) freeCarrierPort(p int) {
+	a.mu.Lock()
+	delete(a.busy, p)
+	a.mu.Unlock()
 }
 
 // Phone is an operator's desk phone registered to Asterisk.
@@ -300,4 +324,110 @@ func (st *dtmf) write(file, keys string, gap time.Duration) (time.Duration, erro
 	}
 	st.seq, st.rts = seq, rts
 	return time.Duration(base) * time.Microsecond, os.WriteFile(file, out.Bytes(), 0o644)
+}
+
+// Callee is what a citizen that rexian calls (a survey, a call-back) does with the call
+// the carrier delivers.
+type Callee struct {
+	// Number is a regular expression on the dialled number that picks this behaviour ("":
+	// any number; put it last).
+	Number string
+	// Ring is how long the phone rings (180 Ringing) before the answer or the rejection.
+	Ring time.Duration
+	// Reject answers with this final SIP status instead (480, 486, 404, 503).
+	Reject int
+	// NoAnswer rings until the hotline gives up (CANCEL).
+	NoAnswer bool
+	// Steps run in order after the answer.
+	Steps []Step
+	// HangUp: the citizen hangs up after the steps; otherwise it waits up to Wait (default
+	// 60 s) for the hotline to hang up.
+	HangUp bool
+	Wait   time.Duration
+}
+
+// Delivered is what the carrier saw of the calls rexian placed.
+type Delivered struct {
+	Result
+	// Invites are the INVITEs received, as sent by Asterisk (start line and headers).
+	Invites []string
+}
+
+var reasons = map[int]string{404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here", 503: "Service Unavailable", 603: "Decline"}
+
+// Citizens plays the carrier delivering rexian's outbound calls: it takes calls calls on
+// the trunk's contact address, each handled by the first of who whose Number matches the
+// dialled number (the last one when none does), and returns once they ended or ctx is
+// done. Start it in a goroutine before the calls are placed.
+func (a *Asterisk) Citizens(ctx context.Context, calls int, who ...Callee) Delivered {
+	a.t.Helper()
+	if len(who) == 0 {
+		who = []Callee{{}}
+	}
+	dir := a.t.TempDir()
+	type behaviour struct {
+		Pattern  string
+		Ring     int64
+		Reject   int
+		Reason   string
+		NoAnswer bool
+		Steps    []scenarioStep
+		HangUp   bool
+		Wait     int64
+	}
+	var bs []behaviour
+	for i, c := range who {
+		sub := filepath.Join(dir, "b"+strconv.Itoa(i)) // each behaviour's key captures apart
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return Delivered{Result: Result{Err: err}}
+		}
+		steps, err := renderSteps(sub, c.Steps)
+		if err != nil {
+			return Delivered{Result: Result{Err: err}}
+		}
+		if c.Wait <= 0 {
+			c.Wait = 60 * time.Second
+		}
+		if c.Reject != 0 && reasons[c.Reject] == "" {
+			return Delivered{Result: Result{Err: fmt.Errorf("asterisktest: no reason phrase for status %d", c.Reject)}}
+		}
+		bs = append(bs, behaviour{Pattern: c.Number, Ring: c.Ring.Milliseconds(), Reject: c.Reject, Reason: reasons[c.Reject],
+			NoAnswer: c.NoAnswer, Steps: steps, HangUp: c.HangUp, Wait: c.Wait.Milliseconds()})
+	}
+	data := map[string]any{"Rules": bs[:len(bs)-1], "Behaviours": bs}
+	log := filepath.Join(dir, "messages.log")
+	res := a.sipp(ctx, dir, "callee.xml", data, a.callee, "-m", strconv.Itoa(calls), "-trace_msg", "-message_file", log)
+	b, _ := os.ReadFile(log)
+	return Delivered{Result: res, Invites: receivedInvites(string(b))}
+}
+
+// receivedInvites picks the INVITEs out of SIPp's message log.
+func receivedInvites(log string) []string {
+	var out []string
+	for _, part := range strings.Split(log, "message received [")[1:] {
+		_, msg, ok := strings.Cut(part, "\n")
+		if !ok {
+			continue
+		}
+		msg = strings.TrimLeft(msg, "\r\n")
+		if !strings.HasPrefix(msg, "INVITE ") {
+			continue
+		}
+		if head, _, ok := strings.Cut(strings.ReplaceAll(msg, "\r\n", "\n"), "\n\n"); ok {
+			msg = head
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// Header is the value of the first header name in a SIP message ("" when absent).
+func Header(msg, name string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

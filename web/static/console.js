@@ -93,7 +93,8 @@
       try { at.textContent = new Date(s.at).toLocaleTimeString("zh-CN", opts); } catch (e) { at.textContent = s.at; }
     }
     fill(document.getElementById("lines"), (s.lines || []).map(function (l) {
-      return row([l.number, l.hotline, l.busy + "/" + l.channels, l.busy < l.channels ? "空闲" : "满"]);
+      var use = l.busy + "/" + l.channels + (l.outbound ? "（外呼 " + l.outbound + "）" : "");
+      return row([l.number, l.hotline, use, l.busy < l.channels ? "空闲" : "满"]);
     }));
     var waiting = s.waiting || [];
     var wc = document.getElementById("waiting-count");
@@ -110,6 +111,15 @@
     tick();
   }
 
+  // note says what a call-back is doing: the operator answered and hears ring-back while
+  // the citizen's phone rings.
+  function note(text) {
+    var n = document.getElementById("pop-note");
+    if (!n) { return; }
+    n.textContent = text;
+    n.hidden = !text;
+  }
+
   function pop(p) {
     var box = document.getElementById("pop-live");
     if (!p || !box) { return; }
@@ -117,6 +127,7 @@
     document.getElementById("pop-line").textContent = p.line || "";
     document.getElementById("pop-hotline").textContent = p.hotline || "";
     document.getElementById("pop-wait").textContent = span(p.waited_ms || 0);
+    note(p.callback ? "排队回拨：接听后系统将呼叫市民" : "");
     var list = document.getElementById("pop-tickets");
     var items = (p.tickets || []).map(function (t) {
       var li = el("li");
@@ -150,9 +161,16 @@
     var m = data(ev);
     if (m) { pop(m.screen_pop); }
   });
-  source.addEventListener("call", function () {
+  source.addEventListener("call", function (ev) {
+    var m = data(ev), c = m && m.call;
     var p = document.getElementById("pop");
     if (p) { p.classList.remove("ringing"); }
+    if (c && c.operator && user && c.operator !== user) { return; }
+    if (c && c.state === "calling_back") {
+      note("回拨中：正在呼叫市民 " + (c.caller || "") + "，请稍候");
+    } else {
+      note("");
+    }
   });
   source.addEventListener("open", function () { live.setAttribute("data-connected", "1"); });
 })();
