@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/ivr/aritest"
 	"github.com/rexian/rexian/tickets"
@@ -417,6 +419,11 @@ func TestScreenPopReachesTheOfferedOperator(t *testing.T) {
 			}
 			if m.For != "wang" || m.Pop.Caller != "13811112222" || m.Pop.Line != "12345" || m.Pop.Topic != "consultation" || len(m.Pop.Tickets) != 1 {
 				t.Fatalf("screen-pop %+v for %q", m.Pop, m.For)
+			}
+			// The caller's number was shown to wang: the audit log says so, for this call.
+			rs, _, err := h.audit.Find(h.ctx, audit.Filter{Action: audit.ActionPIIViewed, Actor: "operator:wang"}, api.Page{Page: 1, PerPage: 5})
+			if err != nil || len(rs) != 1 || rs[0].Target != CallRef(m.Pop.CallID) || !strings.Contains(rs[0].Detail, m.Pop.Tickets[0].Number) {
+				t.Fatalf("audit of the screen-pop: %+v %v", rs, err)
 			}
 			caller.Hangup()
 			h.idle()

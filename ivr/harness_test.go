@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/ivr/aritest"
@@ -37,6 +38,7 @@ type harness struct {
 	srv    *aritest.Server
 	ctrl   *Controller
 	store  *tickets.Store
+	audit  *audit.Log // records the screen-pops' views of callers' numbers
 	opts   Options
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,7 +84,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func newHarness(t *testing.T, hopts ...harnessOption) *harness {
 	t.Helper()
 	env := ticketstest.New(t, ticketstest.Options{Migrations: append(auth.Migrations(), Migrations()...),
-		Store: tickets.Options{Location: shanghai}})
+		Store: tickets.Options{Location: shanghai}, Audit: true})
 	ao := aritest.Options{Second: 10 * time.Millisecond, Log: testLogger(t)}
 	o := Options{Settings: testSettings(), DB: env.DB, Tickets: env.Store, Log: testLogger(t), Location: shanghai}
 	for _, f := range hopts {
@@ -94,7 +96,7 @@ func newHarness(t *testing.T, hopts ...harnessOption) *harness {
 	}
 	t.Cleanup(srv.Close)
 	o.ARI = config.ARI{URL: []string{srv.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
-	h := &harness{t: t, srv: srv, store: env.Store, opts: o}
+	h := &harness{t: t, srv: srv, store: env.Store, audit: env.Audit, opts: o}
 	h.start()
 	return h
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/CyCoreSystems/ari/v5"
 
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/phone"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -43,8 +45,30 @@ func (c *Controller) screenPop(ctx context.Context, agents []*Agent, cl *call, w
 	}
 	now := c.now().UTC()
 	for _, a := range agents {
-		c.live.emit(ctx, Message{Type: "screen_pop", At: now, For: a.User, Pop: pop})
+		shown := pop
+		if c.tickets != nil {
+			op := &auth.Principal{Name: a.User, Role: auth.RoleOperator}
+			if err := c.tickets.RecordCallerView(ctx, op, CallRef(cl.rec.ID), pop.Tickets); err != nil {
+				// A view that cannot be recorded is not shown: the operator still gets
+				// the call, with the number masked.
+				c.log.ErrorContext(ctx, "screen-pop shown masked: its view could not be recorded", "call", cl.rec.ID, "err", err)
+				shown = maskedPop(pop)
+			}
+		}
+		c.live.emit(ctx, Message{Type: "screen_pop", At: now, For: a.User, Pop: shown})
 	}
+}
+
+// maskedPop is pop with the caller's and the earlier tickets' numbers masked.
+func maskedPop(pop *ScreenPop) *ScreenPop {
+	m := *pop
+	m.Caller = phone.Mask(pop.Caller)
+	m.Tickets = make([]tickets.Summary, len(pop.Tickets))
+	for i, t := range pop.Tickets {
+		t.CitizenPhone = phone.Mask(t.CitizenPhone)
+		m.Tickets[i] = t
+	}
+	return &m
 }
 
 func (c *Controller) publishCall(cl *call, a *Agent, state string) {

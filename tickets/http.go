@@ -72,6 +72,9 @@ func (h *Handler) get(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := h.store.RecordView(c.Request.Context(), auth.Current(c), "the API", v.Number); err != nil {
+		return err
+	}
 	c.JSON(http.StatusOK, v)
 	return nil
 }
@@ -87,6 +90,9 @@ func (h *Handler) list(c *gin.Context) error {
 	}
 	items, more, err := h.store.List(c.Request.Context(), auth.Current(c), f, page)
 	if err != nil {
+		return err
+	}
+	if err := h.store.RecordListView(c.Request.Context(), auth.Current(c), "the API's ticket list", items); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"tickets": items, "page": page.Page, "per_page": page.PerPage, "has_more": more})

@@ -101,6 +101,14 @@ func (h *Handler) renderCallbacks(c *gin.Context, status int, b base, form callb
 			h.fail(c, b, err)
 			return
 		}
+		numbers := make([]string, len(page.Surveys))
+		for i, s := range page.Surveys {
+			numbers[i] = s.Ticket
+		}
+		if err := h.opts.Tickets.RecordView(c.Request.Context(), auth.Current(c), "the console's callback list", numbers...); err != nil {
+			h.fail(c, b, err)
+			return
+		}
 	}
 	h.render(c, status, "callbacks", page)
 }

@@ -116,6 +116,10 @@ func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.
 		h.fail(c, b, err)
 		return
 	}
+	if err := h.opts.Tickets.RecordView(ctx, p, "the console's ticket page", v.Number); err != nil {
+		h.fail(c, b, err)
+		return
+	}
 	dir, err := h.directory(ctx)
 	if err != nil {
 		h.fail(c, b, err)
@@ -275,6 +279,10 @@ func (h *Handler) deskSearch(c *gin.Context) {
 	ctx := c.Request.Context()
 	items, more, err := h.opts.Tickets.List(ctx, auth.Current(c), f, page)
 	if err != nil {
+		h.fail(c, b, err)
+		return
+	}
+	if err := h.opts.Tickets.RecordListView(ctx, auth.Current(c), "the console's ticket search", items); err != nil {
 		h.fail(c, b, err)
 		return
 	}

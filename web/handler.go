@@ -70,7 +70,7 @@ var staticFS embed.FS
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
 	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures", "confirm", "publish",
-	"calls", "surveys", "cards", "admin"}
+	"calls", "surveys", "cards", "admin", "audit"}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -154,6 +154,7 @@ func (h *Handler) Routes(e gin.IRouter) {
 	export.GET("/figures", h.exportFigures)
 	export.GET("/rates", h.exportRates)
 	h.oversightRoutes(s.Group("/console", h.require(auth.RoleSupervisor)))
+	s.GET("/console/audit", h.require(auth.RoleAdmin), h.showAudit)
 
 	portal := s.Group("/portal", h.require(auth.RoleDepartment))
 	portal.GET("", h.portalInbox)

@@ -46,12 +46,14 @@ func (h *Handler) showInbox(c *gin.Context) {
 	b.Nav = "inbox"
 	page := inboxPage{base: b}
 	one := api.Page{Page: 1, PerPage: 50}
+	var shown []tickets.Summary // with the citizens' numbers
 	for _, ch := range inboxChannels {
 		items, _, err := h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusRegistered}, Channel: ch}, one)
 		if err != nil {
 			h.fail(c, b, err)
 			return
 		}
+		shown = append(shown, items...)
 		box := channelBox{Name: channelNames[ch]}
 		for _, s := range items {
 			t := inboxTicket{Summary: s}
@@ -63,6 +65,10 @@ func (h *Handler) showInbox(c *gin.Context) {
 			box.Tickets = append(box.Tickets, t)
 		}
 		page.Channels = append(page.Channels, box)
+	}
+	if err := h.opts.Tickets.RecordListView(ctx, p, "the console's inbox", shown); err != nil {
+		h.fail(c, b, err)
+		return
 	}
 	var err error
 	if page.Replied, _, err = h.opts.Tickets.List(ctx, p, tickets.Filter{Status: []tickets.Status{tickets.StatusReplied}}, one); err != nil {

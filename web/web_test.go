@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/dashboards"
@@ -46,12 +47,13 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	env := ticketstest.New(t, ticketstest.Options{Migrations: append(append(append(append(auth.Migrations(),
-		ivr.Migrations()...), sms.Migrations()...), callback.Migrations()...), dashboards.Migrations()...)})
+		ivr.Migrations()...), sms.Migrations()...), callback.Migrations()...), dashboards.Migrations()...), Audit: true})
 	log := slog.New(slog.DiscardHandler)
 	authSvc := auth.NewService(env.DB, nil, auth.Options{Log: log, Departments: env.Store,
-		Passwords: auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
+		Passwords: auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}, Audit: env.Audit})
 	for _, u := range []auth.NewUser{
 		{Username: "op", Role: auth.RoleOperator, Password: password},
+		{Username: "root", Role: auth.RoleAdmin, Password: password},
 		{Username: "sup", Role: auth.RoleSupervisor, Password: password},
 		{Username: "heat", Role: auth.RoleDepartment, DepartmentCode: "HEAT", Password: password},
 		{Username: "ds", Role: auth.RoleDepartment, DepartmentCode: "DS", Password: password},
@@ -74,13 +76,14 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	dash := dashboards.NewService(env.DB, dashboards.Options{Location: time.UTC, Now: clock.Now, Log: log, Tickets: env.Store})
-	h, err := NewHandler(Options{Auth: authSvc, Tickets: env.Store, SMS: texts, Callback: calls, Cards: dash, Log: log,
+	h, err := NewHandler(Options{Auth: authSvc, Audit: env.Audit, Tickets: env.Store, SMS: texts, Callback: calls, Cards: dash, Log: log,
 		IVR:      ivr.HandlerOptions{DB: env.DB, Log: log},
 		Location: time.UTC, Now: clock.Now, MaxUploadBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := gin.New()
+	e.Use(audit.Middleware()) // as the server mounts it: records name the client's address
 	h.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -106,6 +106,10 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	if err != nil {
 		return nil, fmt.Errorf("tickets.extension_max: %w", err)
 	}
+	auditLog, err := newAudit(cfg, log, db)
+	if err != nil {
+		return nil, err
+	}
 	store := tickets.NewStore(db, tickets.Options{
 		Calendar:           cal,
 		Location:           cfg.Location(),
@@ -115,12 +119,9 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		AttachmentMaxBytes: cfg.Tickets.AttachmentMaxBytes,
 		DuplicateWindow:    time.Duration(cfg.Tickets.DuplicateWindowDays) * 24 * time.Hour,
 		RefusalReasons:     reasons,
+		Audit:              auditLog,
 		ExtensionMax:       extensionMax,
 	})
-	auditLog, err := newAudit(cfg, log, db)
-	if err != nil {
-		return nil, err
-	}
 	authService := auth.NewService(db, ls, auth.Options{
 		SessionTTL:    cfg.Auth.SessionTTL,
 		IdleTimeout:   cfg.Auth.IdleTimeout,

@@ -19,6 +19,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/rexian/rexian/audit"
+	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/tickets"
@@ -67,6 +69,9 @@ type Options struct {
 	// Store configures the store. An empty AttachmentDir is a directory of the test's,
 	// removed when it ends.
 	Store tickets.Options
+	// Audit gives the store a security audit log on the same database (Env.Audit), which
+	// records every view of citizens' unmasked data.
+	Audit bool
 }
 
 // Env is a tickets store over a fresh database, and what a test needs around it.
@@ -79,6 +84,8 @@ type Env struct {
 	URL string
 	// Store holds the city.
 	Store *tickets.Store
+	// Audit is the store's audit log when Options.Audit asked for one.
+	Audit *audit.Log
 
 	opts tickets.Options
 }
@@ -90,13 +97,22 @@ func New(t testing.TB, o Options) *Env {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	t.Cleanup(cancel)
 	steps := append(tickets.Migrations(), o.Migrations...)
+	if o.Audit {
+		steps = append(steps, audit.Migrations()...)
+	}
 	slices.SortStableFunc(steps, func(a, b *database.Migration) int { return cmp.Compare(a.ID, b.ID) })
 	u := dbtest.URL(t)
 	db := dbtest.OpenURL(t, u, steps)
 	if o.Store.AttachmentDir == "" {
 		o.Store.AttachmentDir = filepath.Join(t.TempDir(), "attachments")
 	}
-	e := &Env{Ctx: ctx, DB: db, URL: u, Store: tickets.NewStore(db, o.Store), opts: o.Store}
+	var al *audit.Log
+	if o.Audit {
+		al = audit.New(db, audit.Options{Now: o.Store.Now,
+			ActorOf: func(ctx context.Context) string { return auth.FromContext(ctx).Actor() }})
+		o.Store.Audit = al
+	}
+	e := &Env{Ctx: ctx, DB: db, URL: u, Store: tickets.NewStore(db, o.Store), Audit: al, opts: o.Store}
 	city := o.City
 	if city == nil {
 		city = City()

@@ -1,0 +1,80 @@
+package tickets
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rexian/rexian/audit"
+	"github.com/rexian/rexian/auth"
+)
+
+// seesPII reports whether p is shown citizens' phone numbers, names and e-mail addresses
+// unmasked. Departments handle the matter, not the person: they call back through the
+// desk, so they see them masked. Everyone else handling tickets sees them, and every such
+// view is recorded (RecordView). Without a principal the store is serving itself (a
+// receipt, a notice), and the data goes to the citizen, not to a person at a console.
+func seesPII(p *auth.Principal) bool {
+	return p == nil || p.Role != auth.RoleDepartment
+}
+
+// maxListed bounds how many ticket numbers one list record names.
+const maxListed = 200
+
+// RecordView writes to the audit log that p was shown the unmasked personal data of the
+// tickets numbered, and through what (via: "api", "console ticket page", "console search",
+// …), so that who saw a citizen's number, when and for which ticket can be answered
+// (PIPL). One ticket makes a record with target "ticket:N"; a list makes one record
+// naming its tickets in the detail. A principal who sees masked data, or no tickets,
+// records nothing.
+//
+// An error means the view was not recorded: callers then do not show the data.
+func (s *Store) RecordView(ctx context.Context, p *auth.Principal, via string, numbers ...string) error {
+	if p == nil || !seesPII(p) || len(numbers) == 0 {
+		return nil
+	}
+	e := audit.Event{Action: audit.ActionPIIViewed, Detail: "citizen's personal data unmasked via " + via}
+	if len(numbers) == 1 {
+		e.Target = "ticket:" + numbers[0]
+	} else {
+		e.Target = "tickets"
+		shown := numbers[:min(len(numbers), maxListed)]
+		e.Detail = fmt.Sprintf("citizens' phone numbers of %d tickets unmasked via %s: %s",
+			len(numbers), via, strings.Join(shown, ", "))
+	}
+	if err := s.opts.Audit.Record(ctx, e); err != nil {
+		return fmt.Errorf("record the view of citizens' data: %w", err)
+	}
+	return nil
+}
+
+// RecordListView is RecordView for a page of summaries that show phone numbers.
+func (s *Store) RecordListView(ctx context.Context, p *auth.Principal, via string, items []Summary) error {
+	var numbers []string
+	for _, it := range items {
+		if it.CitizenPhone != "" {
+			numbers = append(numbers, it.Number)
+		}
+	}
+	return s.RecordView(ctx, p, via, numbers...)
+}
+
+// RecordCallerView records that p was shown a caller's number in the screen-pop of call
+// (target "call:N"), with the caller's earlier tickets listed there.
+func (s *Store) RecordCallerView(ctx context.Context, p *auth.Principal, call string, earlier []Summary) error {
+	if p == nil || !seesPII(p) {
+		return nil
+	}
+	numbers := make([]string, 0, len(earlier))
+	for _, t := range earlier {
+		numbers = append(numbers, t.Number)
+	}
+	detail := "caller's number shown in the screen-pop"
+	if len(numbers) > 0 {
+		detail += " with their earlier tickets: " + strings.Join(numbers[:min(len(numbers), maxListed)], ", ")
+	}
+	if err := s.opts.Audit.Record(ctx, audit.Event{Action: audit.ActionPIIViewed, Actor: p.Actor(), Target: call, Detail: detail}); err != nil {
+		return fmt.Errorf("record the screen-pop of %s: %w", call, err)
+	}
+	return nil
+}
