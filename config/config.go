@@ -133,6 +133,10 @@ type SMS struct {
 	KannelURL      string `yaml:"kannel_url"`
 	KannelUser     string `yaml:"kannel_user"`
 	KannelPassword string `yaml:"kannel_password" secret:"true"`
+	// KannelStatusURL is bearerbox's status page with its admin password
+	// (http://127.0.0.1:13000/status.txt?password=…), which rexian doctor reads; empty
+	// to skip that check.
+	KannelStatusURL string `yaml:"kannel_status_url" secret:"true"`
 	// CallbackSecret authenticates Kannel's delivery-report and inbound callbacks; the
 	// callback URLs are built from public_url.
 	CallbackSecret string `yaml:"callback_secret" secret:"true"`

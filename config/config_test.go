@@ -256,6 +256,7 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"sms.kannel_url":            "http://127.0.0.1:13013",
 		"sms.kannel_user":           "rexian",
 		"sms.kannel_password":       "pw",
+		"sms.kannel_status_url":     "http://127.0.0.1:13000/status.txt?password=admin",
 		"sms.callback_secret":       "0123456789abcdef0123",
 		"sms.sender":                "12345",
 		"sms.signature":             "【市长热线】",

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -14,6 +17,9 @@ import (
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/sms/kannel"
+	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/intake/qq"
 )
 
 // The doctor checks everything the configuration names and prints a checklist, with
@@ -78,6 +84,10 @@ func doctorChecks() []doctorCheck {
 		{"live store", 10 * time.Second, checkLiveStore},
 		{"disk", 5 * time.Second, checkDisk},
 		{"asterisk", 30 * time.Second, checkAsterisk},
+		{"public_url", 10 * time.Second, checkPublicURL},
+		{"kannel", 20 * time.Second, checkKannel},
+		{"mailbox", 40 * time.Second, checkMailbox},
+		{"qq", 15 * time.Second, checkQQ},
 	}
 }
 
@@ -336,4 +346,160 @@ func checkAsterisk(ctx context.Context, k *checkup) {
 	for _, f := range ivr.Diagnose(ctx, k.cfg.ARI, k.cfg.IVR) {
 		k.findings = append(k.findings, finding{Name: f.Name, OK: f.OK, Skip: f.Skip, Detail: f.Detail, Fix: f.Fix})
 	}
+}
+
+// ---- what the platform talks to ----
+
+// doctorHTTP is the client of the checks: short, and never following a redirect to
+// somewhere the configuration does not name.
+var doctorHTTP = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// httpGet fetches u and returns the status and up to 4 KiB of the body.
+func httpGet(ctx context.Context, u string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	res, err := doctorHTTP.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	return res.StatusCode, string(b), nil
+}
+
+// checkPublicURL asks public_url for /healthz: the address citizens' links and Kannel's
+// callbacks use must reach a serving rexian.
+func checkPublicURL(ctx context.Context, k *checkup) {
+	pub := strings.TrimRight(k.cfg.PublicURL, "/")
+	if pub == "" {
+		k.skip("public_url", "not set (public_url): links in SMS and mail, and Kannel's callbacks, need it")
+		return
+	}
+	code, body, err := httpGet(ctx, pub+"/healthz")
+	switch {
+	case err != nil:
+		k.fail("public_url", fmt.Sprintf("%s/healthz: %v", pub, err),
+			"start rexian serve, and make public_url the address that reaches it (proxy, DNS, firewall)")
+	case code != http.StatusOK || !strings.Contains(body, `"ok"`):
+		k.fail("public_url", fmt.Sprintf("%s/healthz answered %d, not rexian's ok", pub, code),
+			"public_url reaches something else: point it (or the proxy behind it) at rexian serve")
+	default:
+		k.pass("public_url", pub+" reaches a serving rexian")
+	}
+}
+
+// checkKannel reads bearerbox's status page, tries the sendsms credentials (a request
+// without a receiver, which Kannel refuses for a missing number only once the user and
+// password are right: nothing is sent), and checks that the callback URLs Kannel is told
+// to call answer here.
+func checkKannel(ctx context.Context, k *checkup) {
+	c := k.cfg.SMS
+	if c.KannelURL == "" {
+		k.skip("kannel", "not configured (sms.kannel_url): messages wait in the outbox")
+		return
+	}
+	if c.KannelStatusURL == "" {
+		k.skip("kannel status page", "sms.kannel_status_url not set")
+	} else {
+		code, body, err := httpGet(ctx, c.KannelStatusURL)
+		shown := config.Config{DatabaseURL: c.KannelStatusURL}.Masked().DatabaseURL
+		switch {
+		case err != nil:
+			k.fail("kannel status page", fmt.Sprintf("%s: %v", shown, err), "start bearerbox, or correct sms.kannel_status_url")
+		case code != http.StatusOK || !strings.Contains(body, "running"):
+			k.fail("kannel status page", fmt.Sprintf("%s answered %d: %.80s", shown, code, strings.TrimSpace(body)),
+				"check the admin-password in kannel.conf's core group and sms.kannel_status_url; bearerbox should say \"running\"")
+		default:
+			first, _, _ := strings.Cut(strings.TrimSpace(body), "\n")
+			k.pass("kannel status page", first)
+		}
+	}
+	q := url.Values{"username": {c.KannelUser}, "password": {c.KannelPassword}, "text": {"rexian doctor"}}
+	code, body, err := httpGet(ctx, strings.TrimRight(c.KannelURL, "/")+"/cgi-bin/sendsms?"+q.Encode())
+	body = strings.TrimSpace(body)
+	switch {
+	case err != nil:
+		k.fail("kannel sendsms", fmt.Sprintf("%s: %v", c.KannelURL, err), "start smsbox, or correct sms.kannel_url (smsbox's sendsms-port)")
+	case code == http.StatusForbidden || strings.Contains(strings.ToLower(body), "authorization failed"):
+		k.fail("kannel sendsms credentials", fmt.Sprintf("smsbox refused user %q: %s", c.KannelUser, body),
+			"make sms.kannel_user and sms.kannel_password match a sendsms-user group in kannel.conf")
+	case strings.Contains(strings.ToLower(body), "receiver"):
+		k.pass("kannel sendsms credentials", fmt.Sprintf("user %q accepted (%s)", c.KannelUser, body))
+	default:
+		k.fail("kannel sendsms credentials", fmt.Sprintf("unexpected answer %d: %.80s", code, body),
+			"is sms.kannel_url smsbox's sendsms-port?")
+	}
+	if k.cfg.PublicURL == "" {
+		k.fail("kannel callbacks", "public_url is not set: Kannel cannot report deliveries", "set public_url to the address Kannel reaches rexian at")
+		return
+	}
+	// Without the secret the callback answers 401 or 403: it is rexian, and it is there.
+	cb := strings.TrimRight(k.cfg.PublicURL, "/") + kannel.DLRPath
+	code, _, err = httpGet(ctx, cb)
+	switch {
+	case err != nil:
+		k.fail("kannel callbacks", fmt.Sprintf("%s: %v", cb, err),
+			"Kannel calls back at public_url: make it reach rexian from Kannel's host (checked from here)")
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusBadRequest:
+		k.pass("kannel callbacks", cb+" answers (checked from this machine)")
+	default:
+		k.fail("kannel callbacks", fmt.Sprintf("%s answered %d, not rexian's callback", cb, code),
+			"public_url reaches something else: point it at rexian serve")
+	}
+}
+
+// checkMailbox logs in to the IMAP and SMTP servers the mailbox uses.
+func checkMailbox(ctx context.Context, k *checkup) {
+	m := k.cfg.Mailbox
+	if m.IMAPURL == "" && m.SMTPURL == "" {
+		k.skip("mailbox", "not configured (mailbox.imap_url, mailbox.smtp_url)")
+		return
+	}
+	w, err := newMailbox(k.cfg, slog.New(slog.DiscardHandler), tickets.NewStore(k.db, tickets.Options{Log: k.log}))
+	if err != nil {
+		k.fail("mailbox", err.Error(), "correct mailbox.imap_url and mailbox.smtp_url")
+		return
+	}
+	if w.reader != nil {
+		missing, err := w.reader.Check(ctx)
+		switch {
+		case err != nil:
+			k.fail("IMAP login and folders", err.Error(), "check the user, password and folder in mailbox.imap_url, and that the server is reachable")
+		case len(missing) > 0:
+			k.pass("IMAP login and folders", "logged in; the reader will create "+strings.Join(missing, ", "))
+		default:
+			k.pass("IMAP login and folders", "logged in; inbox and folders present")
+		}
+	}
+	if w.sender != nil {
+		if err := w.sender.Check(ctx); err != nil {
+			k.fail("SMTP login", err.Error(), "check the user and password in mailbox.smtp_url, and that the server offers AUTH PLAIN or LOGIN")
+		} else {
+			k.pass("SMTP login", "logged in")
+		}
+	}
+}
+
+// checkQQ asks the OneBot implementation who it is logged in as.
+func checkQQ(ctx context.Context, k *checkup) {
+	q := k.cfg.QQ
+	if !q.Enabled {
+		k.skip("QQ bot API", "not enabled (qq.enabled)")
+		return
+	}
+	if q.APIURL == "" {
+		k.skip("QQ bot API", "no qq.api_url: replies go over the bots' WebSocket connections only")
+		return
+	}
+	api := &qq.API{BaseURL: q.APIURL, AccessToken: q.AccessToken, Client: doctorHTTP}
+	if err := api.Call(ctx, 0, "get_login_info", struct{}{}); err != nil {
+		k.fail("QQ bot API", err.Error(), "start the OneBot implementation and make qq.api_url and qq.access_token match its HTTP API")
+		return
+	}
+	k.pass("QQ bot API", q.APIURL+" answers get_login_info")
 }

@@ -607,6 +607,7 @@ func (d *domains) ivrWorkers() []worker {
 type mailboxWork struct {
 	reader  *mailbox.Reader
 	replier *mailbox.Replier
+	sender  *mailbox.SMTPSender // the replier's, for rexian doctor
 }
 
 func newMailbox(cfg config.Config, log *slog.Logger, store *tickets.Store) (mailboxWork, error) {
@@ -638,6 +639,7 @@ func newMailbox(cfg config.Config, log *slog.Logger, store *tickets.Store) (mail
 		}
 		_, domain, _ := strings.Cut(from, "@")
 		sender := &mailbox.SMTPSender{Endpoint: e, LocalName: strings.Trim(domain, "> ")}
+		w.sender = sender
 		w.replier, err = mailbox.NewReplier(store.DB(), sender, mailbox.ReplierOptions{
 			From: from, PublicURL: cfg.PublicURL, Window: m.ReplyWindow, Location: cfg.Location(), Log: log,
 		})

@@ -324,9 +324,14 @@ func (k *Kannel) Password() string { return k.password }
 // Dir is the folder with kannel.conf and the logs.
 func (k *Kannel) Dir() string { return k.dir }
 
+// StatusURL is bearerbox's status page with the admin password.
+func (k *Kannel) StatusURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/status.txt?password=%s", k.adminPort, url.QueryEscape(k.adminPassword))
+}
+
 // Status is bearerbox's status.txt.
 func (k *Kannel) Status(ctx context.Context) (string, error) {
-	u := fmt.Sprintf("http://127.0.0.1:%d/status.txt?password=%s", k.adminPort, url.QueryEscape(k.adminPassword))
+	u := k.StatusURL()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err

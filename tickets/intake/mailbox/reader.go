@@ -243,6 +243,40 @@ func (r *Reader) login(c *imapclient.Client) error {
 	return nil
 }
 
+// Check connects, logs in, opens the inbox folder and lists the folders, changing
+// nothing (rexian doctor). It returns which of the reader's own folders are missing: the
+// reader creates them when it starts.
+func (r *Reader) Check(ctx context.Context) (missing []string, err error) {
+	c, err := r.dial(&imapclient.Options{Dialer: &net.Dialer{Timeout: 30 * time.Second}, TLSConfig: r.opts.Endpoint.tlsConfig(r.opts.TLS)})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := r.login(c); err != nil {
+		return nil, err
+	}
+	if _, err := c.Select(r.opts.Endpoint.Folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return nil, fmt.Errorf("open folder %s: %w", r.opts.Endpoint.Folder, err)
+	}
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list folders: %w", err)
+	}
+	have := map[string]bool{}
+	for _, m := range list {
+		have[m.Mailbox] = true
+	}
+	for _, f := range []string{r.opts.ProcessedFolder, r.opts.FailedFolder, r.opts.IgnoredFolder} {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	_ = c.Logout().Wait()
+	return missing, nil
+}
+
 func (r *Reader) ensureFolders(c *imapclient.Client) error {
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {

@@ -31,38 +31,68 @@ func (s *SMTPSender) Send(ctx context.Context, from string, to []string, msg []b
 	e := s.Endpoint
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	c, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
+		return fmt.Errorf("send to %v via %s: %w", to, e.Addr, err)
+	}
+	// The server accepted the letter at the end of DATA; a failed QUIT loses nothing.
+	_ = c.Quit()
+	return nil
+}
+
+// Check connects and logs in as Send would, and sends nothing (rexian doctor).
+func (s *SMTPSender) Check(ctx context.Context) error {
+	c, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.Quit()
+	return nil
+}
+
+// open connects, secures the connection as the endpoint says, greets and logs in.
+func (s *SMTPSender) open(ctx context.Context) (*smtp.Client, error) {
+	e := s.Endpoint
 	d := &net.Dialer{Timeout: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", e.Addr)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", e.Addr, err)
+		return nil, fmt.Errorf("connect to %s: %w", e.Addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	var c *smtp.Client
 	switch e.Security {
 	case ImplicitTLS:
 		tc := tls.Client(conn, e.tlsConfig(s.TLS))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return fmt.Errorf("TLS with %s: %w", e.Addr, err)
+			return nil, fmt.Errorf("TLS with %s: %w", e.Addr, err)
 		}
 		c = smtp.NewClient(tc)
 	case StartTLS:
 		c, err = smtp.NewClientStartTLS(conn, e.tlsConfig(s.TLS))
 		if err != nil {
 			conn.Close()
-			return fmt.Errorf("STARTTLS with %s: %w", e.Addr, err)
+			return nil, fmt.Errorf("STARTTLS with %s: %w", e.Addr, err)
 		}
 	default:
 		c = smtp.NewClient(conn)
 	}
-	defer c.Close()
+	fail := func(err error) (*smtp.Client, error) {
+		stop()
+		c.Close()
+		return nil, err
+	}
 	if s.LocalName != "" {
 		if err := c.Hello(s.LocalName); err != nil {
-			return fmt.Errorf("EHLO to %s: %w", e.Addr, err)
+			return fail(fmt.Errorf("EHLO to %s: %w", e.Addr, err))
 		}
 	}
 	if e.User != "" {
@@ -73,16 +103,11 @@ func (s *SMTPSender) Send(ctx context.Context, from string, to []string, msg []b
 		case c.SupportsAuth(sasl.Login):
 			auth = sasl.NewLoginClient(e.User, e.Password)
 		default:
-			return fmt.Errorf("log in to %s as %s: the server offers neither AUTH PLAIN nor AUTH LOGIN", e.Addr, e.User)
+			return fail(fmt.Errorf("log in to %s as %s: the server offers neither AUTH PLAIN nor AUTH LOGIN", e.Addr, e.User))
 		}
 		if err := c.Auth(auth); err != nil {
-			return fmt.Errorf("log in to %s as %s: %w", e.Addr, e.User, err)
+			return fail(fmt.Errorf("log in to %s as %s: %w", e.Addr, e.User, err))
 		}
 	}
-	if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
-		return fmt.Errorf("send to %v via %s: %w", to, e.Addr, err)
-	}
-	// The server accepted the letter at the end of DATA; a failed QUIT loses nothing.
-	_ = c.Quit()
-	return nil
+	return c, nil
 }
