@@ -185,3 +185,49 @@ func TestAsteriskCallback(t *testing.T) {
 		t.Errorf("carrier got %d INVITEs, want one for %s", len(d.Invites), citizen)
 	}
 }
+
+// TestAsteriskCallerID: the carrier receives the hotline's caller id in the form the
+// contract names: the shipped configuration sends From 12345 and no P-Asserted-Identity;
+// with a display name, the carrier's domain and send_pai both headers carry it.
+func TestAsteriskCallerID(t *testing.T) {
+	tests := []struct {
+		name string
+		opts asterisktest.Options
+		from string // regular expression on From
+		pai  string // on P-Asserted-Identity; "" = absent
+	}{
+		{"shipped", asterisktest.Options{}, `^<sip:12345@127\.0\.0\.1>;tag=`, ""},
+		{"carrier's contract", asterisktest.Options{
+			Globals: map[string]string{"TRUNK_CALLERID": "04778393000", "TRUNK_CALLERID_NAME": "12345 Hotline"},
+			Trunk:   map[string]string{"from_domain": "sip.carrier.example", "send_pai": "yes"},
+		}, `^"12345 Hotline" <sip:04778393000@sip\.carrier\.example>;tag=`, `^"12345 Hotline" <sip:04778393000@sip\.carrier\.example>$`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tel := startAsterisk(t, tc.opts)
+			tel.start(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			wait := tel.deliver(ctx, 1, asterisktest.Callee{Reject: 486})
+			res, err := tel.controller(t).Survey(ctx, ivr.SurveyRequest{Number: "13800138000", TicketNumber: "T1", Ring: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != ivr.SurveyBusy {
+				t.Errorf("survey outcome %s, want busy (486)", res.Outcome)
+			}
+			d := wait()
+			if d.Err != nil || len(d.Invites) != 1 {
+				t.Fatalf("carrier: %v, %d INVITEs\n%s", d.Err, len(d.Invites), d.Output)
+			}
+			inv := d.Invites[0]
+			if from := asterisktest.Header(inv, "From"); !regexp.MustCompile(tc.from).MatchString(from) {
+				t.Errorf("From %q, want %s", from, tc.from)
+			}
+			pai := asterisktest.Header(inv, "P-Asserted-Identity")
+			if (tc.pai == "") != (pai == "") || (tc.pai != "" && !regexp.MustCompile(tc.pai).MatchString(pai)) {
+				t.Errorf("P-Asserted-Identity %q, want %q", pai, tc.pai)
+			}
+		})
+	}
+}

@@ -292,7 +292,7 @@ func (a *Asterisk) writeOverrides(confDir, dir string) error {
 		},
 	}
 	for k, v := range a.opts.Globals {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + ` = .*\n`)
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + ` =.*\n`)
 		b, err := os.ReadFile(filepath.Join(confDir, "extensions.conf"))
 		if err != nil {
 			return err
