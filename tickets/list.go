@@ -649,3 +649,29 @@ func bigrams(s string) map[string]bool {
 	}
 	return out
 }
+
+// Texts are what a ticket asked and what it was told, for lists that show them beside
+// other records (the manual callback cards).
+type Texts struct {
+	Title, Content, Answer string
+}
+
+// TextsOf returns the texts of the tickets with these numbers, by number, in one query.
+// Only the central desk reads them so: a department sees its tickets one by one.
+func (s *Store) TextsOf(ctx context.Context, p *auth.Principal, numbers []string) (map[string]Texts, error) {
+	if !p.Is(auth.RoleOperator, auth.RoleSupervisor) {
+		return nil, api.Errorf(api.ErrForbidden, "forbidden", "only the central desk reads tickets in bulk")
+	}
+	out := make(map[string]Texts, len(numbers))
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	var ts []Ticket
+	if err := s.db.WithContext(ctx).Select("number", "title", "content", "answer").Where("number IN ?", numbers).Find(&ts).Error; err != nil {
+		return nil, fmt.Errorf("texts of %d tickets: %w", len(numbers), err)
+	}
+	for _, t := range ts {
+		out[t.Number] = Texts{Title: t.Title, Content: t.Content, Answer: t.Answer}
+	}
+	return out, nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/tickets"
 )
 
 // callbacksPage is the manual callback list (人工回访): the surveys that neither the SMS
@@ -22,7 +23,10 @@ type callbacksPage struct {
 	base
 	Enabled bool
 	Surveys []callback.View
-	More    bool
+	// Texts are the surveyed tickets' complaints and answers, by number: the operator
+	// reads them to the citizen.
+	Texts map[string]tickets.Texts
+	More  bool
 	// Form keeps the input of the survey whose answer was refused.
 	Form callbackForm
 }
@@ -106,6 +110,10 @@ func (h *Handler) renderCallbacks(c *gin.Context, status int, b base, form callb
 			numbers[i] = s.Ticket
 		}
 		if err := h.opts.Tickets.RecordView(c.Request.Context(), auth.Current(c), "the console's callback list", numbers...); err != nil {
+			h.fail(c, b, err)
+			return
+		}
+		if page.Texts, err = h.opts.Tickets.TextsOf(c.Request.Context(), auth.Current(c), numbers); err != nil {
 			h.fail(c, b, err)
 			return
 		}

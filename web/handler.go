@@ -115,6 +115,8 @@ func (h *Handler) Routes(e gin.IRouter) {
 		c.Header("X-Content-Type-Options", "nosniff")
 		assets.ServeHTTP(c.Writer, c.Request)
 	})
+	// Browsers ask for /favicon.ico whatever the page says.
+	e.GET("/favicon.ico", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/static/favicon.svg") })
 	e.GET("/console/login", h.showLogin)
 	e.POST("/console/login", h.login)
 

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,5 +54,43 @@ func TestTimelinesNamePeople(t *testing.T) {
 		if m := roleName.FindString(page); m != "" {
 			t.Errorf("%s: the page shows %q", who.user, m)
 		}
+	}
+}
+
+// TestPortalInboxByStage: the department's inbox separates the stages, and a replied
+// ticket waits for the centre instead of counting down.
+func TestPortalInboxByStage(t *testing.T) {
+	f := newFixture(t)
+	ctx := f.env.Ctx
+	op := &auth.Principal{Name: "op", Role: auth.RoleOperator}
+	v, err := f.env.Store.Create(ctx, op, tickets.NewTicket{Content: "路灯不亮", Category: "TS-WY",
+		Dispatch: &tickets.DispatchRequest{Departments: []string{"DS"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.client()
+	csrf := c.login("ds")
+	for _, a := range []struct{ action, field string }{{"sign", ""}, {"reply", "reply"}} {
+		form := url.Values{"csrf_token": {csrf}}
+		if a.field != "" {
+			form.Set(a.field, "已修复")
+		}
+		if resp, body := c.do("POST", "/portal/tickets/"+v.Number+"/"+a.action, form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", a.action, resp.StatusCode, body)
+		}
+	}
+	_, page := c.do("GET", "/portal/", nil)
+	for _, want := range []string{`id="group-to-sign"`, `id="group-handling"`, `id="group-returned"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the inbox lacks %s", want)
+		}
+	}
+	replied := page[strings.Index(page, `id="group-replied"`):]
+	replied = replied[:strings.Index(replied, "</section>")]
+	if !strings.Contains(replied, v.Number) || !strings.Contains(replied, "已回复，等待中心审核") || strings.Contains(replied, "data-due") {
+		t.Errorf("the replied ticket does not wait for the centre:\n%s", replied)
+	}
+	if resp, _ := c.do("GET", "/favicon.ico", nil); resp.StatusCode != http.StatusMovedPermanently {
+		t.Errorf("favicon: %d", resp.StatusCode)
 	}
 }

@@ -29,14 +29,36 @@ type portalRow struct {
 
 type portalInboxPage struct {
 	base
-	Rows  []portalRow
-	Cards cardBoard
+	Rows []portalRow
+	// Groups are the rows by where the work stands: 待签收, 办理中, 已回复待审核, 退单待审定.
+	Groups []portalGroup
+	Cards  cardBoard
 	// Unsigned are the department's cards still to sign for, shown above everything.
 	Unsigned cardBanner
 }
 
+// portalGroup is one part of the department's inbox.
+type portalGroup struct {
+	ID, Name string
+	Status   tickets.Status
+	Rows     []portalRow
+}
+
+// portalGroups are the inbox's parts in the order of the work.
+var portalGroups = []portalGroup{{ID: "to-sign", Name: "待签收", Status: tickets.StatusDispatched},
+	{ID: "handling", Name: "办理中", Status: tickets.StatusHandling}, {ID: "replied", Name: "已回复待审核", Status: tickets.StatusReplied},
+	{ID: "returned", Name: "退单待审定", Status: tickets.StatusReturned}}
+
 func (h *Handler) countdown(s tickets.Summary) portalRow {
 	r := portalRow{Summary: s, Due: s.DueAt, Countdown: "ok"}
+	switch s.Status {
+	case tickets.StatusReplied: // the department's part is done: no clock runs against it
+		r.Due, r.Countdown, r.Left = nil, "wait", "已回复，等待中心审核"
+		return r
+	case tickets.StatusReturned:
+		r.Due, r.Countdown, r.Left = nil, "wait", "已退单，等待中心审定"
+		return r
+	}
 	if s.Status == tickets.StatusDispatched && s.SignDueAt != nil {
 		r.Due = s.SignDueAt // not signed for yet: the sign-for deadline comes first
 	}
@@ -83,7 +105,15 @@ func (h *Handler) portalInbox(c *gin.Context) {
 		}
 		return a.Due.Compare(*b.Due)
 	})
-	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows, Cards: h.cards(c), Unsigned: h.unacknowledgedCards(c)})
+	groups := slices.Clone(portalGroups)
+	for i := range groups {
+		for _, r := range rows {
+			if r.Status == groups[i].Status {
+				groups[i].Rows = append(groups[i].Rows, r)
+			}
+		}
+	}
+	h.render(c, http.StatusOK, "portal_inbox", portalInboxPage{base: b, Rows: rows, Groups: groups, Cards: h.cards(c), Unsigned: h.unacknowledgedCards(c)})
 }
 
 func (h *Handler) portalSearch(c *gin.Context) {

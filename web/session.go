@@ -222,6 +222,8 @@ func homeOf(p *auth.Principal) string {
 		return "/portal/"
 	case p != nil && p.Role == auth.RoleAdmin:
 		return "/console/admin"
+	case p != nil && p.Role == auth.RoleSupervisor:
+		return "/console/supervisor" // 督办概览: what needs their attention first
 	}
 	return "/console/desk"
 }

@@ -158,7 +158,7 @@ func TestLogin(t *testing.T) {
 		location, says   string
 	}{
 		{"operator goes to the desk", "op", password, true, http.StatusSeeOther, "/console/desk", ""},
-		{"supervisor goes to the desk", "sup", password, true, http.StatusSeeOther, "/console/desk", ""},
+		{"supervisor goes to the overview", "sup", password, true, http.StatusSeeOther, "/console/supervisor", ""},
 		{"department goes to the portal", "heat", password, true, http.StatusSeeOther, "/portal/", ""},
 		{"wrong password keeps the name", "op", "wrong-password", true, http.StatusUnauthorized, "", `value="op"`},
 		{"no form token", "op", password, false, http.StatusForbidden, "", "登录表单已过期"},
