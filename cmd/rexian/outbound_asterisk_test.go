@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -229,5 +230,63 @@ func TestAsteriskCallerID(t *testing.T) {
 				t.Errorf("P-Asserted-Identity %q, want %q", pai, tc.pai)
 			}
 		})
+	}
+}
+
+// TestAsteriskSurveyHangUpMidQuestion: the citizen answers, hears who calls and hangs up
+// during the question: the survey is "hung up" (not reached, retried later) and the call
+// record is closed.
+func TestAsteriskSurveyHangUpMidQuestion(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{PromptLength: 2 * time.Second})
+	tel.start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := tel.deliver(ctx, 1, asterisktest.Callee{Steps: []asterisktest.Step{asterisktest.Speak(3 * time.Second)}, HangUp: true})
+	res, err := tel.controller(t).Survey(ctx, ivr.SurveyRequest{Number: "13800138000", TicketNumber: "T1", Ring: 10 * time.Second, KeyWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := wait(); d.Err != nil {
+		t.Fatalf("carrier: %v\n%s", d.Err, d.Output)
+	}
+	if res.Outcome != ivr.SurveyHungUp || res.Key != "" {
+		t.Errorf("survey result %+v, want hung_up without a key", res)
+	}
+	rec := tel.ended(t, "13800138000", func(r ivr.Record) bool { return r.Direction == "survey" })
+	if rec.Outcome != "survey_hung_up" {
+		t.Errorf("call record outcome %q, want survey_hung_up", rec.Outcome)
+	}
+	if !strings.Contains(tel.ast.Log(), "Playing 'rexian/survey-question.") {
+		t.Errorf("the citizen never heard the question")
+	}
+}
+
+// TestAsteriskLinesNearlyFull: 12345 has 3 channels and keeps 2 for callers; with one
+// citizen on the line a survey is not placed (the carrier gets no INVITE) and the live
+// panel shows the caller; once the caller has gone the survey goes out.
+func TestAsteriskLinesNearlyFull(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, func(cfg *config.Config) { cfg.IVR.Lines[0].Channels = 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	caller := make(chan asterisktest.Result, 1)
+	go func() {
+		caller <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Speak(3 * time.Second)}}, "13900000002")
+	}()
+	tel.waitSnapshot(t, ctx, "caller on the line", func(s ivr.Snapshot) bool { return s.Lines[0].Busy == 1 })
+	_, err := tel.controller(t).Survey(ctx, ivr.SurveyRequest{Number: "13800138000", TicketNumber: "T1", Ring: 10 * time.Second})
+	if !errors.Is(err, ivr.ErrLinesReserved) {
+		t.Fatalf("survey with 1 of 3 channels busy and 2 kept: %v, want ErrLinesReserved", err)
+	}
+	if r := <-caller; r.Err != nil {
+		t.Fatalf("caller: %v\n%s", r.Err, r.Output)
+	}
+	tel.waitSnapshot(t, ctx, "line free", func(s ivr.Snapshot) bool { return s.Lines[0].Busy == 0 })
+	wait := tel.deliver(ctx, 1, asterisktest.Callee{Reject: 480})
+	if _, err := tel.controller(t).Survey(ctx, ivr.SurveyRequest{Number: "13800138000", TicketNumber: "T1", Ring: 10 * time.Second}); err != nil {
+		t.Fatalf("survey on a free line: %v", err)
+	}
+	if d := wait(); d.Err != nil || len(d.Invites) != 1 {
+		t.Fatalf("carrier: %v, %d INVITEs\n%s", d.Err, len(d.Invites), d.Output)
 	}
 }
