@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -421,5 +422,117 @@ func TestAsteriskDoctor(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(tel.ast.RecordingDir(), "rexian", "doctor")); len(entries) > 0 {
 		t.Errorf("the test recording stayed: %v", entries)
+	}
+}
+
+// TestAsteriskLoad places 100 calls at once with audio through the real Asterisk: welcome,
+// menu (1), the queue while the logged-in operator can be rung (or the apology that
+// nobody can answer), 9 for a voice message, four seconds of speech, hang up. It fails when a call is lost (SIPp saw it fail, or it
+// did not end as a voice message with a ticket) and logs rexian's and Asterisk's
+// processor time in the same run and the event→REST p99. It takes a minute and both
+// cores: run it with REXIAN_TEST_ASTERISK_LOAD=1.
+func TestAsteriskLoad(t *testing.T) {
+	if os.Getenv("REXIAN_TEST_ASTERISK_LOAD") != "1" {
+		t.Skip("100 concurrent calls through the real Asterisk; set REXIAN_TEST_ASTERISK_LOAD=1 to run them")
+	}
+	const calls = 100
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, func(c *config.Config) { c.IVR.Lines[0].Channels = calls })
+	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
+		t.Fatalf("operator login: %d", code)
+	}
+	var callers []string
+	for i := range calls {
+		callers = append(callers, "1380000"+strconv.Itoa(1000+i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	astBefore, err := tel.ast.CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		// A key pressed while 正在为您转接 still plays is dropped when the caller joins the
+		// queue: wait for the music before pressing 9.
+		asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Silence(3 * time.Second),
+		asterisktest.Press("9"), asterisktest.Silence(500 * time.Millisecond), asterisktest.Speak(4 * time.Second),
+	}}, callers...)
+	lost, queued, fallback := 0, 0, 0
+	for _, c := range callers {
+		rec := tel.ended(t, c, nil)
+		switch {
+		case rec.Outcome == ivr.OutcomeVoicemail && rec.TicketNumber != "":
+		case rec.Outcome == ivr.OutcomeFallback && tel.spooled(c):
+			// rexian could not serve it and sent it on to the dialplan, which took the
+			// message into the spool: not lost, imported on the next pass.
+			fallback++
+		default:
+			lost++
+			t.Errorf("call of %s: %+v", c, rec)
+		}
+		if rec.QueuedAt != nil {
+			queued++
+		}
+	}
+	wall := time.Since(start)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	astAfter, _ := tel.ast.CPU()
+	if res.Err != nil {
+		t.Errorf("SIPp: %v\n%s", res.Err, res.Output)
+	}
+	cpu := func(r syscall.Rusage) time.Duration {
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+	}
+	rexianCPU := cpu(after) - cpu(before)
+	_, metrics := get(t, tel.r.base+"/metrics")
+	// The operator's phone is not registered: the first callers queue and ring it, it
+	// fails and is paused, and later callers hear that nobody can answer.
+	t.Logf("%d calls (%d through the queue, %d sent on to the dialplan's fallback) in %v, %d lost; CPU: rexian (this process) %v = %.1f %% of a core, Asterisk %v = %.1f %% of a core; event→REST p99 ≤ %s",
+		calls, queued, fallback, wall.Round(time.Millisecond), lost, rexianCPU.Round(time.Millisecond), 100*rexianCPU.Seconds()/wall.Seconds(),
+		(astAfter - astBefore).Round(time.Millisecond), 100*(astAfter-astBefore).Seconds()/wall.Seconds(), p99Bucket(metrics, "rexian_ivr_event_reply_seconds"))
+}
+
+// p99Bucket is the upper bound of the histogram bucket holding the 99th percentile, from
+// Prometheus text.
+func p99Bucket(metrics, name string) string {
+	var bounds []string
+	var counts []float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, name+`_bucket{le="`) {
+			continue
+		}
+		rest := strings.TrimPrefix(l, name+`_bucket{le="`)
+		le, n, _ := strings.Cut(rest, `"} `)
+		v, _ := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		bounds, counts = append(bounds, le), append(counts, v)
+	}
+	if len(counts) == 0 || counts[len(counts)-1] == 0 {
+		return "?"
+	}
+	total := counts[len(counts)-1]
+	for i, c := range counts {
+		if c >= 0.99*total {
+			return bounds[i] + " s"
+		}
+	}
+	return "?"
+}
+
+// spooled waits up to ten seconds for a message of caller in the fallback's spool.
+func (tel *telephony) spooled(caller string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, dir := range []string{tel.ast.SpoolDir(), filepath.Join(tel.ast.SpoolDir(), "done")} {
+			if files, _ := filepath.Glob(filepath.Join(dir, "*_"+caller+"_*.wav")); len(files) > 0 {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
