@@ -19,6 +19,9 @@ var (
 	ErrTooLarge     = errors.New("too large")
 	ErrRateLimited  = errors.New("rate limited")
 	ErrUnavailable  = errors.New("unavailable")
+	// ErrUnprocessable is a well-formed request that cannot be taken as it is: an
+	// Idempotency-Key sent again with another request.
+	ErrUnprocessable = errors.New("unprocessable")
 )
 
 // Error is an error with a stable machine-readable code and a message meant for the
@@ -59,6 +62,8 @@ func Status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, ErrUnprocessable):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrUnavailable), database.Unavailable(err):
 		// An unreachable database is an outage that passes, not a fault of the request.
 		return http.StatusServiceUnavailable
@@ -92,6 +97,8 @@ func codeOf(err error) string {
 		return "too_large"
 	case http.StatusTooManyRequests:
 		return "rate_limited"
+	case http.StatusUnprocessableEntity:
+		return "unprocessable"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
 	}

@@ -47,8 +47,10 @@ type Config struct {
 	TimeZone string  `yaml:"time_zone"`
 	Log      Log     `yaml:"log"`
 	Tickets  Tickets `yaml:"tickets"`
-	Auth     Auth    `yaml:"auth"`
-	Workers  Workers `yaml:"workers"`
+	// IdempotencyTTL is how long the answer to a POST with an Idempotency-Key is kept.
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+	Auth           Auth          `yaml:"auth"`
+	Workers        Workers       `yaml:"workers"`
 	// Audit is the security audit log: how long it is kept and where it is shipped.
 	Audit Audit `yaml:"audit"`
 	SMS   SMS   `yaml:"sms"`
@@ -236,10 +238,11 @@ const DefaultDataDir = "./data"
 // embedded, in ./data, on loopback.
 func Default() Config {
 	return Config{
-		DataDir:  DefaultDataDir,
-		Addr:     "127.0.0.1:8080",
-		TimeZone: "Asia/Shanghai",
-		Log:      Log{Level: slog.LevelInfo, Format: "text", SlowQuery: 500 * time.Millisecond},
+		DataDir:        DefaultDataDir,
+		Addr:           "127.0.0.1:8080",
+		TimeZone:       "Asia/Shanghai",
+		IdempotencyTTL: 24 * time.Hour,
+		Log:            Log{Level: slog.LevelInfo, Format: "text", SlowQuery: 500 * time.Millisecond},
 		Tickets: Tickets{
 			HandleClockFrom:     ClockFromDispatch,
 			WorkHours:           "08:30-12:00,14:30-18:00",

@@ -59,6 +59,9 @@ func (c Config) Validate() error {
 	if c.Tickets.DuplicateWindowDays < 1 {
 		bad("tickets.duplicate_window_days", "must be at least 1, not %d", c.Tickets.DuplicateWindowDays)
 	}
+	if c.IdempotencyTTL < time.Minute {
+		bad("idempotency_ttl", "must be at least 1m, not %s", c.IdempotencyTTL)
+	}
 	if _, err := calendar.ParseLimit(c.Tickets.ExtensionMax); err != nil {
 		bad("tickets.extension_max", "%v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/idempotency"
 )
 
 // Handler serves the tickets REST API.
@@ -58,7 +59,14 @@ func (h *Handler) create(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
-	v, err := h.store.Create(c.Request.Context(), auth.Current(c), in)
+	var v *View
+	var err error
+	if number, done := idempotency.Done(c.Request.Context()); done {
+		// The first request with this Idempotency-Key registered it; its answer was lost.
+		v, err = h.store.Find(c.Request.Context(), auth.Current(c), number)
+	} else {
+		v, err = h.store.Create(c.Request.Context(), auth.Current(c), in)
+	}
 	if err != nil {
 		return err
 	}

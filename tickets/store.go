@@ -18,6 +18,7 @@ import (
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/calendar"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/idempotency"
 	"github.com/rexian/rexian/phone"
 )
 
@@ -409,7 +410,9 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, in NewTicket) (*V
 		if err := tx.Create(evs).Error; err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
-		return nil
+		// With an Idempotency-Key, the key learns the number in this same transaction: a
+		// client whose answer is lost to a crash gets this ticket on retry, not a second.
+		return idempotency.Link(ctx, tx, t.Number)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register ticket: %w", err)

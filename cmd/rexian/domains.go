@@ -22,6 +22,7 @@ import (
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/idempotency"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/spool"
 	"github.com/rexian/rexian/live"
@@ -45,6 +46,7 @@ func migrations() []*database.Migration {
 	all = append(all, auth.Migrations()...)
 	all = append(all, audit.Migrations()...)
 	all = append(all, tickets.Migrations()...)
+	all = append(all, idempotency.Migrations()...)
 	all = append(all, qq.Migrations()...)
 	all = append(all, mailbox.Migrations()...)
 	all = append(all, ivr.Migrations()...)
@@ -63,6 +65,8 @@ type domains struct {
 	// audit is the security audit log every domain records into.
 	audit   *audit.Log
 	tickets *tickets.Store
+	// idempotency keeps the answers to POSTs sent with an Idempotency-Key.
+	idempotency *idempotency.Keys
 	// ivr is the telephone controller, nil unless ari.url is set; ivrLive is every
 	// instance's view of the live telephone picture.
 	ivr     *ivr.Controller
@@ -134,7 +138,8 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	if err != nil {
 		return nil, err
 	}
-	d := &domains{log: log, db: db, live: ls, auth: authService, audit: auditLog, tickets: store, sms: smsService, cfg: cfg}
+	d := &domains{log: log, db: db, live: ls, auth: authService, audit: auditLog, tickets: store, sms: smsService, cfg: cfg,
+		idempotency: idempotency.New(db, cfg.IdempotencyTTL, log.With("component", "idempotency"))}
 	d.stopping = make(chan struct{})
 	d.stop = sync.OnceFunc(func() { close(d.stopping) })
 	if err := d.newIVR(cfg); err != nil {
@@ -180,7 +185,7 @@ func newAudit(cfg config.Config, log *slog.Logger, db *gorm.DB) (*audit.Log, err
 // routes mounts every surface of the REST API on /api/v1. Authentication runs first on
 // the whole group; each surface checks roles per endpoint.
 func (d *domains) routes(v1 *gin.RouterGroup) {
-	v1.Use(d.auth.Middleware())
+	v1.Use(d.auth.Middleware(), d.idempotency.Middleware())
 	v1.GET("/openapi.json", api.OpenAPIHandler())
 	d.auth.Routes(v1)
 	d.audit.Routes(v1.Group("", auth.Require(auth.RoleAdmin)))
@@ -218,6 +223,13 @@ func (d *domains) workers(cfg config.Config) []worker {
 		interval: time.Hour,
 		pass: func(ctx context.Context) error {
 			_, err := d.audit.Prune(ctx)
+			return err
+		},
+	}, {
+		name:     "idempotency_purge",
+		interval: time.Hour,
+		pass: func(ctx context.Context) error {
+			_, err := d.idempotency.Purge(ctx)
 			return err
 		},
 	}, {
