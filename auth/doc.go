@@ -27,10 +27,13 @@
 //     configuration. An API token's secret is shown once, when it is created.
 //   - The CSRF token in plain text: alone it grants nothing.
 //
-// Failed logins are counted per username and client address in fixed windows in the
-// live store (Redis), so that every replica sees them; when Redis is down the count moves
-// into the process rather than switching the limit off. Unknown users and wrong
-// passwords get the same answer and take the same time.
+// Failed logins are counted in the live store (Redis), so that every replica sees them,
+// three ways: per username and client address (5 per 15 minutes, fixed windows), per
+// address across usernames (20, sliding: one password sprayed over many accounts) and per
+// username across addresses (10, sliding: one account guessed from many). When Redis is
+// down the counts move into the process rather than switching the limits off. Every
+// failure and every refusal is written to the security audit log. Unknown users and
+// wrong passwords get the same answer and take the same time.
 //
 // Users with role department belong to one department (resolved from its code through a
 // DepartmentResolver, since departments are another package's); every other role belongs

@@ -24,6 +24,10 @@ type loginLimiter struct {
 	store *live.Store
 	limit LoginLimit
 	log   *slog.Logger
+	// sliding counts the previous window too, weighted by how much of it still lies
+	// within one window of now, so that failures just before a window's end still count
+	// just after it (the local fallback keeps fixed windows).
+	sliding bool
 
 	mu       sync.Mutex
 	local    map[string]localCount
@@ -69,10 +73,28 @@ func (l *loginLimiter) blocked(ctx context.Context, subject string, now time.Tim
 	// Failures counted here during a Redis outage still count once Redis is back.
 	count, _ := l.redisCount(ctx, now, n, subject)
 	count = max(count, l.localCount(n, subject))
-	if count < l.limit.Failures {
+	if !l.sliding {
+		if count < l.limit.Failures {
+			return 0, false
+		}
+		return end.Sub(now), true
+	}
+	if count >= l.limit.Failures {
+		return end.Sub(now), true
+	}
+	prev, _ := l.redisCount(ctx, now, n-1, subject)
+	if prev == 0 {
 		return 0, false
 	}
-	return end.Sub(now), true
+	// The previous window's weight falls from 1 to 0 across this one.
+	weight := float64(end.Sub(now)) / float64(l.limit.Window)
+	room := float64(l.limit.Failures - count) // > 0 here
+	if float64(prev)*weight < room {
+		return 0, false
+	}
+	// Blocked until prev × weight drops below room.
+	wait := time.Duration((weight - room/float64(prev)) * float64(l.limit.Window))
+	return max(wait, time.Second), true
 }
 
 // fail records one failed login for subject.
@@ -83,7 +105,7 @@ func (l *loginLimiter) fail(ctx context.Context, subject string, now time.Time) 
 		pipe := l.store.TxPipeline()
 		pipe.Incr(ctx, key)
 		// The expiry only frees memory; correctness comes from the window in the key.
-		pipe.Expire(ctx, key, end.Sub(now)+time.Minute)
+		pipe.Expire(ctx, key, end.Sub(now)+l.limit.Window+time.Minute)
 		_, err := pipe.Exec(ctx)
 		if l.redisResult(ctx, now, err) == nil {
 			return
@@ -108,7 +130,7 @@ func (l *loginLimiter) fail(ctx context.Context, subject string, now time.Time) 
 func (l *loginLimiter) reset(ctx context.Context, subject string, now time.Time) {
 	n, _ := l.window(now)
 	if l.useRedis(now) {
-		_ = l.redisResult(ctx, now, l.store.Del(ctx, l.key(n, subject)).Err())
+		_ = l.redisResult(ctx, now, l.store.Del(ctx, l.key(n, subject), l.key(n-1, subject)).Err())
 	}
 	l.mu.Lock()
 	delete(l.local, subject)

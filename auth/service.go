@@ -36,12 +36,19 @@ type LoginLimit struct {
 
 // Options configure a Service. Zero values take the defaults noted on each field.
 type Options struct {
-	SessionTTL    time.Duration    // absolute session lifetime; default 12h (one long shift)
-	IdleTimeout   time.Duration    // a session unused this long ends; default 2h
-	Now           func() time.Time // clock; default time.Now
-	Log           *slog.Logger     // default slog.Default()
-	LoginLimit    LoginLimit       // default 5 failures per 15 minutes per username and address
-	SecureCookies bool             // mark the session cookie Secure (set it whenever TLS is in front)
+	SessionTTL  time.Duration    // absolute session lifetime; default 12h (one long shift)
+	IdleTimeout time.Duration    // a session unused this long ends; default 2h
+	Now         func() time.Time // clock; default time.Now
+	Log         *slog.Logger     // default slog.Default()
+	LoginLimit  LoginLimit       // default 5 failures per 15 minutes per username and address
+	// AddressLimit bounds failures from one address across all usernames (one password
+	// sprayed over many accounts); default 20 per 15 minutes, sliding.
+	AddressLimit LoginLimit
+	// AccountLimit bounds failures for one username across all addresses (one account
+	// guessed from many); default 10 per 15 minutes, sliding. Above it the account's
+	// logins wait, from every address, until the count falls.
+	AccountLimit  LoginLimit
+	SecureCookies bool // mark the session cookie Secure (set it whenever TLS is in front)
 	Departments   DepartmentResolver
 	// Audit receives logins, failures, locks and every change to users and tokens; nil
 	// records nothing.
@@ -53,10 +60,12 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultSessionTTL    = 12 * time.Hour
-	DefaultIdleTimeout   = 2 * time.Hour
-	DefaultLoginFailures = 5
-	DefaultLoginWindow   = 15 * time.Minute
+	DefaultSessionTTL      = 12 * time.Hour
+	DefaultIdleTimeout     = 2 * time.Hour
+	DefaultLoginFailures   = 5
+	DefaultLoginWindow     = 15 * time.Minute
+	DefaultAddressFailures = 20
+	DefaultAccountFailures = 10
 )
 
 // Service owns users, sessions and API tokens, and authenticates requests.
@@ -64,7 +73,9 @@ type Service struct {
 	db      *gorm.DB
 	opts    Options
 	log     *slog.Logger
-	limiter *loginLimiter
+	limiter *loginLimiter // per username and address
+	byAddr  *loginLimiter // per address, across usernames
+	byUser  *loginLimiter // per username, across addresses
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -94,15 +105,31 @@ func NewService(db *gorm.DB, store *live.Store, opts Options) *Service {
 	if opts.LoginLimit.Window <= 0 {
 		opts.LoginLimit.Window = DefaultLoginWindow
 	}
+	if opts.AddressLimit.Failures <= 0 {
+		opts.AddressLimit.Failures = DefaultAddressFailures
+	}
+	if opts.AddressLimit.Window <= 0 {
+		opts.AddressLimit.Window = DefaultLoginWindow
+	}
+	if opts.AccountLimit.Failures <= 0 {
+		opts.AccountLimit.Failures = DefaultAccountFailures
+	}
+	if opts.AccountLimit.Window <= 0 {
+		opts.AccountLimit.Window = DefaultLoginWindow
+	}
 	if opts.Passwords == (PasswordParams{}) {
 		opts.Passwords = DefaultPasswordParams
 	}
 	log := opts.Log.With("component", "auth")
+	quiet := slog.New(slog.DiscardHandler)
 	return &Service{
-		db:        db,
-		opts:      opts,
-		log:       log,
-		limiter:   newLoginLimiter(store, opts.LoginLimit, log),
+		db:      db,
+		opts:    opts,
+		log:     log,
+		limiter: newLoginLimiter(store, opts.LoginLimit, log),
+		// The three limiters ask the same Redis; the first one alone reports an outage.
+		byAddr:    &loginLimiter{store: store, limit: opts.AddressLimit, log: quiet, local: map[string]localCount{}, sliding: true},
+		byUser:    &loginLimiter{store: store, limit: opts.AccountLimit, log: quiet, local: map[string]localCount{}, sliding: true},
 		openPaths: map[string]bool{},
 	}
 }

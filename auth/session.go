@@ -60,10 +60,25 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	username = normalizeUsername(username)
 	// Hashed so that any username an attacker types, and IPv6 colons, make a safe key.
 	subject := hashSecret(username + "\x00" + ip)
-	if wait, blocked := s.limiter.blocked(ctx, subject, now); blocked {
-		s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip)
+	addrSubject, userSubject := hashSecret("addr\x00"+ip), hashSecret("user\x00"+username)
+	wait, blocked, which := time.Duration(0), false, ""
+	for _, lim := range []struct {
+		l       *loginLimiter
+		subject string
+		what    string
+	}{
+		{s.limiter, subject, "for this username from this address"},
+		{s.byAddr, addrSubject, "from this address, across usernames"},
+		{s.byUser, userSubject, "for this username, across addresses"},
+	} {
+		if w, b := lim.l.blocked(ctx, lim.subject, now); b && w > wait {
+			wait, blocked, which = w, true, lim.what
+		}
+	}
+	if blocked {
+		s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip, "limit", which)
 		s.record(ctx, audit.Event{Action: audit.ActionLoginLocked, Actor: "anonymous", IP: ip,
-			Target: "username:" + username, Detail: "too many failed logins for this username from this address"})
+			Target: "username:" + username, Detail: "too many failed logins " + which})
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		unit := "minutes"
 		if mins == 1 {
@@ -94,6 +109,8 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	}
 	if !found || !ok {
 		s.limiter.fail(ctx, subject, now)
+		s.byAddr.fail(ctx, addrSubject, now)
+		s.byUser.fail(ctx, userSubject, now)
 		s.log.InfoContext(ctx, "login failed", "user", username, "ip", ip)
 		s.record(ctx, audit.Event{Action: audit.ActionLoginFailed, Actor: "anonymous", IP: ip,
 			Target: "username:" + username, Detail: "wrong username or password"})
@@ -105,6 +122,10 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 		return "", nil, api.Errorf(api.ErrForbidden, "account_disabled", "this account is disabled; ask an administrator")
 	}
 	s.limiter.reset(ctx, subject, now)
+	// The owner is in: the guesses at the account from elsewhere stop delaying it. The
+	// address's count stays, or a sprayer could clear it by logging into an account of
+	// its own.
+	s.byUser.reset(ctx, userSubject, now)
 
 	token, err := randomToken(32)
 	if err != nil {
