@@ -44,6 +44,33 @@
     });
   }
 
+  // Department pickers: a search box above each, filtering the options as one types
+  // (by name or code); the select stays a plain select underneath.
+  document.querySelectorAll("select.dept-picker").forEach(function (sel) {
+    var box = document.createElement("input");
+    box.type = "search";
+    box.className = "dept-search";
+    box.placeholder = "输入单位名称筛选";
+    box.setAttribute("aria-label", "筛选单位");
+    sel.parentNode.insertBefore(box, sel);
+    box.addEventListener("input", function () {
+      var q = box.value.trim().toLowerCase(), first = null;
+      sel.querySelectorAll("optgroup").forEach(function (g) {
+        var any = false;
+        g.querySelectorAll("option").forEach(function (o) {
+          var hit = q === "" || o.textContent.toLowerCase().indexOf(q) >= 0 || o.value.toLowerCase().indexOf(q) >= 0;
+          o.hidden = !hit;
+          o.disabled = !hit;
+          if (hit) { any = true; if (!first) { first = o; } }
+        });
+        g.hidden = !any;
+      });
+      if (q !== "" && first && (sel.selectedIndex < 0 || sel.options[sel.selectedIndex].disabled || sel.value === "")) {
+        sel.value = first.value;
+      }
+    });
+  });
+
   // Countdowns (portal) and waits (live panel).
   function tick() {
     var now = Date.now();
