@@ -373,6 +373,12 @@ func TestConsolesInBrowser(t *testing.T) {
 	desk.shot("inbox")
 	desk.navigate("the replied ticket", base+"/console/tickets/"+number, "#approve")
 	desk.submit("approve", "#approve")
+	// A final step asks first, on a page of its own (no script needed).
+	if got := desk.text("#confirm-what"); !strings.Contains(got, "办结") {
+		t.Errorf("the confirmation says %q", got)
+	}
+	desk.shot("confirm-approve")
+	desk.submit("confirm the approval", "#confirm")
 	if got := desk.text("#status"); got != "已办结" {
 		t.Errorf("status %q after approval, want 已办结", got)
 	}
