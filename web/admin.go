@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
@@ -18,8 +20,8 @@ import (
 // The administration pages (/console/admin/…) do what the admin API does, through the
 // same service calls (auth.Service for users and tokens, tickets.Store for departments
 // and categories, sms.Service for templates and the knowledge base), so that a form
-// meets exactly the API's rules and messages. Each change is written to the log with who
-// made it and what it was.
+// meets exactly the API's rules and messages. Each change is recorded with who made it
+// and what it was, in the log and in the security audit log.
 
 // adminRoutes mounts the pages on g, which lets only administrators through.
 func (h *Handler) adminRoutes(g gin.IRoutes) {
@@ -114,10 +116,23 @@ func (h *Handler) adminBase(c *gin.Context, title string) base {
 	return b
 }
 
-// audit records an administrator's change: who, what, and on which record.
-func (h *Handler) audit(c *gin.Context, action, target string, attrs ...any) {
-	p := auth.Current(c)
-	h.log.InfoContext(c.Request.Context(), "admin change", append([]any{"by", p.Actor(), "action", action, "target", target}, attrs...)...)
+// audit records an administrator's change: who, what, and on which record, in the log
+// and, as kind, in the security audit log. The auth service records user and token
+// changes in the audit log itself, so those come here with kind "".
+func (h *Handler) audit(c *gin.Context, kind, action, target string, attrs ...any) {
+	ctx, p := c.Request.Context(), auth.Current(c)
+	h.log.InfoContext(ctx, "admin change", append([]any{"by", p.Actor(), "action", action, "target", target}, attrs...)...)
+	if kind == "" {
+		return
+	}
+	detail := []string{action}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		detail = append(detail, fmt.Sprintf("%v=%v", attrs[i], attrs[i+1]))
+	}
+	if err := h.opts.Audit.Record(ctx, audit.Event{Action: kind, Target: target, Detail: strings.Join(detail, " "),
+		Actor: p.Actor(), IP: c.ClientIP()}); err != nil {
+		h.log.ErrorContext(ctx, "record an admin change in the audit log", "action", action, "target", target, "err", err)
+	}
 }
 
 func (h *Handler) showAdmin(c *gin.Context) {
@@ -248,7 +263,7 @@ func (h *Handler) createUser(c *gin.Context) {
 		h.adminFailed(c, "用户管理", "users", err)
 		return
 	}
-	h.audit(c, "create_user", u.Username, "role", u.Role, "department", form.Get("department"))
+	h.audit(c, "", "create_user", u.Username, "role", u.Role, "department", form.Get("department"))
 	redirect(c, "/console/admin/users", "user_created")
 }
 
@@ -278,7 +293,7 @@ func (h *Handler) updateUser(c *gin.Context) {
 		h.adminFailed(c, "用户管理", "users", err)
 		return
 	}
-	h.audit(c, "update_user", u.Username, "fields", strings.Join(changed, ","), "role", u.Role, "disabled", u.Disabled, "department", dept)
+	h.audit(c, "", "update_user", u.Username, "fields", strings.Join(changed, ","), "role", u.Role, "disabled", u.Disabled, "department", dept)
 	redirect(c, "/console/admin/users", "user_saved")
 }
 
@@ -295,7 +310,7 @@ func (h *Handler) createToken(c *gin.Context) {
 		h.adminFailed(c, "接口令牌", "tokens", err)
 		return
 	}
-	h.audit(c, "create_token", t.Name, "id", t.ID, "role", t.Role)
+	h.audit(c, "", "create_token", t.Name, "id", t.ID, "role", t.Role)
 	b := h.adminBase(c, "接口令牌")
 	b.Flash = "令牌已创建。请立即复制保存，离开本页后无法再次查看。"
 	ctx := c.Request.Context()
@@ -322,7 +337,7 @@ func (h *Handler) revokeToken(c *gin.Context) {
 		h.adminFailed(c, "接口令牌", "tokens", err)
 		return
 	}
-	h.audit(c, "revoke_token", c.Param("id"))
+	h.audit(c, "", "revoke_token", c.Param("id"))
 	redirect(c, "/console/admin/tokens", "token_revoked")
 }
 
@@ -340,7 +355,7 @@ func (h *Handler) saveDepartment(c *gin.Context) {
 		h.adminFailed(c, "单位管理", "departments", err)
 		return
 	}
-	h.audit(c, "save_department", v.Code, "name", v.Name, "parent", v.Parent, "active", v.Active)
+	h.audit(c, audit.ActionDirectory, "save_department", "department:"+v.Code, "name", v.Name, "parent", v.Parent, "active", v.Active)
 	redirect(c, "/console/admin/departments", "department_saved")
 }
 
@@ -362,7 +377,7 @@ func (h *Handler) saveCategory(c *gin.Context) {
 		h.adminFailed(c, "类别与时限", "categories", err)
 		return
 	}
-	h.audit(c, "save_category", v.Code, "name", v.Name, "parent", v.Parent, "department", v.Department, "handle_limit", v.HandleLimit, "active", v.Active)
+	h.audit(c, audit.ActionDirectory, "save_category", "category:"+v.Code, "name", v.Name, "parent", v.Parent, "department", v.Department, "handle_limit", v.HandleLimit, "active", v.Active)
 	redirect(c, "/console/admin/categories", "category_saved")
 }
 
@@ -390,7 +405,7 @@ func (h *Handler) saveTemplate(c *gin.Context) {
 		h.adminFailed(c, "短信模板", "templates", err)
 		return
 	}
-	h.audit(c, "save_sms_template", t.Name, "kind", t.Kind)
+	h.audit(c, audit.ActionConfig, "save_sms_template", "sms_template:"+t.Name, "kind", t.Kind)
 	redirect(c, "/console/admin/templates", "template_saved")
 }
 
@@ -422,7 +437,7 @@ func (h *Handler) saveKnowledge(c *gin.Context) {
 		h.adminFailed(c, "知识库管理", "knowledge", err)
 		return
 	}
-	h.audit(c, "save_material_item", v.Code, "name", v.Name, "active", v.Active)
+	h.audit(c, audit.ActionConfig, "save_material_item", "material_item:"+v.Code, "name", v.Name, "active", v.Active)
 	redirect(c, "/console/admin/knowledge", "item_saved")
 }
 
@@ -435,7 +450,7 @@ func (h *Handler) deleteKnowledge(c *gin.Context) {
 		h.adminFailed(c, "知识库管理", "knowledge", err)
 		return
 	}
-	h.audit(c, "delete_material_item", c.Param("code"))
+	h.audit(c, audit.ActionConfig, "delete_material_item", "material_item:"+c.Param("code"))
 	redirect(c, "/console/admin/knowledge", "item_deleted")
 }
 
@@ -453,6 +468,6 @@ func (h *Handler) saveSynonyms(c *gin.Context) {
 		h.adminFailed(c, "知识库管理", "knowledge", err)
 		return
 	}
-	h.audit(c, "save_synonyms", "", "terms", len(syns))
+	h.audit(c, audit.ActionConfig, "save_synonyms", "synonyms", "terms", len(syns))
 	redirect(c, "/console/admin/knowledge", "synonyms_saved")
 }

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
@@ -143,6 +145,21 @@ func TestAdminUsersAndTokens(t *testing.T) {
 		t.Error("the record holds a secret")
 	}
 
+	// The auth service put the user and token changes into the security audit log.
+	var recs []audit.Record
+	if err := f.env.DB.WithContext(f.env.Ctx).Where("actor = ?", "admin:adm").Order("seq").Find(&recs).Error; err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, r := range recs {
+		actions = append(actions, r.Action)
+	}
+	for _, want := range []string{audit.ActionUserCreated, audit.ActionUserUpdated, audit.ActionTokenCreated, audit.ActionTokenRevoked} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("the audit log's actions by the administrator %v lack %s", actions, want)
+		}
+	}
+
 	// Only administrators may open the pages.
 	op := f.client()
 	op.login("op")
@@ -231,9 +248,25 @@ func TestAdminDirectoryTemplatesAndKnowledge(t *testing.T) {
 	if resp, page := post("/console/admin/synonyms", url.Values{"synonyms": {"社保 社会保险"}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "社保 社会保险") {
 		t.Errorf("a line without =: %d, want 400 keeping the text", resp.StatusCode)
 	}
-	for _, want := range []string{"action=save_category target=TS-GN-QN", "action=save_department target=DS-FX", "action=save_synonyms"} {
+	for _, want := range []string{"action=save_category target=category:TS-GN-QN", "action=save_department target=department:DS-FX", "action=save_synonyms"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the record of changes lacks %q", want)
+		}
+	}
+	// The security audit log holds them too, with the administrator as the actor; the
+	// user and token changes come from the auth service itself.
+	var recs []audit.Record
+	if err := f.env.DB.WithContext(f.env.Ctx).Order("seq").Find(&recs).Error; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r.Actor+" "+r.Action+" "+r.Target] = true
+	}
+	for _, want := range []string{"admin:adm directory_changed category:TS-GN-QN", "admin:adm directory_changed department:DS-FX",
+		"admin:adm config_changed synonyms"} {
+		if !got[want] {
+			t.Errorf("the audit log lacks %q: %v", want, got)
 		}
 	}
 	if resp, page := adm.do("GET", "/console/admin/settings", nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="refusal-reasons"`) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/ivr"
@@ -201,6 +202,21 @@ func TestDownloads(t *testing.T) {
 	rows = readSheet(t, sup, "/console/export/surveys")
 	if rows[0][0] != "工单" {
 		t.Errorf("survey rows %q", rows)
+	}
+
+	// Each download is in the security audit log, with what it asked for.
+	var recs []audit.Record
+	if err := f.env.DB.WithContext(f.env.Ctx).Where("action = ?", audit.ActionExport).Find(&recs).Error; err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, r := range recs {
+		targets[r.Target] = r.Actor == "supervisor:sup"
+	}
+	for _, want := range []string{"tickets", "figures", "calls", "rates", "surveys"} {
+		if !targets[want] {
+			t.Errorf("no export of %s by the supervisor in the audit log: %v", want, targets)
+		}
 	}
 
 	// Bad input is an error page in words; an operator may not download.

@@ -96,6 +96,7 @@ func TestSpeed(t *testing.T) {
 	for _, u := range []auth.NewUser{
 		{Username: "busy", Role: auth.RoleDepartment, DepartmentCode: busy.code, Password: password},
 		{Username: "typical", Role: auth.RoleDepartment, DepartmentCode: typical.code, Password: password},
+		{Username: "adm", Role: auth.RoleAdmin, Password: password},
 	} {
 		if _, err := f.h.opts.Auth.CreateUser(ctx, u); err != nil {
 			t.Fatalf("create user %s: %v", u.Username, err)
@@ -153,6 +154,16 @@ func TestSpeed(t *testing.T) {
 		name, user, path string
 		says             []string
 	}
+	// monthQuery is this month's bounds under the names from and to, and pairs kv.
+	monthQuery := func(from, to string, kv ...string) string {
+		now := f.clock.Now().In(f.h.opts.Location)
+		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, f.h.opts.Location)
+		q := url.Values{from: {start.Format(time.RFC3339)}, to: {start.AddDate(0, 1, 0).Format(time.RFC3339)}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		return q.Encode()
+	}
 	pages := []page{
 		{"desk home", "op", "/console/desk", []string{`id="queue"`}},
 		{"registration form", "op", "/console/tickets/new", []string{"<h1>登记工单</h1>", `value="TS-GN"`}},
@@ -186,6 +197,16 @@ func TestSpeed(t *testing.T) {
 		{"overdue list", "sup", "/console/overdue", []string{"<h1>超期工单督办</h1>"}},
 		{"supervisor page", "sup", "/console/supervisor", []string{"<h1>督办概览</h1>", `id="completed-count">`, `id="cards-board"`,
 			`id="dissatisfied"`, ">" + newestCompleted + "</a>"}},
+
+		{"calls behind a figure, month answered", "sup", "/console/calls?" + monthQuery("from", "to", "direction", "inbound", "ended", "true", "outcome", "answered"),
+			[]string{"<h1>话务记录</h1>", `data-call="`}},
+		{"surveys behind a figure, month", "sup", "/console/surveys?" + monthQuery("from", "to", "status", "done", "counted", "true"), []string{"<h1>回访记录</h1>", `data-survey="`}},
+		{"returns behind a figure, month", "sup", "/console/tickets?" + monthQuery("event_from", "event_to", "event", "return"), []string{"<h1>工单查询</h1>", "退单"}},
+		{"cards page", "sup", "/console/cards", []string{"<h1>红黄牌</h1>", `id="cards-board"`}},
+		{"admin users", "adm", "/console/admin/users", []string{`data-user="busy"`}},
+		{"admin categories", "adm", "/console/admin/categories", []string{`data-category="TS-GN"`}},
+		{"admin departments", "adm", "/console/admin/departments", []string{`data-department="`}},
+		{"admin knowledge", "adm", "/console/admin/knowledge", []string{`id="synonyms"`}},
 	}
 	for _, d := range []struct {
 		user string
@@ -221,7 +242,7 @@ func TestSpeed(t *testing.T) {
 	}
 
 	sessions := map[string][]*http.Cookie{}
-	for _, user := range []string{"op", "sup", "busy", "typical"} {
+	for _, user := range []string{"op", "sup", "busy", "typical", "adm"} {
 		sessions[user] = signIn(t, ctx, f, user)
 	}
 	engine := f.srv.Config.Handler
