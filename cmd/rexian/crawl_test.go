@@ -174,7 +174,7 @@ func scriptErrors(t *testing.T, ctx context.Context, base, user string, pages []
 	b := newBrowser(t, ctx, "crawl-"+user, t.TempDir(), &step)
 	var mu sync.Mutex
 	var errs []string
-	current := ""
+	current := "/console/login"
 	note := func(s string) {
 		mu.Lock()
 		errs = append(errs, s+" on "+current)
