@@ -225,14 +225,16 @@ func DefaultIVR() IVR {
 }
 
 // DefaultPrompts are the Mandarin prompt texts. Names are what the controller plays;
-// texts are what `rexian prompts` turns into audio.
+// texts are what `rexian prompts` turns into audio. The welcome is short (under 4 s as
+// espeak-ng speaks it): a caller should reach a person, not a speech; and every prompt of
+// the welcome and the menu stops at the first key.
 func DefaultPrompts() map[string]string {
 	return map[string]string{
-		"welcome-mayor":       "您好，欢迎致电市长热线，我们二十四小时为您服务。为了提高服务质量，您的通话将被录音。",
-		"welcome-government":  "您好，欢迎致电政务服务热线，我们二十四小时为您服务。为了提高服务质量，您的通话将被录音。",
+		"welcome-mayor":       "您好，市长热线，全程录音。",
+		"welcome-government":  "您好，政务热线，全程录音。",
 		"menu-main":           "反映问题或投诉，请按1；政策和办事咨询，请按2；查询工单办理进度，请按3；人工服务，请按0；重听，请按星号键。",
 		"menu-invalid":        "您的输入有误。",
-		"queue-enter":         "正在为您转接话务员，请稍候。",
+		"queue-enter":         "正在为您转接，请稍候。",
 		"queue-position":      "您前面还有",
 		"queue-position-unit": "位来电者。",
 		"queue-wait":          "预计等待",

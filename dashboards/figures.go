@@ -99,18 +99,22 @@ type Figures struct {
 // ServiceLevel is answered within 15 s over the calls that wanted a person. Waits are of
 // answered calls, in seconds.
 type CallFigures struct {
-	Offered        int64    `json:"offered"`
-	Answered       int64    `json:"answered"`
-	Abandoned      int64    `json:"abandoned"`
-	Voicemails     int64    `json:"voicemails"`
-	Busy           int64    `json:"busy"`
-	SelfServed     int64    `json:"self_served"`
-	Callbacks      int64    `json:"callbacks"`
-	InTarget       int64    `json:"answered_in_target"`
-	AnswerRate     *float64 `json:"answer_rate"`
-	ServiceLevel   *float64 `json:"service_level"`
-	AvgWaitSeconds *float64 `json:"avg_wait_seconds"`
-	P90WaitSeconds *float64 `json:"p90_wait_seconds"`
+	Offered    int64 `json:"offered"`
+	Answered   int64 `json:"answered"`
+	Abandoned  int64 `json:"abandoned"`
+	Voicemails int64 `json:"voicemails"`
+	Busy       int64 `json:"busy"`
+	SelfServed int64 `json:"self_served"`
+	Callbacks  int64 `json:"callbacks"`
+	// InTarget: answered by a person within 15 s of entering the queue (GB/T 33358);
+	// InTargetArrival: within 15 s of the call's arrival, welcome and menu included.
+	InTarget            int64    `json:"answered_in_target"`
+	InTargetArrival     int64    `json:"answered_in_target_from_arrival"`
+	AnswerRate          *float64 `json:"answer_rate"`
+	ServiceLevel        *float64 `json:"service_level"`
+	ServiceLevelArrival *float64 `json:"service_level_from_arrival"`
+	AvgWaitSeconds      *float64 `json:"avg_wait_seconds"`
+	P90WaitSeconds      *float64 `json:"p90_wait_seconds"`
 	// Links are, per count above ("offered", "answered", "abandoned", "voicemails",
 	// "busy", "self_served", "callbacks", "answered_in_target"), the query string of GET
 	// /api/v1/ivr/calls that lists exactly the calls it counts: direction=inbound,
@@ -346,13 +350,13 @@ type callTally struct {
 	waits     map[int64]int64 // bucket → answered calls
 }
 
-type outcomeTally struct{ n, inTarget, waitSum int64 }
+type outcomeTally struct{ n, inTarget, inTargetArrival, waitSum int64 }
 
 func newCallTally() *callTally {
 	return &callTally{byOutcome: map[string]*outcomeTally{}, waits: map[int64]int64{}}
 }
 
-func (c *callTally) add(outcome string, n, inTarget, waitSum int64) {
+func (c *callTally) add(outcome string, n, inTarget, inTargetArrival, waitSum int64) {
 	x, ok := c.byOutcome[outcome]
 	if !ok {
 		x = &outcomeTally{}
@@ -360,6 +364,7 @@ func (c *callTally) add(outcome string, n, inTarget, waitSum int64) {
 	}
 	x.n += n
 	x.inTarget += inTarget
+	x.inTargetArrival += inTargetArrival
 	x.waitSum += waitSum
 }
 
@@ -414,6 +419,7 @@ func (c *callTally) figures() CallFigures {
 	for o, x := range c.byOutcome {
 		f.Offered += x.n
 		f.InTarget += x.inTarget
+		f.InTargetArrival += x.inTargetArrival
 		switch o {
 		case answeredOutcome:
 			f.Answered += x.n
@@ -432,6 +438,7 @@ func (c *callTally) figures() CallFigures {
 	}
 	f.AnswerRate = ratio(f.Answered+f.Voicemails+f.SelfServed+f.Callbacks, f.Offered)
 	f.ServiceLevel = ratio(f.InTarget, f.Answered+f.Abandoned+f.Voicemails+f.Busy+f.Callbacks)
+	f.ServiceLevelArrival = ratio(f.InTargetArrival, f.Answered+f.Abandoned+f.Voicemails+f.Busy+f.Callbacks)
 	if f.Answered > 0 {
 		avg := math.Round(float64(waitSum)/float64(f.Answered)) / 1000
 		f.AvgWaitSeconds = &avg
@@ -458,24 +465,26 @@ func (c *callTally) figures() CallFigures {
 // tallyCalls counts the inbound calls that arrived in spans and have ended, in one scan.
 func (s *Service) tallyCalls(ctx context.Context, spans []span) (*callTally, error) {
 	var rows []struct {
-		Outcome  string
-		Bucket   int64
-		N        int64
-		InTarget int64
-		WaitSum  int64
+		Outcome         string
+		Bucket          int64
+		N               int64
+		InTarget        int64
+		InTargetArrival int64
+		WaitSum         int64
 	}
 	w, args := spansWhere("arrived_at", spans)
 	err := s.db.WithContext(ctx).Raw(`SELECT outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END AS bucket,
 		COUNT(*) AS n, COALESCE(SUM(CASE WHEN in_target = ? THEN 1 ELSE 0 END), 0) AS in_target,
+		COALESCE(SUM(CASE WHEN in_target_arrival = ? THEN 1 ELSE 0 END), 0) AS in_target_arrival,
 		COALESCE(SUM(wait_ms), 0) AS wait_sum FROM ivr_calls
 		WHERE direction = 'inbound' AND `+w+` AND outcome <> ''
-		GROUP BY outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END`, append([]any{true}, args...)...).Scan(&rows).Error
+		GROUP BY outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END`, append([]any{true, true}, args...)...).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("dashboards: call figures: %w", err)
 	}
 	c := newCallTally()
 	for _, r := range rows {
-		c.add(r.Outcome, r.N, r.InTarget, r.WaitSum)
+		c.add(r.Outcome, r.N, r.InTarget, r.InTargetArrival, r.WaitSum)
 		if r.Outcome == answeredOutcome {
 			c.waits[r.Bucket] += r.N
 		}
@@ -509,7 +518,7 @@ func (s *Service) callFigures(ctx context.Context, pl *rollupPlan) (CallFigures,
 		return CallFigures{}, err
 	}
 	for _, r := range rolled {
-		live.add(r.Outcome, r.N, r.InTarget, r.WaitSum)
+		live.add(r.Outcome, r.N, r.InTarget, r.InTargetArrival, r.WaitSum)
 		if err := live.addWaits(r.Waits); err != nil {
 			return CallFigures{}, fmt.Errorf("dashboards: call figures of %s: %w", r.Day, err)
 		}

@@ -104,7 +104,7 @@ func TestFigures(t *testing.T) {
 		t.Errorf("total (-want +got):\n%s", diff)
 	}
 	wantCalls := CallFigures{Offered: 4, Answered: 2, Abandoned: 1, Voicemails: 1, InTarget: 1,
-		AnswerRate: f64(0.75), ServiceLevel: f64(0.25), AvgWaitSeconds: f64(12.5), P90WaitSeconds: f64(20)}
+		AnswerRate: f64(0.75), ServiceLevel: f64(0.25), ServiceLevelArrival: f64(0), AvgWaitSeconds: f64(12.5), P90WaitSeconds: f64(20)}
 	if diff := cmp.Diff(wantCalls, set.Calls, cmpIgnoreLinks); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}

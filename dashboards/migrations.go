@@ -116,5 +116,24 @@ func Migrations() []*database.Migration {
 			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_dash_tickets_overdue_list ON tickets (overdue_at, id) WHERE open AND overdue`).Error
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Exec(`DROP INDEX IF EXISTS idx_dash_tickets_overdue_list`).Error },
+	}, {
+		ID: "20261206_12_dashboards_calls_in_target_from_arrival",
+		// The calls' roll-ups count the 15-second answers both from the queue (in_target,
+		// recounted by ivr's 20261206_11) and from the arrival: every day is rolled up
+		// again by the next pass.
+		Migrate: func(tx *gorm.DB) error {
+			type dayCalls struct {
+				InTargetArrival int64 `gorm:"not null;default:0"`
+			}
+			// dayCallsV1, which 20261127_73 creates the table from, has the column since:
+			// a fresh database has it already.
+			if m := tx.Table("dash_day_calls").Migrator(); !m.HasColumn(&dayCalls{}, "InTargetArrival") {
+				if err := m.AddColumn(&dayCalls{}, "InTargetArrival"); err != nil {
+					return err
+				}
+			}
+			return tx.Exec(`DELETE FROM dash_rollup_marks WHERE name = ?`, rollupMarkName).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn("dash_day_calls", "in_target_arrival") },
 	}}
 }

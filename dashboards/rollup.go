@@ -107,8 +107,10 @@ type dayCallsV1 struct {
 	Outcome  string `gorm:"primaryKey;size:24"`
 	N        int64  `gorm:"not null;default:0"`
 	InTarget int64  `gorm:"not null;default:0"`
-	WaitSum  int64  `gorm:"not null;default:0"`
-	Waits    string `gorm:"type:text;not null;default:''"`
+	// InTargetArrival: answered within the target of the arrival (20261206_12).
+	InTargetArrival int64  `gorm:"not null;default:0"`
+	WaitSum         int64  `gorm:"not null;default:0"`
+	Waits           string `gorm:"type:text;not null;default:''"`
 }
 
 func (dayCallsV1) TableName() string { return "dash_day_calls" }
@@ -373,7 +375,7 @@ func (s *Service) rebuildDay(ctx context.Context, day string) error {
 	var callRows []dayCallsV1
 	for _, o := range calls.outcomes() {
 		c := calls.byOutcome[o]
-		row := dayCallsV1{Day: day, Outcome: o, N: c.n, InTarget: c.inTarget, WaitSum: c.waitSum}
+		row := dayCallsV1{Day: day, Outcome: o, N: c.n, InTarget: c.inTarget, InTargetArrival: c.inTargetArrival, WaitSum: c.waitSum}
 		if o == answeredOutcome {
 			row.Waits = calls.encodeWaits()
 		}

@@ -159,7 +159,9 @@ func (c *call) flow(ctx context.Context) (Outcome, error) {
 	if err := c.play(ctx, true, c.sound(c.hotline.Welcome)); err != nil {
 		return OutcomeAbandonedMenu, err
 	}
-	if c.hotline.KnownCaller {
+	// A key pressed during the welcome is for the menu (or the queue): it acts at once,
+	// and the known-caller offer, which would take it, is skipped.
+	if c.hotline.KnownCaller && !c.pendingDigits() {
 		if out, done, err := c.knownCaller(ctx); done || err != nil {
 			return out, err
 		}
@@ -284,24 +286,26 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 		hotline: c.hotline.Code, line: c.line.Number, offer: make(chan []*Agent, 1),
 	}
 	w.wake = func() { c.deliver(event{cmd: cmdOffer{}}) }
-	if !c.resumed {
-		if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
-			return OutcomeAbandonedQueue, err
-		}
-	}
+	// Queued first, told after: an idle operator's phone rings while the caller hears
+	// queue-enter, which the offer cuts short.
 	c.clearDigits()
 	c.ctrl.acd.enqueue(w)
 	inQueue := true
-	// The record says where the caller waits and since when, for a controller that
-	// takes the call over should this one stop or die.
-	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
-		c.log.Error("ivr: call record not saved", "err", err)
-	}
 	defer func() {
 		if inQueue {
 			c.ctrl.acd.leave(w)
 		}
 	}()
+	// The record says where the caller waits and since when, for a controller that
+	// takes the call over should this one stop or die.
+	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
+		c.log.Error("ivr: call record not saved", "err", err)
+	}
+	if !c.resumed {
+		if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
+			return OutcomeAbandonedQueue, err
+		}
+	}
 	deadline := time.NewTimer(q.MaxWait)
 	defer deadline.Stop()
 	var announce <-chan time.Time
@@ -327,7 +331,9 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 		}
 		mohOn = on
 	}
-	moh(true)
+	if len(w.offer) == 0 {
+		moh(true) // an offer that cut queue-enter short is taken next
+	}
 	defer moh(false)
 	// keys acts on the keys pressed while waiting; done reports that the caller left
 	// the queue for a voice message or a call-back.
@@ -628,7 +634,14 @@ func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, w
 	c.rec.Operator = a.User
 	c.rec.WaitMS = waited.Milliseconds()
 	c.rec.ConnectMS = now.Sub(c.rec.ArrivedAt).Milliseconds()
-	c.rec.InTarget = now.Sub(c.rec.ArrivedAt) <= c.ctrl.cfg.AnswerTarget
+	// The standard counts from when the caller asked for a person; the figure from the
+	// arrival is kept beside it.
+	asked := c.rec.ArrivedAt
+	if c.rec.QueuedAt != nil {
+		asked = *c.rec.QueuedAt
+	}
+	c.rec.InTarget = now.Sub(asked) <= c.ctrl.cfg.AnswerTarget
+	c.rec.InTargetArrival = now.Sub(c.rec.ArrivedAt) <= c.ctrl.cfg.AnswerTarget
 	if q.Record {
 		name := c.recordingName("call")
 		c.route(name)

@@ -532,3 +532,64 @@ func TestVoiceMessageUnderARetiredCategory(t *testing.T) {
 	}
 	h.idle()
 }
+
+// TestServiceLevelCountsFromTheQueue: GB/T 33358's 15-second rate counts from when the
+// caller asks for a person; a long welcome no longer spoils it, and the figure from the
+// arrival is kept beside it.
+func TestServiceLevelCountsFromTheQueue(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) { s.AnswerTarget = time.Second }), func(_ *Options, ao *aritest.Options) {
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "welcome") {
+				return 1500 * time.Millisecond // longer than the target
+			}
+			return 20 * time.Millisecond
+		}
+	})
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "menu-main")
+	caller.Press("0")
+	leg := h.originated("PJSIP/8001")
+	h.eventually("bridged", func() bool { return leg.BridgeID() != "" && caller.BridgeID() == leg.BridgeID() })
+	caller.Hangup()
+	rec := h.record(caller.ID())
+	if !rec.InTarget || rec.InTargetArrival {
+		t.Errorf("answered %v after the arrival and %v after the queue: in target from the queue %v (want true), from the arrival %v (want false)",
+			rec.ConnectedAt.Sub(rec.ArrivedAt), rec.ConnectedAt.Sub(*rec.QueuedAt), rec.InTarget, rec.InTargetArrival)
+	}
+	h.idle()
+}
+
+// TestAKeyDuringTheWelcomeActsAtOnce: a caller who knows the menu presses 0 during the
+// welcome; the welcome stops, the key goes to the menu (not to the known-caller offer,
+// though the caller has an open ticket), and the operator's phone rings while
+// queue-enter has barely begun.
+func TestAKeyDuringTheWelcomeActsAtOnce(t *testing.T) {
+	h := newHarness(t, func(_ *Options, ao *aritest.Options) {
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "welcome") || strings.Contains(uri, "queue-enter") || strings.Contains(uri, "menu-main") {
+				return time.Minute // far longer than the test
+			}
+			return 20 * time.Millisecond
+		}
+	})
+	if _, err := h.store.Create(h.ctx, desk, tickets.NewTicket{Content: "路灯不亮", Category: "TS-WY", Citizen: tickets.NewCitizen{Phone: "13800138000"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.login("wang", "PJSIP/8001", aritest.Phone{Never: true})
+	caller := h.dial("13800138000", "12345")
+	h.waitPlayed(caller, "welcome-mayor")
+	start := time.Now()
+	caller.Press("0")
+	h.originated("PJSIP/8001")
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the operator's phone rang %v after the key", waited)
+	}
+	for _, p := range []string{"known-caller", "menu-main"} {
+		if played(caller, p) {
+			t.Errorf("%s played after a key pressed during the welcome; played %v", p, caller.Played())
+		}
+	}
+	caller.Hangup()
+	h.idle()
+}

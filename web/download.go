@@ -295,7 +295,7 @@ func (h *Handler) exportFigures(c *gin.Context) {
 			}
 			return *v
 		}
-		return s.add(k.Offered, k.Answered, k.Abandoned, k.Voicemails, k.AnswerRate, k.ServiceLevel, secs(k.AvgWaitSeconds), secs(k.P90WaitSeconds))
+		return s.add(k.Offered, k.Answered, k.Abandoned, k.Voicemails, k.AnswerRate, k.ServiceLevel, k.ServiceLevelArrival, secs(k.AvgWaitSeconds), secs(k.P90WaitSeconds))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database/dbtest"
 )
 
@@ -98,4 +99,38 @@ func parseWAVHeader(b []byte) (wavHeader, error) {
 		off += 8 + size + size%2
 	}
 	return h, errors.New("no data chunk")
+}
+
+// TestDefaultWelcomesAreShort: the default welcomes last under 4 s as espeak-ng speaks
+// them, so that a caller pressing 1 at once reaches a ringing phone within seconds.
+func TestDefaultWelcomesAreShort(t *testing.T) {
+	for _, tool := range []string{"espeak-ng", "sox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			dbtest.Unavailable(t, "espeak-ng and sox", "apt-get install espeak-ng sox", err)
+		}
+	}
+	all := config.DefaultPrompts()
+	texts := map[string]string{}
+	for _, h := range config.DefaultIVR().Hotlines {
+		texts[h.Welcome] = all[h.Welcome]
+	}
+	dir := t.TempDir()
+	if _, err := Render(testContext(t), texts, dir, Options{}); err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	for name := range texts {
+		data, err := os.ReadFile(filepath.Join(dir, name+".wav"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := parseWAVHeader(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secs := float64(h.dataSize) / float64(h.rate*uint32(h.channels)*uint32(h.bits/8))
+		t.Logf("%s lasts %.2f s", name, secs)
+		if secs >= 4 {
+			t.Errorf("%s lasts %.2f s, want under 4 s", name, secs)
+		}
+	}
 }
