@@ -243,6 +243,11 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	send("admin", "PUT", "/sms/templates/receipt", "PUT /sms/templates/{name}", nil, nil)
 	send("supervisor", "POST", "/sms/suppressions", "POST /sms/suppressions", nil, nil)
 	send("admin", "PUT", "/sms/material-items/JZZ", "PUT /sms/material-items/{code}", nil, nil)
+	// The example replaces the whole list: afterwards 社保 is the only term, with its one word.
+	if syns, _ := send("admin", "PUT", "/sms/synonyms", "PUT /sms/synonyms", nil, nil)["synonyms"].([]any); len(syns) != 1 ||
+		fmt.Sprintf("%v %v", syns[0].(map[string]any)["term"], syns[0].(map[string]any)["words"]) != "社保 [社会保险]" {
+		t.Errorf("PUT /sms/synonyms answered %v, want the example's one term", syns)
+	}
 	send("operator", "POST", "/sms/materials-notices", "POST /sms/materials-notices", nil, nil)
 	notice := send("integrator", "POST", "/notices/application-confirmations", "POST /notices/application-confirmations", nil, nil)
 	if m, _ := notice["message"].(map[string]any); m == nil || m["status"] != "queued" {
