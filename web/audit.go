@@ -37,8 +37,11 @@ type auditPage struct {
 	Actions []struct{ Value, Label string }
 	Q       url.Values
 	Records []audit.Record
-	More    bool
-	Next    string
+	// Names are the records' actors in words (话务员 王丽, 东胜区人民政府), by position; the
+	// account itself stays in the cell's title, where an auditor can copy it into the filter.
+	Names []string
+	More  bool
+	Next  string
 }
 
 func (h *Handler) showAudit(c *gin.Context) {
@@ -64,6 +67,17 @@ func (h *Handler) showAudit(c *gin.Context) {
 	if err != nil {
 		h.fail(c, b, err)
 		return
+	}
+	page.Names = make([]string, len(page.Records))
+	actors := make([]*string, len(page.Records))
+	for i, r := range page.Records {
+		page.Names[i] = r.Actor
+		actors[i] = &page.Names[i]
+	}
+	if dir, err := h.directory(c.Request.Context()); err != nil {
+		h.log.WarnContext(c.Request.Context(), "audit page: directory for the actors' units", "err", err)
+	} else if err := h.nameAll(c.Request.Context(), actors, dir); err != nil {
+		h.log.WarnContext(c.Request.Context(), "audit page: name the actors", "err", err)
 	}
 	if page.More {
 		next := url.Values{}

@@ -32,6 +32,15 @@ func (h *Handler) nameActors(ctx context.Context, v *tickets.View, dir *director
 	for i := range v.Attachments {
 		actors = append(actors, &v.Attachments[i].UploadedBy)
 	}
+	if err := h.nameAll(ctx, actors, dir); err != nil {
+		h.log.WarnContext(ctx, "name the ticket's actors", "ticket", v.Number, "err", err)
+	}
+}
+
+// nameAll replaces each actor ("operator:wangli") with its words, as nameActors does for
+// a ticket; one query for the people among them. On an error the people are still named
+// by role and account, so a page never waits on it.
+func (h *Handler) nameAll(ctx context.Context, actors []*string, dir *directory) error {
 	var usernames []string
 	for _, a := range actors {
 		if _, ok := systemActors[*a]; ok {
@@ -42,9 +51,6 @@ func (h *Handler) nameActors(ctx context.Context, v *tickets.View, dir *director
 		}
 	}
 	users, err := h.opts.Auth.UsersNamed(ctx, usernames)
-	if err != nil {
-		h.log.WarnContext(ctx, "name the ticket's actors", "ticket", v.Number, "err", err)
-	}
 	known := map[string]string{}
 	for _, u := range users {
 		w := u.DisplayName
@@ -61,6 +67,7 @@ func (h *Handler) nameActors(ctx context.Context, v *tickets.View, dir *director
 	for _, a := range actors {
 		*a = actorWords(*a, known)
 	}
+	return err
 }
 
 // actorWords is one actor in words: a system actor, a known person, or the role in words
