@@ -420,8 +420,17 @@ func TestAsteriskDoctor(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("doctor after the fixes: exit %d\n%s%s", code, out, stderr)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(tel.ast.RecordingDir(), "rexian", "doctor")); len(entries) > 0 {
-		t.Errorf("the test recording stayed: %v", entries)
+	// Asterisk removes a cancelled recording's file from its recorder thread, just after
+	// the cancel is answered: wait for it with a deadline.
+	var left []os.DirEntry
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left, _ = os.ReadDir(filepath.Join(tel.ast.RecordingDir(), "rexian", "doctor"))
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("the test recording stayed: %v", left)
 	}
 }
 
