@@ -209,11 +209,15 @@ type WebForm struct {
 	Secret string `yaml:"secret" secret:"true"`
 	// MinFillTime is how long a form must have been open before it is accepted.
 	MinFillTime time.Duration `yaml:"min_fill_time"`
-	// SubmissionsPerHour and LookupFailuresPerHour are the per-address limits.
-	SubmissionsPerHour    int   `yaml:"submissions_per_hour"`
-	LookupFailuresPerHour int   `yaml:"lookup_failures_per_hour"`
-	MaxPhotos             int   `yaml:"max_photos"`
-	PhotoMaxBytes         int64 `yaml:"photo_max_bytes"`
+	// SubmissionsPerHour and LookupFailuresPerHour are the per-address limits (the
+	// look-up one sliding); LookupPairFailuresPerHour bounds one address's failed look-ups
+	// of one ticket number. No limit applies to a number alone, so that a stranger cannot
+	// lock the citizen out.
+	SubmissionsPerHour        int   `yaml:"submissions_per_hour"`
+	LookupFailuresPerHour     int   `yaml:"lookup_failures_per_hour"`
+	LookupPairFailuresPerHour int   `yaml:"lookup_pair_failures_per_hour"`
+	MaxPhotos                 int   `yaml:"max_photos"`
+	PhotoMaxBytes             int64 `yaml:"photo_max_bytes"`
 	// DefaultCategory is the category code of a report sent without one; empty makes the
 	// citizen choose.
 	DefaultCategory string `yaml:"default_category"`
@@ -271,7 +275,7 @@ func Default() Config {
 		IVR:     DefaultIVR(),
 		QQ:      QQ{ConversationTimeout: 30 * time.Minute, ImageMaxBytes: 5 << 20, ReplyInterval: time.Minute, DefaultCategory: "TS"},
 		WebForm: WebForm{
-			Enabled: true, MinFillTime: 3 * time.Second, SubmissionsPerHour: 5, LookupFailuresPerHour: 10,
+			Enabled: true, MinFillTime: 3 * time.Second, SubmissionsPerHour: 5, LookupFailuresPerHour: 10, LookupPairFailuresPerHour: 5,
 			MaxPhotos: 3, PhotoMaxBytes: 5 << 20,
 		},
 		Open311:    Open311{Enabled: true, PublicChannels: []string{"open311"}},

@@ -320,9 +320,10 @@ func (d *domains) intakeChannels(cfg config.Config) (*intakeChannels, error) {
 	if w := cfg.WebForm; w.Enabled {
 		h, err := web.NewHandler(web.Options{
 			Store: d.tickets, Live: d.live, Log: d.log, Secret: w.Secret, MinFillTime: w.MinFillTime,
-			SubmitLimit: web.Limit{N: w.SubmissionsPerHour, Window: time.Hour},
-			LookupLimit: web.Limit{N: w.LookupFailuresPerHour, Window: time.Hour},
-			MaxPhotos:   w.MaxPhotos, PhotoMaxBytes: w.PhotoMaxBytes, DefaultCategory: w.DefaultCategory,
+			SubmitLimit:     web.Limit{N: w.SubmissionsPerHour, Window: time.Hour},
+			LookupLimit:     web.Limit{N: w.LookupFailuresPerHour, Window: time.Hour},
+			LookupPairLimit: web.Limit{N: w.LookupPairFailuresPerHour, Window: time.Hour},
+			MaxPhotos:       w.MaxPhotos, PhotoMaxBytes: w.PhotoMaxBytes, DefaultCategory: w.DefaultCategory,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("web_form: %w", err)

@@ -32,9 +32,13 @@ type Options struct {
 	MaxFormAge  time.Duration
 	// SubmitLimit is how many reports one address may send per window (default 5 per hour).
 	SubmitLimit Limit
-	// LookupLimit is how many failed status look-ups one address, and one ticket number,
-	// may have per window (default 10 per hour).
+	// LookupLimit is how many failed status look-ups one address may have per window
+	// (default 10 per hour, sliding), whatever numbers it tries.
 	LookupLimit Limit
+	// LookupPairLimit is how many failed look-ups of one ticket number one address may
+	// have per window (default 5 per hour, sliding). There is deliberately no limit per
+	// number alone: it would let a stranger lock the citizen out of their own ticket.
+	LookupPairLimit Limit
 	// MaxPhotos (default 3) and PhotoMaxBytes (default 5 MiB) bound the photos of a report.
 	MaxPhotos     int
 	PhotoMaxBytes int64
@@ -45,13 +49,13 @@ type Options struct {
 
 // Handler serves the report form and the status page.
 type Handler struct {
-	opts    Options
-	log     *slog.Logger
-	tokens  *formTokens
-	submits *windowLimiter
-	lookIP  *windowLimiter
-	lookNum *windowLimiter
-	pages   map[string]*template.Template
+	opts     Options
+	log      *slog.Logger
+	tokens   *formTokens
+	submits  *windowLimiter
+	lookIP   *windowLimiter // per client address
+	lookPair *windowLimiter // per ticket number and client address
+	pages    map[string]*template.Template
 
 	dirMu sync.Mutex
 	dir   *directoryView
@@ -87,6 +91,9 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.LookupLimit == (Limit{}) {
 		opts.LookupLimit = Limit{N: 10, Window: time.Hour}
 	}
+	if opts.LookupPairLimit == (Limit{}) {
+		opts.LookupPairLimit = Limit{N: 5, Window: time.Hour}
+	}
 	if opts.MaxPhotos <= 0 {
 		opts.MaxPhotos = 3
 	}
@@ -104,13 +111,13 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	log := opts.Log.With("component", "web_form")
 	h := &Handler{
-		opts:    opts,
-		log:     log,
-		tokens:  &formTokens{key: key, minAge: opts.MinFillTime, maxAge: opts.MaxFormAge, store: opts.Live, used: map[string]time.Time{}},
-		submits: newWindowLimiter(opts.Live, "submits", opts.SubmitLimit, log),
-		lookIP:  newWindowLimiter(opts.Live, "lookup_failures_addr", opts.LookupLimit, log),
-		lookNum: newWindowLimiter(opts.Live, "lookup_failures_number", opts.LookupLimit, log),
-		pages:   map[string]*template.Template{},
+		opts:     opts,
+		log:      log,
+		tokens:   &formTokens{key: key, minAge: opts.MinFillTime, maxAge: opts.MaxFormAge, store: opts.Live, used: map[string]time.Time{}},
+		submits:  newWindowLimiter(opts.Live, "submits", opts.SubmitLimit, log),
+		lookIP:   newSlidingLimiter(opts.Live, "lookup_failures_addr", opts.LookupLimit, log),
+		lookPair: newSlidingLimiter(opts.Live, "lookup_failures_pair", opts.LookupPairLimit, log),
+		pages:    map[string]*template.Template{},
 	}
 	funcs := template.FuncMap{
 		"datetime": func(v any) string {

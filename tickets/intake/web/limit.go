@@ -29,6 +29,11 @@ type windowLimiter struct {
 	name  string
 	limit Limit
 	log   *slog.Logger
+	// sliding counts the previous window too, weighted by how much of it still lies
+	// within one window of now: events just before a window's end still count just after
+	// it, and a block lifts gradually instead of all at once on the hour (the local
+	// fallback keeps fixed windows).
+	sliding bool
 
 	mu       sync.Mutex
 	local    map[string]localCount
@@ -45,6 +50,12 @@ const maxLocalSubjects = 100_000
 
 func newWindowLimiter(store *live.Store, name string, limit Limit, log *slog.Logger) *windowLimiter {
 	return &windowLimiter{store: store, name: name, limit: limit, log: log, local: map[string]localCount{}}
+}
+
+func newSlidingLimiter(store *live.Store, name string, limit Limit, log *slog.Logger) *windowLimiter {
+	l := newWindowLimiter(store, name, limit, log)
+	l.sliding = true
+	return l
 }
 
 func (l *windowLimiter) window(now time.Time) (int64, time.Time) {
@@ -66,20 +77,56 @@ func (l *windowLimiter) blocked(ctx context.Context, subject string, now time.Ti
 		return 0, false
 	}
 	n, end := l.window(now)
-	count := l.localCount(n, subject)
-	if l.store != nil {
-		c, err := l.store.Get(ctx, l.key(n, subject)).Int()
-		if err == nil || errors.Is(err, redis.Nil) {
-			l.redisOK(ctx)
-			count = max(count, c)
-		} else {
-			l.redisFailed(ctx, err)
+	count := max(l.localCount(n, subject), l.redisCount(ctx, n, subject))
+	if count >= l.limit.N {
+		if !l.sliding {
+			return end.Sub(now), true
 		}
+		// Until this window's end, and then until the weighted remainder falls below N.
+		return end.Sub(now) + l.slidingWait(count), true
 	}
-	if count < l.limit.N {
+	if !l.sliding {
 		return 0, false
 	}
-	return end.Sub(now), true
+	prev := l.redisCount(ctx, n-1, subject)
+	if prev == 0 {
+		return 0, false
+	}
+	// The previous window's weight falls from 1 to 0 across this one.
+	weight := float64(end.Sub(now)) / float64(l.limit.Window)
+	room := float64(l.limit.N - count) // > 0 here
+	if float64(prev)*weight < room {
+		return 0, false
+	}
+	// Blocked until prev × weight drops below room.
+	wait := time.Duration((weight - room/float64(prev)) * float64(l.limit.Window))
+	return max(wait, time.Second), true
+}
+
+// slidingWait is how long into the next window a count of n in the current one keeps the
+// subject blocked: n weighs 1 at the next window's start and falls to 0 at its end, so the
+// block lasts until n × weight < N.
+func (l *windowLimiter) slidingWait(n int) time.Duration {
+	w := 1 - float64(l.limit.N)/float64(n)
+	if w <= 0 {
+		return 0
+	}
+	return max(time.Duration(w*float64(l.limit.Window)), time.Second)
+}
+
+// redisCount is subject's count in window n on the live store, 0 without one or when it
+// cannot be reached.
+func (l *windowLimiter) redisCount(ctx context.Context, n int64, subject string) int {
+	if l.store == nil {
+		return 0
+	}
+	c, err := l.store.Get(ctx, l.key(n, subject)).Int()
+	if err == nil || errors.Is(err, redis.Nil) {
+		l.redisOK(ctx)
+		return c
+	}
+	l.redisFailed(ctx, err)
+	return 0
 }
 
 // add counts one event for subject.
@@ -92,8 +139,9 @@ func (l *windowLimiter) add(ctx context.Context, subject string, now time.Time) 
 		key := l.key(n, subject)
 		pipe := l.store.TxPipeline()
 		pipe.Incr(ctx, key)
-		// The expiry only frees memory; correctness comes from the window in the key.
-		pipe.Expire(ctx, key, end.Sub(now)+time.Minute)
+		// The expiry only frees memory; correctness comes from the window in the key. A
+		// sliding limit reads the previous window too, so its keys live one window longer.
+		pipe.Expire(ctx, key, end.Sub(now)+l.limit.Window+time.Minute)
 		_, err := pipe.Exec(ctx)
 		if err == nil {
 			l.redisOK(ctx)

@@ -47,8 +47,9 @@ func (h *Handler) showStatus(c *gin.Context) {
 }
 
 // lookUp answers a status request. A wrong last-four and an unknown number get the same
-// answer, and both count against the address and the number, so that nobody can learn
-// which numbers exist or guess the digits.
+// answer, and both count against the address and against the pair of number and address,
+// so that nobody can learn which numbers exist or guess the digits. Nothing counts against
+// the number alone: a stranger's wrong guesses must not lock the citizen out.
 func (h *Handler) lookUp(c *gin.Context) {
 	ctx := c.Request.Context()
 	now := h.now()
@@ -83,7 +84,8 @@ func (h *Handler) lookUp(c *gin.Context) {
 		answer(http.StatusBadRequest, "请输入登记时所留手机号码的后四位数字。")
 		return
 	}
-	if wait, blocked := h.lookNum.blocked(ctx, number, now); blocked {
+	pair := number + "\x00" + client
+	if wait, blocked := h.lookPair.blocked(ctx, pair, now); blocked {
 		c.Header("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		answer(http.StatusTooManyRequests, fmt.Sprintf("该工单查询失败次数过多，请%d分钟后再试。", int(wait.Minutes())+1))
 		return
@@ -100,7 +102,7 @@ func (h *Handler) lookUp(c *gin.Context) {
 	}
 	if v == nil || len(phone) < 4 || subtle.ConstantTimeCompare([]byte(phone[len(phone)-4:]), []byte(last4)) != 1 {
 		h.lookIP.add(ctx, client, now)
-		h.lookNum.add(ctx, number, now)
+		h.lookPair.add(ctx, pair, now)
 		h.log.InfoContext(ctx, "status look-up did not match", "ticket", number, "client", client)
 		answer(http.StatusNotFound, notFoundMsg)
 		return

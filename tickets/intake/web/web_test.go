@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -230,7 +231,10 @@ func TestReportDatabaseDown(t *testing.T) {
 }
 
 func TestStatusPage(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.LookupLimit = Limit{N: 3, Window: time.Hour} })
+	f := newFixture(t, func(o *Options) {
+		o.LookupLimit = Limit{N: 3, Window: time.Hour}
+		o.LookupPairLimit = Limit{N: 2, Window: time.Hour}
+	})
 	v := validFields(f.formToken())
 	v.Set("content", `<script>alert(1)</script> 暖气不热`)
 	f.clock.Add(10 * time.Second)
@@ -298,13 +302,52 @@ func TestStatusPage(t *testing.T) {
 			t.Fatalf("look-up after 3 failures = %d: %s", code, body)
 		}
 	})
-	t.Run("failures are limited per number", func(t *testing.T) {
-		for i := range 3 {
-			lookUp(number, "000"+string(rune('0'+i)), "192.0.3."+string(rune('1'+i)))
+	t.Run("failures are limited per number and address", func(t *testing.T) {
+		for i := range 2 {
+			lookUp(number, "000"+string(rune('0'+i)), "192.0.3.1")
 		}
-		code, _ := lookUp(number, "5678", "192.0.3.9")
+		code, body := lookUp(number, "5678", "192.0.3.1")
+		if code != http.StatusTooManyRequests || !strings.Contains(body, "该工单查询失败次数过多") {
+			t.Fatalf("the guesser's look-up after 2 failures on the number = %d, want 429: %s", code, body)
+		}
+		// The same address may still look up another ticket.
+		code, _ = lookUp(unknown, "0000", "192.0.3.1")
+		if code != http.StatusNotFound {
+			t.Errorf("the guesser's look-up of another number = %d, want 404 (not yet limited)", code)
+		}
+	})
+	t.Run("strangers cannot lock the citizen out", func(t *testing.T) {
+		// Twenty addresses guess wrong at the number, more than any limit allows.
+		for i := range 20 {
+			lookUp(number, fmt.Sprintf("%04d", 9000+i), fmt.Sprintf("198.51.100.%d", i+1))
+		}
+		code, body := lookUp(number, "5678", "192.0.3.9")
+		if code != http.StatusOK || !strings.Contains(body, "市热力公司") {
+			t.Fatalf("the citizen's own look-up after strangers' guesses = %d, want 200: %s", code, body)
+		}
+	})
+	t.Run("the address limit slides across the hour", func(t *testing.T) {
+		// Three failures in the last minute of an hour, one more just after it: a fixed
+		// window would count one, the sliding one counts nearly four.
+		now := f.clock.Now()
+		f.clock.Add(now.Truncate(time.Hour).Add(59 * time.Minute).Sub(now))
+		for i := range 3 {
+			if code, _ := lookUp(tickets.FormatNumber(2026, int64(9200+i)), "0000", "192.0.2.61"); code != http.StatusNotFound {
+				t.Fatalf("failure %d = %d, want 404", i, code)
+			}
+		}
+		f.clock.Add(2 * time.Minute)
+		if code, body := lookUp(tickets.FormatNumber(2026, 9210), "0000", "192.0.2.61"); code != http.StatusNotFound {
+			t.Fatalf("a failure just after the hour = %d, want 404: %s", code, body)
+		}
+		code, body := lookUp(number, "5678", "192.0.2.61")
 		if code != http.StatusTooManyRequests {
-			t.Fatalf("look-up of a guessed number = %d, want 429", code)
+			t.Fatalf("look-up after it = %d, want 429 (sliding): %s", code, body)
+		}
+		// The block lifts as the old failures age, well before another hour.
+		f.clock.Add(30 * time.Minute)
+		if code, body := lookUp(number, "5678", "192.0.2.61"); code != http.StatusOK {
+			t.Fatalf("look-up half an hour later = %d, want 200: %s", code, body)
 		}
 	})
 }
