@@ -66,6 +66,25 @@ func TestMaterialItemElements(t *testing.T) {
 	}
 }
 
+// TestMaterialItemSavedInactive: an item first saved as inactive is stored inactive (a
+// default in the model's tag made gorm insert true), and saving it active again turns it on.
+func TestMaterialItemSavedInactive(t *testing.T) {
+	f := newFixture(t)
+	no, yes := false, true
+	in := MaterialItemInput{Code: "OLD", Name: "旧事项", Materials: []string{"居民身份证"}, Active: &no}
+	v, err := f.svc.SaveMaterialItem(f.ctx, "admin:root", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Active {
+		t.Errorf("item saved with active=false reads active")
+	}
+	in.Active = &yes
+	if v, err = f.svc.SaveMaterialItem(f.ctx, "admin:root", in); err != nil || !v.Active {
+		t.Errorf("item saved again with active=true: %+v (%v)", v, err)
+	}
+}
+
 // TestMaterialItemElementsMigration: items saved before the elements existed keep their
 // data, read with empty elements, and the demo items get theirs.
 func TestMaterialItemElementsMigration(t *testing.T) {

@@ -243,7 +243,7 @@ type MaterialItem struct {
 	Process       string `gorm:"type:text;not null;default:''"` // 办理流程
 	FeeBasis      string `gorm:"type:text;not null;default:''"` // 收费依据
 	FeeStandard   string `gorm:"type:text;not null;default:''"` // 收费标准
-	Active        bool   `gorm:"not null;default:true"`
+	Active        bool   `gorm:"not null"`                      // the column defaults to true; the model does not say so, or gorm would store every false as true
 	UpdatedBy     string `gorm:"size:96;not null"`
 	CreatedAt     time.Time
 	UpdatedAt     time.Time

@@ -41,7 +41,7 @@ type Department struct {
 	// tickets whose department is unclear for its area (兜底).
 	Government bool      `gorm:"not null;default:false" json:"government"`
 	Phone      string    `gorm:"size:32" json:"phone,omitempty"`
-	Active     bool      `gorm:"not null;default:true" json:"active"`
+	Active     bool      `gorm:"not null" json:"active"` // the column defaults to true, but a default in the tag would make gorm store false as true
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
@@ -76,7 +76,7 @@ type Category struct {
 	UrgentHandleLimit   string    `gorm:"size:16" json:"urgent_handle_limit,omitempty"`
 	CriticalSignLimit   string    `gorm:"size:16" json:"critical_sign_limit,omitempty"`
 	CriticalHandleLimit string    `gorm:"size:16" json:"critical_handle_limit,omitempty"`
-	Active              bool      `gorm:"not null;default:true" json:"active"`
+	Active              bool      `gorm:"not null" json:"active"` // as Department.Active
 	CreatedAt           time.Time `json:"created_at"`
 	UpdatedAt           time.Time `json:"updated_at"`
 }

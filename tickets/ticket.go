@@ -93,7 +93,7 @@ type Ticket struct {
 	// LeadDepartmentID is the department answerable for the ticket now (the lead one in
 	// a parallel dispatch); nil while at the central desk.
 	LeadDepartmentID *uint `gorm:"index:idx_tickets_lead_open,priority:1"`
-	Open             bool  `gorm:"not null;default:true;index:idx_tickets_lead_open,priority:2"`
+	Open             bool  `gorm:"not null;index:idx_tickets_lead_open,priority:2"` // no default in the tag: gorm would store a ticket completed at registration as open
 
 	SignDueAt *time.Time
 	DueAt     *time.Time `gorm:"index"`
