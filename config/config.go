@@ -53,7 +53,9 @@ type Config struct {
 	Workers        Workers       `yaml:"workers"`
 	// Audit is the security audit log: how long it is kept and where it is shipped.
 	Audit Audit `yaml:"audit"`
-	SMS   SMS   `yaml:"sms"`
+	// PersonalData is how citizens' personal data is kept: encrypted at rest, and for how long.
+	PersonalData PersonalData `yaml:"personal_data"`
+	SMS          SMS          `yaml:"sms"`
 	// Callback is the satisfaction surveys (回访) of completed tickets.
 	Callback Callback `yaml:"callback"`
 	// Dashboards is the supervisors' card rules.
@@ -121,6 +123,19 @@ type Audit struct {
 	SyslogAddress string `yaml:"syslog_address"`
 	SyslogNetwork string `yaml:"syslog_network"`
 	SyslogTag     string `yaml:"syslog_tag"`
+}
+
+// PersonalData configures citizens' personal data at rest (package pii). With no keys,
+// it is stored as it is: the embedded demo needs no set-up.
+type PersonalData struct {
+	// KeysFile holds the SM4 keys that seal phone numbers, names and e-mail addresses and
+	// the SM3-HMAC keys of the phone number's blind index, one per line ("key ID HEX",
+	// "index ID HEX"; `rexian keys new` writes a pair); the last of each kind is current.
+	// Keys are never kept in the database.
+	KeysFile string `yaml:"keys_file"`
+	// Keys are more keys in the same form, ";" between them, usually from the environment
+	// (REXIAN_PERSONAL_DATA_KEYS); they come after the file's.
+	Keys string `yaml:"keys" secret:"true"`
 }
 
 // Workers configures background workers.

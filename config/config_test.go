@@ -208,6 +208,10 @@ func TestEnvNames(t *testing.T) {
 // TestEveryKeyFromEnv sets each key through its variable and checks that exactly that
 // field changed, so a new key is covered without a new test.
 func TestEveryKeyFromEnv(t *testing.T) {
+	keysFile := filepath.Join(t.TempDir(), "personal-data.keys")
+	if err := os.WriteFile(keysFile, []byte("key k1 ffeeddccbbaa99887766554433221100\nindex k1 "+strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	samples := map[reflect.Type]string{
 		reflect.TypeFor[bool]():          "true",
 		reflect.TypeFor[int]():           "3",
@@ -253,6 +257,8 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"audit.syslog_network":      "tcp",
 		"audit.syslog_address":      "127.0.0.1:514",
 		"audit.syslog_tag":          "hotline-audit",
+		"personal_data.keys_file":   keysFile,
+		"personal_data.keys":        "key k2 00112233445566778899aabbccddeeff; index k2 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 		"sms.kannel_url":            "http://127.0.0.1:13013",
 		"sms.kannel_user":           "rexian",
 		"sms.kannel_password":       "pw",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/calendar"
+	"github.com/rexian/rexian/pii"
 )
 
 // Validate checks every key and reports all problems at once, each naming its key.
@@ -104,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	c.SMS.validate(bad)
 	c.Callback.validate(bad)
+	if _, err := pii.Load(c.PersonalData.KeysFile, c.PersonalData.Keys); err != nil {
+		bad("personal_data.keys", "%v", err)
+	}
 	c.Dashboards.validate(bad)
 	c.Mailbox.validate(bad)
 	if err := c.ARI.Validate(); err != nil {

@@ -425,7 +425,7 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 		q = q.Where("created_at < ?", f.To.UTC())
 	}
 	if f.Phone != "" {
-		q = q.Where("citizen_phone = ?", f.Phone)
+		q = q.Where(phoneIs(q, f.Phone))
 	}
 	if txt := strings.TrimSpace(f.Text); txt != "" {
 		if len([]rune(txt)) > 100 {
@@ -450,11 +450,11 @@ func (s *Store) searchText(q *gorm.DB, txt string) *gorm.DB {
 	kind, num, tel := textKind(txt)
 	switch kind {
 	case textNumberOrPhone:
-		return q.Where("(number = ? OR citizen_phone = ?)", num, tel)
+		return q.Where("(number = ? OR ?)", num, phoneIs(q, tel))
 	case textNumber:
 		return q.Where("number = ?", num)
 	case textPhone:
-		return q.Where("citizen_phone = ?", tel)
+		return q.Where(phoneIs(q, tel))
 	}
 	like := "%" + escapeLike(txt) + "%"
 	if utf8.RuneCountInString(txt) > shortWord {
@@ -568,7 +568,7 @@ func (s *Store) similar(ctx context.Context, t *Ticket) ([]Duplicate, error) {
 	since := t.CreatedAt.Add(-s.opts.DuplicateWindow)
 	var cands []Ticket
 	err := s.db.WithContext(ctx).Select("id", "number", "status", "title", "content", "registered_at").
-		Where("citizen_phone = ? AND id <> ? AND created_at >= ? AND status <> ?", t.CitizenPhone, t.ID, since, StatusMerged).
+		Where(phoneIs(s.db, t.CitizenPhone)).Where("id <> ? AND created_at >= ? AND status <> ?", t.ID, since, StatusMerged).
 		Order("created_at DESC").Limit(50).Find(&cands).Error
 	if err != nil {
 		return nil, fmt.Errorf("find similar tickets: %w", err)

@@ -28,6 +28,7 @@ func Migrations() []*database.Migration {
 			return tx.Exec(`UPDATE tickets SET open = FALSE WHERE open = TRUE AND status IN (?, ?, ?)`,
 				StatusCompleted, StatusRefused, StatusMerged).Error
 		}},
+		{ID: "20261206_80_tickets_personal_data", Migrate: migratePersonalData},
 	}
 }
 
@@ -295,4 +296,23 @@ func ensureTrigrams(tx *gorm.DB) (string, error) {
 	tx.Logger.Warn(tx.Statement.Context, "tickets: cannot create the pg_trgm extension, so searching tickets for words "+
 		"reads every ticket; see README.md, PostgreSQL, for the statements a superuser runs to add it", err)
 	return "", nil
+}
+
+// migratePersonalData makes room for sealed personal data (a sealed value is longer than
+// the plain one: see package pii) and adds the phone number's blind index.
+func migratePersonalData(tx *gorm.DB) error {
+	steps := []string{
+		`ALTER TABLE tickets ADD COLUMN citizen_phone_idx varchar(64) NOT NULL DEFAULT ''`,
+		`CREATE INDEX IF NOT EXISTS idx_tickets_citizen_phone_idx ON tickets (citizen_phone_idx)`,
+	}
+	if database.DialectOf(tx) == database.Postgres {
+		// varchar to text needs no rewrite of the table or its indexes.
+		steps = append(steps, `ALTER TABLE tickets ALTER COLUMN citizen_name TYPE text, ALTER COLUMN citizen_phone TYPE text, ALTER COLUMN citizen_email TYPE text`)
+	}
+	for _, q := range steps {
+		if err := tx.Exec(q).Error; err != nil {
+			return fmt.Errorf("personal data columns: %w", err)
+		}
+	}
+	return nil
 }

@@ -5,9 +5,25 @@ import (
 	"fmt"
 	"strings"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/pii"
 )
+
+// phoneIs is the condition that finds the tickets of the citizen with the phone number
+// tel (national format). With personal-data keys the number is sealed and found by its
+// blind index under every index key; tickets written before the keys were configured,
+// and not yet re-sealed (rexian keys rotate), still hold it in plain text.
+func phoneIs(db *gorm.DB, tel string) clause.Expr {
+	idx := pii.Keys(db).Indexes(tel)
+	if len(idx) == 0 {
+		return gorm.Expr("citizen_phone = ?", tel)
+	}
+	return gorm.Expr("(citizen_phone_idx IN ? OR citizen_phone = ?)", idx, tel)
+}
 
 // seesPII reports whether p is shown citizens' phone numbers, names and e-mail addresses
 // unmasked. Departments handle the matter, not the person: they call back through the

@@ -40,11 +40,13 @@ type fixture struct {
 	clock *clock
 	ctx   context.Context
 	depts map[string]uint
+	url   string // the database's, for a second connection
 }
 
 func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	t.Helper()
-	db := dbtest.Open(t, Migrations())
+	url := dbtest.URL(t)
+	db := dbtest.OpenURL(t, url, Migrations())
 	// Monday 2026-11-23 09:00 in the city: a working day, inside working hours.
 	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, shanghai)}
 	cal, err := calendar.New(calendar.Options{Location: shanghai})
@@ -71,7 +73,7 @@ func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	if err := s.LoadCity(ctx, city); err != nil {
 		t.Fatalf("load city: %v", err)
 	}
-	f := &fixture{store: s, clock: clk, ctx: ctx, depts: map[string]uint{}}
+	f := &fixture{store: s, clock: clk, ctx: ctx, depts: map[string]uint{}, url: url}
 	ds, err := s.Departments(ctx)
 	if err != nil {
 		t.Fatal(err)

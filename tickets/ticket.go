@@ -65,11 +65,16 @@ type Ticket struct {
 	// with a conflict when someone else changed the ticket first.
 	Version int `gorm:"not null;default:1"`
 
-	CitizenName  string    `gorm:"size:64"`
-	CitizenPhone string    `gorm:"size:32;index"` // national format, e.g. 13812345678 or 04778581234
-	PhoneKind    PhoneKind `gorm:"size:16"`
-	CitizenEmail string    `gorm:"size:254"`
-	Anonymous    bool      `gorm:"not null;default:false"`
+	// The citizen's name, phone number (national format, e.g. 13812345678 or
+	// 04778581234) and e-mail address are sealed with SM4 when personal-data keys are
+	// configured (package pii); CitizenPhoneIndex is then the phone number's blind index,
+	// by which it is found (phoneIs).
+	CitizenName       string    `gorm:"type:text;pii"`
+	CitizenPhone      string    `gorm:"type:text;index;pii"`
+	CitizenPhoneIndex string    `gorm:"column:citizen_phone_idx;size:64;not null;default:'';index;blindindex:citizen_phone"`
+	PhoneKind         PhoneKind `gorm:"size:16"`
+	CitizenEmail      string    `gorm:"type:text;pii"`
+	Anonymous         bool      `gorm:"not null;default:false"`
 	// No default tag here (the column has one): with it, gorm leaves a false out of the
 	// INSERT and the database turns "does not want a reply" into true.
 	WantsReply bool `gorm:"not null"`

@@ -16,6 +16,7 @@ import (
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/pii"
 )
 
 // DefaultShutdownTimeout is how long in-flight requests may take to finish after a
@@ -132,6 +133,18 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*go
 	if err := database.Migrate(ctx, db, migrations()); err != nil {
 		database.Close(db)
 		return nil, err
+	}
+	keys, err := pii.Load(cfg.PersonalData.KeysFile, cfg.PersonalData.Keys)
+	if err == nil {
+		err = pii.Install(db, keys)
+	}
+	if err != nil {
+		database.Close(db)
+		return nil, err
+	}
+	if keys.Enabled() {
+		seal, index := keys.Current()
+		log.Info("personal data sealed at rest", "key", seal, "index_key", index)
 	}
 	return db, nil
 }
