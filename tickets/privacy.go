@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -93,4 +94,79 @@ func (s *Store) RecordCallerView(ctx context.Context, p *auth.Principal, call st
 		return fmt.Errorf("record the screen-pop of %s: %w", call, err)
 	}
 	return nil
+}
+
+// ResealReport says what Reseal did.
+type ResealReport struct {
+	Resealed int // tickets whose personal data was sealed again with the current keys
+	Changed  int // tickets changed by someone else meanwhile, left for the next pass
+}
+
+// Reseal seals the personal data of every ticket that is not sealed with the current
+// keys (plain rows from before encryption, or rows sealed with an older key) with the
+// current key, and computes its blind index with the current index key. It works in
+// batches of batch tickets, each row its own short write, so the hotline keeps serving;
+// a row written meanwhile is already sealed with the current key (every write seals)
+// or is taken in the next pass. It is idempotent and resumable: it looks only for rows
+// that still need it, so a second run finds nothing and a run stopped halfway (ctx
+// cancelled, the process killed) goes on where it stopped. progress, if not nil, is
+// told after every batch.
+//
+// Every instance must have the new key configured before Reseal runs, or the values it
+// seals cannot be read there.
+func Reseal(ctx context.Context, db *gorm.DB, batch int, progress func(ResealReport)) (ResealReport, error) {
+	var rep ResealReport
+	keys := pii.Keys(db)
+	if !keys.Enabled() {
+		return rep, errors.New("reseal: no personal-data keys are configured (personal_data.keys_file or REXIAN_PERSONAL_DATA_KEYS)")
+	}
+	if batch < 1 {
+		batch = 500
+	}
+	seal, index := keys.Current()
+	sealedNow, indexedNow := escapeLike(pii.Prefix+seal+":")+"%", escapeLike(index+":")+"%"
+	stale := gorm.Expr(`((citizen_name <> '' AND citizen_name NOT LIKE ? ESCAPE '\')
+		OR (citizen_phone <> '' AND citizen_phone NOT LIKE ? ESCAPE '\')
+		OR (citizen_email <> '' AND citizen_email NOT LIKE ? ESCAPE '\')
+		OR (citizen_phone <> '' AND citizen_phone_idx NOT LIKE ? ESCAPE '\'))`, sealedNow, sealedNow, sealedNow, indexedNow)
+	// A few passes catch the rows that changed under the first; what is left after them
+	// is reported, and the next run takes it.
+	for pass := 0; pass < 3; pass++ {
+		changed := 0
+		var last uint64
+		for {
+			var ts []Ticket
+			err := db.WithContext(ctx).Select("id", "version", "citizen_name", "citizen_phone", "citizen_email").
+				Where("id > ?", last).Where(stale).Order("id").Limit(batch).Find(&ts).Error
+			if err != nil {
+				return rep, fmt.Errorf("reseal: read tickets after id %d: %w", last, err)
+			}
+			if len(ts) == 0 {
+				break
+			}
+			for _, t := range ts {
+				// UpdateColumns: re-sealing is not a change of the ticket, so its
+				// version and updated_at stay as they are.
+				res := db.WithContext(ctx).Model(&Ticket{}).Where("id = ? AND version = ?", t.ID, t.Version).
+					UpdateColumns(map[string]any{"citizen_name": t.CitizenName, "citizen_phone": t.CitizenPhone, "citizen_email": t.CitizenEmail})
+				if res.Error != nil {
+					return rep, fmt.Errorf("reseal: ticket id %d: %w", t.ID, res.Error)
+				}
+				if res.RowsAffected == 0 {
+					changed++
+				} else {
+					rep.Resealed++
+				}
+			}
+			last = ts[len(ts)-1].ID
+			if progress != nil {
+				progress(rep)
+			}
+		}
+		rep.Changed = changed
+		if changed == 0 {
+			break
+		}
+	}
+	return rep, nil
 }

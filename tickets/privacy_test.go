@@ -1,6 +1,7 @@
 package tickets
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -165,4 +166,57 @@ func reopen(t *testing.T, f *fixture, keys string) *gorm.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+func TestResealRotatesKeysInBatches(t *testing.T) {
+	f := newFixture(t)
+	plain := f.create(t, heating()) // before any keys: stored in plain text
+	if err := pii.Install(f.store.db, mustKeys(t, testKeys)); err != nil {
+		t.Fatal(err)
+	}
+	var numbers []string
+	numbers = append(numbers, plain.Number)
+	for range 4 {
+		numbers = append(numbers, f.create(t, heating()).Number)
+	}
+
+	// A process with the newer keys re-seals; the first run is stopped after one batch.
+	db2 := reopen(t, f, testKeys2)
+	ctx, cancel := context.WithCancel(f.ctx)
+	rep, err := Reseal(ctx, db2, 2, func(ResealReport) { cancel() })
+	if !errors.Is(err, context.Canceled) || rep.Resealed != 2 {
+		t.Fatalf("stopped run: %+v, %v; want 2 resealed and context.Canceled", rep, err)
+	}
+	rep, err = Reseal(f.ctx, db2, 2, nil)
+	if err != nil || rep.Resealed != 3 {
+		t.Fatalf("resumed run: %+v, %v; want the other 3 resealed", rep, err)
+	}
+	if rep, err := Reseal(f.ctx, db2, 2, nil); err != nil || rep.Resealed != 0 {
+		t.Fatalf("third run: %+v, %v; want nothing left to do", rep, err)
+	}
+	for _, n := range numbers {
+		name, tel, idx, _ := rawCitizen(t, f, n)
+		if id, _ := pii.IsSealed(tel); id != "k2" || !strings.HasPrefix(idx, "i2:") {
+			t.Errorf("ticket %s: phone sealed with %q, index %q; want k2 and i2", n, id, idx)
+		}
+		if id, _ := pii.IsSealed(name); id != "k2" {
+			t.Errorf("ticket %s: name sealed with %q, want k2", n, id)
+		}
+	}
+
+	// The old keys can go: a process with only the new ones reads and finds everything.
+	onlyNew := "key k2 ffeeddccbbaa99887766554433221100\nindex i2 " + strings.Repeat("a5", 32)
+	s := NewStore(reopen(t, f, onlyNew), f.store.opts)
+	items, _, err := s.List(f.ctx, operator, Filter{Phone: "13812345678"}, api.Page{Page: 1, PerPage: 20})
+	if err != nil || len(items) != len(numbers) {
+		t.Fatalf("search with only the new keys: %d tickets, %v; want %d", len(items), err, len(numbers))
+	}
+	for _, it := range items {
+		if it.CitizenPhone != "13812345678" {
+			t.Errorf("ticket %s shows %q", it.Number, it.CitizenPhone)
+		}
+	}
+	if _, err := Reseal(f.ctx, dbtest.OpenURL(t, f.url), 2, nil); err == nil || !strings.Contains(err.Error(), "no personal-data keys") {
+		t.Errorf("reseal without keys: err = %v, want it refused", err)
+	}
 }

@@ -100,6 +100,7 @@ func (c *cli) addDomainCommands(root *cobra.Command) {
 		group("users", "Manage console users", c.usersAddCommand()),
 		group("tokens", "Manage API tokens for integrations", c.tokensCreateCommand()),
 		group("audit", "Check the tamper-evident ticket timelines (电子监察)", c.auditVerifyCommand()),
+		group("keys", "Make and rotate the keys that seal citizens' personal data", c.keysNewCommand(), c.keysRotateCommand()),
 	)
 }
 

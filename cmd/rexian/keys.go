@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexian/rexian/audit"
+	"github.com/rexian/rexian/pii"
+	"github.com/rexian/rexian/tickets"
+)
+
+func (c *cli) keysNewCommand() *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "new --id ID",
+		Short: "Print a new pair of personal-data keys (SM4 and blind index) for the keys file",
+		Long: `Print a new SM4 key and a new SM3-HMAC blind-index key, both named ID, as two lines
+for personal_data.keys_file. Append them to the file on every instance (the last key of
+each kind is the one new data is sealed with), restart, then run rexian keys rotate.
+Keep the older lines until the rotation has finished: they open what they sealed.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlags(cmd, "id"); err != nil {
+				return err
+			}
+			text, err := pii.Generate(id)
+			if err != nil {
+				return usageErrorf("--id: %v", err)
+			}
+			_, err = fmt.Fprint(c.stdout, text)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "the keys' id, e.g. 2027a (1-16 letters, digits, - or _)")
+	return cmd
+}
+
+func (c *cli) keysRotateCommand() *cobra.Command {
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "rotate [--batch N]",
+		Short: "Seal every citizen's personal data again with the current keys, in batches, while serving",
+		Long: `Seal the personal data of every ticket that is in plain text (written before keys
+were configured) or sealed with an older key again with the current key, and compute
+its phone number's blind index with the current index key. It works in batches of short
+writes, so the hotline keeps serving; a second run finds nothing to do, and a run that
+was stopped goes on where it stopped. Prints how many tickets were sealed again.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if batch < 1 {
+				return usageErrorf("--batch must be at least 1, not %d", batch)
+			}
+			return c.withDomains(cmd, func(ctx context.Context, log *slog.Logger, d *domains) error {
+				seal, index := pii.Keys(d.db).Current()
+				rep, err := tickets.Reseal(ctx, d.db, batch, func(r tickets.ResealReport) {
+					log.Info("sealing personal data again", "tickets", r.Resealed)
+				})
+				if err != nil {
+					return err
+				}
+				if err := d.audit.Record(ctx, audit.Event{Action: audit.ActionConfig, Actor: "system:keys",
+					Target: "personal_data.keys", Detail: fmt.Sprintf("personal data of %d tickets sealed again with key %s, index key %s", rep.Resealed, seal, index)}); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.stdout, "resealed %d tickets with key %s (index key %s); %d changed meanwhile, run again for them\n",
+					rep.Resealed, seal, index, rep.Changed)
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&batch, "batch", 500, "tickets per batch")
+	return cmd
+}

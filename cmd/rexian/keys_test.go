@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
+	"github.com/rexian/rexian/tickets"
+)
+
+// withDomainsFor opens env's database as the application would and calls f with its
+// domains.
+func withDomainsFor(t *testing.T, env []string, f func(ctx context.Context, d *domains)) {
+	t.Helper()
+	cfg := testConfig(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db, err := openDatabase(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close(db)
+	d, err := newDomains(ctx, cfg, testLogger(t), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(ctx, d)
+}
+
+// TestPersonalDataKeysThroughCLI turns encryption on for a city that ran without it:
+// rexian keys new, the keys file, rexian keys rotate; then a wrong key fails clearly.
+func TestPersonalDataKeysThroughCLI(t *testing.T) {
+	env := testEnv(t, "")
+	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
+		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
+	}
+	operator := &auth.Principal{UserID: 1, Name: "operator1", Role: auth.RoleOperator}
+	var number string
+	withDomainsFor(t, env, func(ctx context.Context, d *domains) {
+		v, err := d.tickets.Create(ctx, operator, tickets.NewTicket{
+			Channel: tickets.ChannelPhone, Citizen: tickets.NewCitizen{Name: "王先生", Phone: "13800138000"},
+			Title: "小区供暖温度不达标", Content: "东胜区某小区近一周室温不足十六度。", Category: "ZX-SHBX",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		number = v.Number
+	})
+
+	code, keys, stderr := runCLI(t, env, "", "keys", "new", "--id", "2027a")
+	if code != exitOK || !regexp.MustCompile(`\Akey 2027a [0-9a-f]{32}\nindex 2027a [0-9a-f]{64}\n\z`).MatchString(keys) {
+		t.Fatalf("keys new: exit %d, stdout %q, stderr %s", code, keys, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "personal-data.keys")
+	if err := os.WriteFile(file, []byte(keys), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sealed := append(env, "REXIAN_PERSONAL_DATA_KEYS_FILE="+file)
+	for run, want := range []string{"resealed 1 tickets with key 2027a", "resealed 0 tickets with key 2027a"} {
+		code, stdout, stderr := runCLI(t, sealed, "", "keys", "rotate", "--batch", "10")
+		if code != exitOK || !strings.HasPrefix(stdout, want) {
+			t.Fatalf("keys rotate run %d: exit %d, stdout %q, stderr %s", run+1, code, stdout, stderr)
+		}
+	}
+
+	withDomainsFor(t, sealed, func(ctx context.Context, d *domains) {
+		var raw string
+		if err := d.db.WithContext(ctx).Raw(`SELECT citizen_phone FROM tickets WHERE number = ?`, number).Scan(&raw).Error; err != nil {
+			t.Fatal(err)
+		}
+		if id, ok := pii.IsSealed(raw); !ok || id != "2027a" || strings.Contains(raw, "13800138000") {
+			t.Errorf("citizen_phone in the database = %q, want it sealed with 2027a", raw)
+		}
+		items, _, err := d.tickets.List(ctx, operator, tickets.Filter{Phone: "13800138000"}, api.Page{Page: 1, PerPage: 10})
+		if err != nil || len(items) != 1 || items[0].CitizenPhone != "13800138000" {
+			t.Errorf("search by phone: %+v, %v", items, err)
+		}
+	})
+
+	// Another key under the same id does not open the data, and says so.
+	code, other, _ := runCLI(t, env, "", "keys", "new", "--id", "2027a")
+	if code != exitOK {
+		t.Fatal("keys new failed")
+	}
+	withDomainsFor(t, append(env, "REXIAN_PERSONAL_DATA_KEYS="+strings.ReplaceAll(other, "\n", ";")), func(ctx context.Context, d *domains) {
+		_, err := d.tickets.Find(ctx, operator, number)
+		if !errors.Is(err, pii.ErrKey) || !strings.Contains(err.Error(), `"2027a" does not open the value`) {
+			t.Errorf("Find with a wrong key: err = %v", err)
+		}
+	})
+	if code, _, stderr := runCLI(t, env, "", "keys", "rotate"); code == exitOK || !strings.Contains(stderr, "no personal-data keys") {
+		t.Errorf("keys rotate without keys: exit %d, stderr %s", code, stderr)
+	}
+}
