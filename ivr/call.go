@@ -43,6 +43,9 @@ type call struct {
 	patient bool
 	// resumed: a caller adopted while waiting in a queue; they have heard queue-enter.
 	resumed bool
+	// intro is the playback (the welcome of a direct line) that goes on while the caller
+	// already waits in the queue and an operator's phone may ring; "" once it ended.
+	intro string
 
 	// cleanup work registered as the flow goes (bridge, agent legs, recordings).
 	ctx    context.Context
@@ -156,6 +159,13 @@ func (c *call) handle(e event) bool {
 		if v.Channel.ID == c.id {
 			c.markHungup()
 		}
+	case *ari.PlaybackFinished:
+		c.mu.Lock()
+		if v.Playback.ID == c.intro && c.intro != "" {
+			c.node.unroute(c.intro)
+			c.intro = ""
+		}
+		c.mu.Unlock()
 	case *ari.ChannelDtmfReceived:
 		if v.Channel.ID == c.id && len(v.Digit) == 1 {
 			c.mu.Lock()
@@ -202,6 +212,21 @@ func (c *call) clearDigits() {
 	c.mu.Unlock()
 }
 
+// digitPending reports whether one of keys (each one character; "" never matches) was
+// pressed and not yet consumed.
+func (c *call) digitPending(keys ...string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.digits {
+		for _, k := range keys {
+			if k == string(d) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (c *call) pendingDigits() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -232,6 +257,82 @@ func (c *call) sound(name string) string {
 	return "sound:" + c.ctrl.cfg.PromptDir + "/" + name
 }
 
+// startIntro starts media on the caller's channel without waiting for it: the caller
+// hears it while the flow goes on (a direct line's welcome while the operator's phone
+// rings). play, and the bridge to an operator, wait for it to end; stopIntro cuts it.
+func (c *call) startIntro(ctx context.Context, media ...string) error {
+	id := newID("pb-")
+	c.route(id)
+	err := c.node.rest.play(ctx, c.id, id, c.ctrl.cfg.Language, media)
+	c.observe()
+	if err != nil {
+		c.node.unroute(id)
+		if gone(err) || isStatus(err, 409) {
+			c.markHungup()
+			return errHangup
+		}
+		return fmt.Errorf("play %v: %w", media, err)
+	}
+	c.mu.Lock()
+	c.intro = id
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *call) introPlaying() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.intro
+}
+
+// awaitIntro waits until the intro has ended (keys pressed meanwhile are kept).
+func (c *call) awaitIntro(ctx context.Context) error {
+	if c.introPlaying() == "" {
+		return nil
+	}
+	// A playback whose end is never told must not hold the call forever.
+	guard := time.NewTimer(5 * time.Minute)
+	defer guard.Stop()
+	for c.introPlaying() != "" {
+		e, err := c.next(ctx, guard.C)
+		if errors.Is(err, errTimeout) {
+			c.stopIntro(ctx)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.handle(e) {
+			return errHangup
+		}
+		if _, ok := e.cmd.(cmdResync); ok {
+			if id := c.introPlaying(); id != "" {
+				if done, err := c.node.rest.playbackDone(ctx, id); err == nil && done {
+					c.mu.Lock()
+					c.intro = "" // its PlaybackFinished was lost with the socket
+					c.mu.Unlock()
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// stopIntro cuts the intro short (the caller pressed a key that acts now).
+func (c *call) stopIntro(ctx context.Context) {
+	c.mu.Lock()
+	id := c.intro
+	c.intro = ""
+	c.mu.Unlock()
+	if id == "" {
+		return
+	}
+	defer c.node.unroute(id)
+	if err := c.node.rest.stopPlayback(context.WithoutCancel(ctx), id); err != nil {
+		c.log.Warn("stop playback", "playback", id, "err", err)
+	}
+}
+
 // play plays media on the caller's channel and waits until it ends. With bargeIn a key
 // stops it (Asterisk itself does not: recorded) and is kept for the next read; a key
 // already pressed before the playback skips it. It returns errHangup when the caller
@@ -242,6 +343,9 @@ func (c *call) play(ctx context.Context, bargeIn bool, media ...string) error {
 	}
 	if bargeIn && c.pendingDigits() {
 		return nil
+	}
+	if err := c.awaitIntro(ctx); err != nil {
+		return err
 	}
 	id := newID("pb-")
 	c.route(id)

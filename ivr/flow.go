@@ -156,6 +156,15 @@ func (c *call) busy(ctx context.Context) {
 
 // flow is the hotline's script after the answer.
 func (c *call) flow(ctx context.Context) (Outcome, error) {
+	if c.hotline.Mode == config.ModeDirect && !c.hasOpenTicket(ctx) {
+		// The caller asked for a person by calling this line: they join the queue at
+		// once and an idle operator's phone rings while the welcome plays; the two are
+		// joined once it has ended (it says the call is recorded).
+		if err := c.startIntro(ctx, c.sound(c.hotline.Welcome)); err != nil {
+			return OutcomeAbandonedMenu, err
+		}
+		return c.queue(ctx, c.ctrl.queues[c.hotline.Queue], "")
+	}
 	if err := c.play(ctx, true, c.sound(c.hotline.Welcome)); err != nil {
 		return OutcomeAbandonedMenu, err
 	}
@@ -232,6 +241,16 @@ func (c *call) do(ctx context.Context, m config.Menu, o config.MenuOption) (Outc
 	}
 }
 
+// hasOpenTicket reports whether the known-caller offer would be made to this caller: a
+// direct line then plays welcome and offer before the queue, as a menu line does.
+func (c *call) hasOpenTicket(ctx context.Context) bool {
+	if !c.hotline.KnownCaller || c.caller == "" || c.ctrl.tickets == nil {
+		return false
+	}
+	v, err := c.ctrl.openTicketOf(ctx, c.caller)
+	return err == nil && v != nil
+}
+
 // knownCaller offers the progress of the caller's open ticket before the menu.
 func (c *call) knownCaller(ctx context.Context) (Outcome, bool, error) {
 	if c.caller == "" || c.ctrl.tickets == nil {
@@ -287,8 +306,8 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 	}
 	w.wake = func() { c.deliver(event{cmd: cmdOffer{}}) }
 	// Queued first, told after: an idle operator's phone rings while the caller hears
-	// queue-enter, which the offer cuts short.
-	c.clearDigits()
+	// queue-enter, which the offer cuts short. Keys typed after the menu choice are kept:
+	// a caller who knows the queue's keys (9, 8) may press them at once.
 	c.ctrl.acd.enqueue(w)
 	inQueue := true
 	defer func() {
@@ -301,7 +320,8 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 	if err := c.ctrl.records.save(ctx, c.rec); err != nil {
 		c.log.Error("ivr: call record not saved", "err", err)
 	}
-	if !c.resumed {
+	intro := c.introPlaying() != ""
+	if !c.resumed && !intro {
 		if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
 			return OutcomeAbandonedQueue, err
 		}
@@ -316,8 +336,8 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 	}
 	mohOn := false
 	moh := func(on bool) {
-		if on == mohOn || c.isHungup() {
-			return
+		if on == mohOn || c.isHungup() || (on && c.introPlaying() != "") {
+			return // music starts once the intro has ended
 		}
 		var err error
 		if on {
@@ -342,6 +362,9 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 			k, ok := c.takeDigit()
 			if !ok {
 				return OutcomeOngoing, false, nil
+			}
+			if string(k) == q.VoicemailKey || string(k) == q.CallbackKey {
+				c.stopIntro(ctx) // the caller's choice acts now
 			}
 			switch string(k) {
 			case q.VoicemailKey:
@@ -371,6 +394,7 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 		select {
 		case agents := <-w.offer:
 			inQueue = false
+			intro = false // the welcome ends during the ringing; then music, not 正在为您转接
 			moh(false)
 			res, err := c.connect(ctx, q, agents, w)
 			switch {
@@ -381,9 +405,13 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 			case res == callerLeft:
 				return OutcomeAbandonedQueue, errHangup
 			}
-			// Nobody answered: back in the queue at the same place.
+			// Nobody answered, or the caller chose a key meanwhile: back in the queue at
+			// the same place (the key acts next).
 			c.ctrl.acd.enqueue(w)
 			inQueue = true
+			if res == callerChose {
+				continue
+			}
 			if !c.patient && !c.ctrl.acd.servable(q) {
 				c.ctrl.acd.leave(w)
 				inQueue = false
@@ -432,6 +460,16 @@ func (c *call) queue(ctx context.Context, q config.Queue, topic string) (Outcome
 					c.log.Warn("ivr: transfer asked for a caller not talking to an operator; ignored", "target", cmd.target)
 				}
 			}
+			if intro && c.introPlaying() == "" && len(w.offer) == 0 {
+				// The welcome ended and nobody answered yet: 正在为您转接, then music.
+				intro = false
+				if err := c.play(ctx, true, c.sound("queue-enter")); err != nil {
+					return OutcomeAbandonedQueue, err
+				}
+				if len(w.offer) == 0 {
+					moh(true)
+				}
+			}
 		case <-ctx.Done():
 			return OutcomeAbandonedQueue, ctx.Err()
 		}
@@ -452,6 +490,9 @@ const (
 	noAnswer
 	callerLeft
 	noLine // a call-back found no free line (ivr.outbound_reserve); not an attempt
+	// callerChose: the caller pressed the queue's voice-message or call-back key while
+	// the operator's phone rang; it stopped ringing and the key is left for the queue.
+	callerChose
 )
 
 // connect rings the offered operators (one, or all at once), bridges the first who
@@ -546,6 +587,14 @@ func (c *call) connect(ctx context.Context, q config.Queue, agents []*Agent, w *
 			c.ctrl.acd.missed(nil, "", agentsOf(legs))
 			return callerLeft, errHangup
 		}
+		if winner == "" && c.digitPending(q.VoicemailKey, q.CallbackKey) && c.rec.Direction != "callback" {
+			// A caller who asks for a voice message or a call-back while the phone rings
+			// is not kept waiting for the operator to answer or the ringing to end.
+			c.log.Info("ivr: caller chose while the operator's phone rang; it stops ringing")
+			hangLegs("")
+			c.ctrl.acd.missed(nil, "", agentsOf(legs))
+			return callerChose, nil
+		}
 		if len(legs) == 0 {
 			break
 		}
@@ -564,6 +613,13 @@ func (c *call) connect(ctx context.Context, q config.Queue, agents []*Agent, w *
 	}
 	hangLegs(winner)
 	c.ctrl.acd.missed(nil, "", others)
+	// The operator answered while the welcome still plays: it ends first (it says the
+	// call is recorded); the operator hears a moment's silence.
+	if err := c.awaitIntro(ctx); err != nil {
+		hangLegs("")
+		c.ctrl.acd.finished(winnerAgent, 0, 0)
+		return callerLeft, err
+	}
 	if c.rec.Direction == "callback" {
 		if err := c.ctrl.takeOutbound(c.line); err != nil {
 			c.log.Info("ivr: call-back waits for a free line", "err", err)

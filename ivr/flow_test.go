@@ -593,3 +593,103 @@ func TestAKeyDuringTheWelcomeActsAtOnce(t *testing.T) {
 	caller.Hangup()
 	h.idle()
 }
+
+// TestAKeyDuringQueueEnterActs: a caller who presses 9 while 正在为您转接 (queue-enter) still
+// plays is taken to the voice message at once; the key is not lost when the caller joins
+// the queue.
+func TestAKeyDuringQueueEnterActs(t *testing.T) {
+	h := newHarness(t, func(_ *Options, ao *aritest.Options) {
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "queue-enter") {
+				return time.Minute // far longer than the test
+			}
+			return 20 * time.Millisecond
+		}
+	})
+	h.login("wang", "PJSIP/8001", aritest.Phone{})
+	blocker := h.dial("13800000009", "12345")
+	blocker.Press("0")
+	h.originated("PJSIP/8001")
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	h.waitPlayed(caller, "queue-enter")
+	caller.Press("9")
+	h.waitPlayed(caller, "voicemail-intro")
+	caller.Hangup()
+	blocker.Hangup()
+	h.idle()
+}
+
+// TestAKeyWhileTheOperatorsPhoneRingsActs: with an idle operator the phone rings as the
+// caller joins the queue; a caller who presses 9 then is not kept waiting for the
+// ringing to end: the phone stops ringing, the operator is ready again and the caller
+// leaves a message.
+func TestAKeyWhileTheOperatorsPhoneRingsActs(t *testing.T) {
+	h := newHarness(t, withSettings(func(s *config.IVR) {
+		for i := range s.Queues {
+			s.Queues[i].RingTimeout = time.Hour // rings far longer than the test
+		}
+	}))
+	h.login("wang", "PJSIP/8001", aritest.Phone{Never: true})
+	caller := h.dial("13800000001", "12345")
+	caller.Press("0")
+	leg := h.originated("PJSIP/8001")
+	caller.Press("9")
+	h.waitPlayed(caller, "voicemail-intro")
+	h.waitDone(leg)
+	h.waitAgent("wang", AgentReady)
+	caller.Hangup()
+	if rec := h.record(caller.ID()); rec.Offers != 1 {
+		t.Errorf("call record %+v; want one operator rung", rec)
+	}
+	h.idle()
+}
+
+// TestDirectLineRingsDuringTheWelcome: on a direct line the idle operator's phone rings
+// while the welcome still plays; the operator who answers at once is joined to the
+// caller only when the welcome has ended (it says the call is recorded). A caller who
+// presses 9 during the welcome goes to the voice message at once.
+func TestDirectLineRingsDuringTheWelcome(t *testing.T) {
+	const welcome = 1500 * time.Millisecond
+	direct := func(o *Options, ao *aritest.Options) {
+		o.Settings.Hotlines[1].Mode = config.ModeDirect
+		ao.MediaDuration = func(uri string) time.Duration {
+			if strings.Contains(uri, "welcome") {
+				return welcome
+			}
+			return 20 * time.Millisecond
+		}
+	}
+	t.Run("operator", func(t *testing.T) {
+		h := newHarness(t, direct)
+		h.login("li", "PJSIP/8002", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
+		start := time.Now()
+		caller := h.dial("13800000001", "8393000")
+		leg := h.originated("PJSIP/8002")
+		if rang := time.Since(start); rang >= welcome {
+			t.Errorf("the phone rang %v after the call, after the welcome (%v)", rang, welcome)
+		}
+		h.eventually("bridged", func() bool { return leg.BridgeID() != "" && caller.BridgeID() == leg.BridgeID() })
+		if joined := time.Since(start); joined < welcome {
+			t.Errorf("caller and operator joined %v after the call, before the welcome (%v) ended", joined, welcome)
+		}
+		if !played(caller, "welcome-government") || played(caller, "menu-main") {
+			t.Errorf("played %v; want the welcome and no menu", caller.Played())
+		}
+		caller.Hangup()
+		if rec := h.record(caller.ID()); rec.Outcome != OutcomeAnswered || rec.QueuedAt == nil {
+			t.Errorf("call record %+v; want answered, queued from the arrival", rec)
+		}
+		h.idle()
+	})
+	t.Run("key 9", func(t *testing.T) {
+		h := newHarness(t, direct)
+		h.login("li", "PJSIP/8002", aritest.Phone{Never: true})
+		caller := h.dial("13800000001", "8393000")
+		h.originated("PJSIP/8002")
+		caller.Press("9")
+		h.waitPlayed(caller, "voicemail-intro")
+		caller.Hangup()
+		h.idle()
+	})
+}

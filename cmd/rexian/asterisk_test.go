@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/asterisktest"
 	"github.com/rexian/rexian/ivr/prompt"
@@ -543,5 +545,181 @@ func (tel *telephony) spooled(caller string) bool {
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// renderPrompts speaks the named prompts of the demo city with espeak-ng into the
+// Asterisk's sounds, replacing the short tones, so that a call lasts as long as in the
+// field; it returns each prompt's length.
+func (tel *telephony) renderPrompts(t *testing.T, names ...string) map[string]time.Duration {
+	t.Helper()
+	texts := map[string]string{}
+	for _, n := range names {
+		texts[n] = config.DefaultPrompts()[n]
+	}
+	dir := filepath.Join(tel.ast.Root(), "lib", "sounds", "zh", "rexian")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := prompt.Render(ctx, texts, dir, prompt.Options{Force: true}); err != nil {
+		if errors.Is(err, prompt.ErrToolMissing) {
+			dbtest.Unavailable(t, "espeak-ng and sox", "apt-get install espeak-ng sox (scripts/test does it)", err)
+		}
+		t.Fatal(err)
+	}
+	out := map[string]time.Duration{}
+	for _, n := range names {
+		fi, err := os.Stat(filepath.Join(dir, n+".wav"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = time.Duration(fi.Size()-44) * time.Second / 16000
+	}
+	return out
+}
+
+// TestAsteriskRingTime measures, with the prompts spoken as shipped, how long a caller
+// waits for an idle operator's phone to ring: from the citizen's INVITE (SIPp as the
+// carrier) to the INVITE reaching phone 8001 (SIPp as the phone), both as SIPp stamped
+// them. On the menu line the caller presses 1 at once; the second line is set to direct
+// mode (hotlines[].mode: direct), where the caller presses nothing. The targets (6 s
+// and 3 s) are logged; the test fails only far beyond them, so a loaded machine cannot
+// make it flaky.
+func TestAsteriskRingTime(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	lengths := tel.renderPrompts(t, "welcome-mayor", "welcome-government", "menu-main", "queue-enter")
+	t.Logf("prompts as spoken: %v", lengths)
+	tel.start(t, func(c *config.Config) {
+		for i := range c.IVR.Hotlines {
+			if c.IVR.Hotlines[i].Code == "government" {
+				c.IVR.Hotlines[i].Mode = config.ModeDirect
+			}
+		}
+		for i := range c.IVR.Queues {
+			c.IVR.Queues[i].WrapUp = 0
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ph, err := tel.ast.Register(ctx, "8001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
+		t.Fatalf("operator login: %d", code)
+	}
+	for _, tt := range []struct {
+		name, dialled, caller string
+		steps                 []asterisktest.Step
+		target, bound         time.Duration
+	}{
+		{"menu, 1 at once", "12345", "13900139001", []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(3 * time.Second)}, 6 * time.Second, 15 * time.Second},
+		{"direct", "8393000", "13900139002", []asterisktest.Step{asterisktest.Speak(6 * time.Second)}, 3 * time.Second, 12 * time.Second},
+	} {
+		answered := make(chan asterisktest.Result, 1)
+		go func() { answered <- ph.Answer(ctx, 1, 500*time.Millisecond) }()
+		res := tel.ast.Carrier(ctx, asterisktest.Citizen{Dialled: tt.dialled, Steps: tt.steps, Trace: true}, tt.caller)
+		if res.Err != nil {
+			t.Fatalf("%s: citizen: %v\n%s", tt.name, res.Err, res.Output)
+		}
+		phone := <-answered
+		if phone.Err != nil {
+			t.Fatalf("%s: phone 8001: %v\n%s", tt.name, phone.Err, phone.Output)
+		}
+		rec := tel.ended(t, tt.caller, nil)
+		if rec.Outcome != ivr.OutcomeAnswered {
+			t.Errorf("%s: call record %+v; want answered", tt.name, rec)
+		}
+		sent, rang := asterisktest.Sent(res.Messages, "INVITE"), asterisktest.Received(phone.Messages, "INVITE")
+		if len(sent) == 0 || len(rang) == 0 {
+			t.Fatalf("%s: INVITE times missing: citizen %v, phone %v", tt.name, sent, rang)
+		}
+		ring := rang[0].Sub(sent[0])
+		t.Logf("%s: the operator's phone rang %v after the citizen's INVITE (target %v; answered %v after the arrival)",
+			tt.name, ring.Round(time.Millisecond), tt.target, rec.ConnectedAt.Sub(rec.ArrivedAt).Round(time.Millisecond))
+		if ring > tt.bound {
+			t.Errorf("%s: the operator's phone rang %v after the INVITE, far beyond the target %v", tt.name, ring, tt.target)
+		}
+	}
+}
+
+// TestAsteriskKeysInTheQueue: keys pressed as the caller joins the queue act. Phone 8001
+// talks with a first citizen; a second presses 1 and, while 正在为您转接 (spoken as
+// shipped) still plays, 9: they are taken to the voice message, which becomes a ticket.
+// Then, with the operator free, a third presses 1 and, while the phone rings, 9: the
+// phone stops ringing and the caller leaves a message too.
+func TestAsteriskKeysInTheQueue(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.renderPrompts(t, "queue-enter")
+	tel.start(t, func(c *config.Config) {
+		for i := range c.IVR.Queues {
+			c.IVR.Queues[i].WrapUp = 0
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ph, err := tel.ast.Register(ctx, "8001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
+		t.Fatalf("operator login: %d", code)
+	}
+	answered := make(chan asterisktest.Result, 1)
+	go func() { answered <- ph.Answer(ctx, 1, 0) }()
+	const first, second, third = "13900139011", "13900139012", "13900139013"
+	talked := make(chan asterisktest.Result, 1)
+	go func() {
+		talked <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(20 * time.Second)}}, first)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if recs := tel.calls(t, first); len(recs) > 0 && recs[0].ConnectedAt != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first citizen never reached the operator: %+v", tel.calls(t, first))
+		}
+	}
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Press("1"), asterisktest.Silence(800 * time.Millisecond), asterisktest.Press("9"),
+		asterisktest.Silence(time.Second), asterisktest.Speak(3 * time.Second),
+	}}, second)
+	if res.Err != nil {
+		t.Fatalf("second citizen: %v\n%s", res.Err, res.Output)
+	}
+	rec := tel.ended(t, second, func(r ivr.Record) bool { return r.TicketNumber != "" })
+	if rec.Outcome != ivr.OutcomeVoicemail || rec.QueuedAt == nil {
+		t.Errorf("second citizen: %+v; want queued, then a voice message", rec)
+	}
+	if r := <-talked; r.Err != nil {
+		t.Fatalf("first citizen: %v\n%s", r.Err, r.Output)
+	}
+	if r := <-answered; r.Err != nil {
+		t.Fatalf("phone 8001: %v\n%s", r.Err, r.Output)
+	}
+
+	// The operator is free again: the third caller's key acts while the phone rings.
+	tel.ended(t, first, nil)
+	rang := make(chan asterisktest.Result, 1)
+	go func() { rang <- ph.Answer(ctx, 1, 30*time.Second) }()
+	res = tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Press("1"), asterisktest.Silence(1500 * time.Millisecond), asterisktest.Press("9"),
+		asterisktest.Silence(time.Second), asterisktest.Speak(3 * time.Second),
+	}}, third)
+	if res.Err != nil {
+		t.Fatalf("third citizen: %v\n%s", res.Err, res.Output)
+	}
+	rec = tel.ended(t, third, func(r ivr.Record) bool { return r.TicketNumber != "" })
+	if rec.Outcome != ivr.OutcomeVoicemail || rec.Offers == 0 {
+		t.Errorf("third citizen: %+v; want the phone rung, then a voice message", rec)
+	}
+	var live ivr.Snapshot
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tel.api(t, "supervisor", "GET", "/ivr/live", "", &live)
+		if len(live.Agents) == 1 && live.Agents[0].State == ivr.AgentReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("operators after the caller left the ringing: %+v; want one, ready", live.Agents)
+		}
 	}
 }

@@ -52,12 +52,18 @@ type Citizen struct {
 	// AwaitHangup: after the steps the citizen waits up to this long for the hotline to
 	// hang up (answering re-INVITEs meanwhile); zero: the citizen hangs up.
 	AwaitHangup time.Duration
+	// Trace keeps SIPp's message log (with each message's time) in Result.Messages.
+	Trace bool
 }
 
 // Result is what SIPp reported.
 type Result struct {
 	Output string // SIPp's screen and error log
 	Err    error  // nil when every call succeeded
+	// Messages is SIPp's message log when traced (Citizen.Trace; always for a Phone):
+	// every SIP message sent and received, each after a line with its time. Sent and
+	// Received read it.
+	Messages string
 }
 
 // Carrier places one call per caller number through the trunk, all at once, each
@@ -89,8 +95,17 @@ func (a *Asterisk) Carrier(ctx context.Context, c Citizen, callers ...string) Re
 		return Result{Err: err}
 	}
 	defer a.freeCarrierPort(port)
-	return a.sipp(ctx, dir, "citizen.xml", data, port,
-		"-s", c.Dialled, "-inf", filepath.Join(dir, "callers.csv"), "-m", n, "-l", n, "-r", "50")
+	args := []string{"-s", c.Dialled, "-inf", filepath.Join(dir, "callers.csv"), "-m", n, "-l", n, "-r", "50"}
+	log := filepath.Join(dir, "messages.log")
+	if c.Trace {
+		args = append(args, "-trace_msg", "-message_file", log)
+	}
+	res := a.sipp(ctx, dir, "citizen.xml", data, port, args...)
+	if c.Trace {
+		b, _ := os.ReadFile(log)
+		res.Messages = string(b)
+	}
+	return res
 }
 
 // carrierPort takes a trunk port no other Carrier runs on.
@@ -144,7 +159,13 @@ func (p *Phone) Answer(ctx context.Context, calls int, ringFor time.Duration) Re
 	defer stop()
 	done := make(chan Result, 1)
 	data := map[string]any{"RingFor": ringFor.Milliseconds(), "Audio": AudioPcap}
-	go func() { done <- p.a.sipp(ctx, dir, "phone.xml", data, p.port) }()
+	log := filepath.Join(dir, "messages.log")
+	go func() {
+		r := p.a.sipp(ctx, dir, "phone.xml", data, p.port, "-trace_msg", "-message_file", log)
+		b, _ := os.ReadFile(log)
+		r.Messages = string(b)
+		done <- r
+	}()
 	// SIPp counts Asterisk's qualify requests among the calls a server takes, so the
 	// scenario notes each answered call in a file instead.
 	for {
@@ -399,6 +420,35 @@ func (a *Asterisk) Citizens(ctx context.Context, calls int, who ...Callee) Deliv
 	res := a.sipp(ctx, dir, "callee.xml", data, a.callee, "-m", strconv.Itoa(calls), "-trace_msg", "-message_file", log)
 	b, _ := os.ReadFile(log)
 	return Delivered{Result: res, Invites: receivedInvites(string(b))}
+}
+
+// Sent returns when SIPp sent each request of method (INVITE, BYE…) in a message log
+// (Result.Messages), in order; Received when it received them. SIPp stamps each message
+// with this machine's clock, so the times of two SIPp runs compare: from a citizen's
+// INVITE sent to an operator's phone's INVITE received is how long the caller waited for
+// the phone to ring.
+func Sent(messages, method string) []time.Time { return stamps(messages, "sent", method) }
+
+// Received: see Sent.
+func Received(messages, method string) []time.Time { return stamps(messages, "received", method) }
+
+// stamps reads SIPp's message log: each message follows a line of dashes and its local
+// time ("----… 2026-12-06 08:58:03.179763"), then "UDP message sent (N bytes):" or
+// "UDP message received [N] bytes :", an empty line and the message.
+func stamps(messages, dir, method string) []time.Time {
+	var out []time.Time
+	const rule = "----------------------------------------------- "
+	for _, part := range strings.Split(messages, rule)[1:] {
+		stamp, rest, _ := strings.Cut(part, "\n")
+		kind, msg, _ := strings.Cut(rest, "\n")
+		if !strings.Contains(kind, "message "+dir) || !strings.HasPrefix(strings.TrimLeft(msg, "\r\n"), method+" ") {
+			continue
+		}
+		if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999", strings.TrimSpace(stamp), time.Local); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // receivedInvites picks the INVITEs out of SIPp's message log.
