@@ -723,3 +723,52 @@ func TestAsteriskKeysInTheQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestAsteriskFlowFailureFallback: the spool lacks recording/, so Asterisk refuses the
+// voice message rexian asks it to record. The caller is not lost: rexian sends the call on
+// to the dialplan's [rexian-fallback], which apologises and records the message into the
+// voice-message spool, and rexian's import turns it into a ticket of the caller.
+func TestAsteriskFlowFailureFallback(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{NoRecordingFolder: true})
+	tel.start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const caller = "13700137000"
+	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(6 * time.Second),
+	}}, caller)
+	if res.Err != nil {
+		t.Fatalf("%v\n%s", res.Err, res.Output)
+	}
+	rec := tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeFallback || !strings.Contains(rec.Note, "record") {
+		t.Errorf("call record %+v; want sent on to the fallback, the cause noted", rec)
+	}
+	if tel.played("rexian/fallback-sorry") != 1 {
+		t.Errorf("the caller did not hear the dialplan's apology")
+	}
+	var files []string
+	for deadline := time.Now().Add(10 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(tel.ast.SpoolDir(), "*_"+caller+"_12345_*.wav"))
+	}
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v, want the message of %s", files, caller)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Size() < 16000 {
+		t.Errorf("the spooled message %s holds no speech: %v", files[0], err)
+	}
+	// The import leaves files younger than a few seconds for its next pass (every 30 s).
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(files[0], old, old); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Tickets []struct{ Number, Channel string }
+	}
+	for deadline := time.Now().Add(75 * time.Second); len(list.Tickets) == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		tel.api(t, "operator", "GET", "/tickets?phone="+caller, "", &list)
+	}
+	if len(list.Tickets) != 1 || list.Tickets[0].Channel != "voicemail" {
+		t.Fatalf("tickets of %s: %+v, want one voice message from the spool", caller, list.Tickets)
+	}
+}
