@@ -283,8 +283,10 @@ type StandardPanel struct {
 var machineActors = []string{"system", "operator:web", "operator:mailbox", "operator:qq", "operator:sms", "operator:ivr", "integrator:open311"}
 
 // answeringActions are what the central desk does when it takes up a message: dispatch
-// it, answer it, refuse it, merge it or note what it did.
-var answeringActions = []tickets.Action{tickets.ActDispatch, tickets.ActAnswer, tickets.ActRefuse, tickets.ActMerge, tickets.ActNote}
+// it, answer it, refuse it, merge it or note what it did; for a ticket imported from the
+// previous platform, its dispatch or completion there.
+var answeringActions = []tickets.Action{tickets.ActDispatch, tickets.ActAnswer, tickets.ActRefuse, tickets.ActMerge, tickets.ActNote,
+	tickets.ActImportedDispatch, tickets.ActImportedComplete}
 
 // Standard computes the panel for period p:
 //   - calls_15s: inbound calls answered by a person within 15 s, over the calls that

@@ -29,7 +29,24 @@ func Migrations() []*database.Migration {
 				StatusCompleted, StatusRefused, StatusMerged).Error
 		}},
 		{ID: "20261206_80_tickets_personal_data", Migrate: migratePersonalData},
+		{ID: "20261206_90_tickets_imports", Migrate: migrateImports, Rollback: func(tx *gorm.DB) error {
+			return tx.Migrator().DropTable("ticket_imports")
+		}},
 	}
+}
+
+// migrateImports creates ticket_imports: which record of which previous platform each
+// imported ticket came from, unique per source, so that a re-run of an import skips
+// what it already wrote.
+func migrateImports(tx *gorm.DB) error {
+	type TicketImport struct {
+		ID         uint64 `gorm:"primaryKey"`
+		Source     string `gorm:"size:64;not null;uniqueIndex:idx_ticket_imports_ref,priority:1"`
+		Ref        string `gorm:"size:255;not null;uniqueIndex:idx_ticket_imports_ref,priority:2"`
+		TicketID   uint64 `gorm:"not null;index"`
+		ImportedAt time.Time
+	}
+	return tx.Migrator().CreateTable(&TicketImport{})
 }
 
 func migrateInit(tx *gorm.DB) error {

@@ -33,6 +33,8 @@ var (
 		tickets.ActApproveExtension: "批准延期", tickets.ActRefuseExtension: "不批准延期", tickets.ActUrge: "督办",
 		tickets.ActAnswer: "直接办结", tickets.ActReopen: "重新打开", tickets.ActMerge: "合并重复件", tickets.ActRefuse: "不予受理",
 		tickets.ActOverdue: "超期", tickets.ActAttach: "上传附件", tickets.ActNote: "备注",
+		tickets.ActImportedRegister: "受理（历史导入）", tickets.ActImportedDispatch: "派单（历史导入）",
+		tickets.ActImportedReply: "回复（历史导入）", tickets.ActImportedComplete: "办结（历史导入）",
 	}
 	assignmentNames = map[tickets.AssignmentStatus]string{
 		tickets.AssignDispatched: "待签收", tickets.AssignSigned: "办理中", tickets.AssignReplied: "已回复",

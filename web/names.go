@@ -14,6 +14,7 @@ var systemActors = map[string]string{
 	"operator:web": "网上受理", "operator:ivr": "语音留言", "operator:mailbox": "市长信箱",
 	"operator:qq": "QQ受理", "operator:sms": "短信受理", "integrator:open311": "Open311接口",
 	"supervisor:callback": "系统回访", "system:callback": "系统回访", "system:sms": "短信回访", "system": "系统",
+	tickets.ImportActor: "历史数据导入",
 }
 
 // roleNames are the roles in words, for an actor without a display name.
