@@ -15,10 +15,12 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/callback"
 	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/ticketstest"
 )
@@ -542,4 +544,35 @@ func csvText(t *testing.T, rows [][]string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestImportSealsPersonalData: with personal-data keys the imported citizens' names and
+// numbers are sealed at rest like those registered here, and found by number.
+func TestImportSealsPersonalData(t *testing.T) {
+	e := newEnv(t)
+	keys, err := pii.Parse("key k1 00112233445566778899aabbccddeeff\nindex i1 " +
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pii.Install(e.te.DB, keys); err != nil {
+		t.Fatal(err)
+	}
+	path := e.csvFile("old.csv", [][]string{header, good(1, "满意")})
+	if rep, err := e.im.Run(e.te.Ctx, path, Mapping{Source: "old-12345"}, false); err != nil || rep.Imported != 1 {
+		t.Fatalf("import: %v %+v", err, rep)
+	}
+	var name, tel string
+	if err := e.te.DB.Raw(`SELECT citizen_name, citizen_phone FROM tickets`).Row().Scan(&name, &tel); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{name, tel} {
+		if _, ok := pii.IsSealed(v); !ok || strings.Contains(v, "13800138000") || strings.Contains(v, "王") {
+			t.Errorf("stored %q: want a sealed value", v)
+		}
+	}
+	list, _, err := e.te.Store.List(e.te.Ctx, &auth.Principal{Name: "li", Role: auth.RoleSupervisor}, tickets.Filter{Phone: "13800138000"}, api.Page{Page: 1, PerPage: 10})
+	if err != nil || len(list) != 1 {
+		t.Errorf("tickets of 13800138000: %+v %v", list, err)
+	}
 }
