@@ -31,6 +31,7 @@ type telephony struct {
 	env    []string
 	r      *running
 	tokens map[string]string // role → "Bearer …"
+	opts   []Option          // for each start of rexian
 }
 
 // startAsterisk starts an Asterisk with every prompt the demo city's rexian plays and
@@ -74,7 +75,7 @@ func (tel *telephony) start(t *testing.T, mod func(*config.Config)) {
 	if mod != nil {
 		mod(&cfg)
 	}
-	tel.r = startAppFor(t, 3*time.Minute, cfg, withShutdownTimeout(5*time.Second))
+	tel.r = startAppFor(t, 3*time.Minute, cfg, append([]Option{withShutdownTimeout(5 * time.Second)}, tel.opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := tel.ast.WaitApp(ctx, cfg.ARI.App); err != nil {
@@ -770,5 +771,98 @@ func TestAsteriskFlowFailureFallback(t *testing.T) {
 	}
 	if len(list.Tickets) != 1 || list.Tickets[0].Channel != "voicemail" {
 		t.Fatalf("tickets of %s: %+v, want one voice message from the spool", caller, list.Tickets)
+	}
+}
+
+// TestAsteriskRestartReadopts: rexian stops (gracefully) and starts again while phone 8001
+// talks with one citizen and two more wait in the complaint queue; the third hangs up
+// while rexian is down. Nobody is cut off: the conversation goes on (SIPp fails a call
+// the hotline hangs up first), the second caller keeps queue and arrival and reaches the
+// operator once the first hangs up, and every call keeps one record, closed with the end
+// it reached, the third's too.
+func TestAsteriskRestartReadopts(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	// Operators' states live in Redis across the restart.
+	redisURL, ns := testRedis(t)
+	for i, kv := range tel.env {
+		if strings.HasPrefix(kv, "REXIAN_REDIS_URL=") {
+			tel.env[i] = "REXIAN_REDIS_URL=" + redisURL
+		}
+	}
+	tel.opts = []Option{withLiveNamespace(ns)}
+	noWrapUp := func(c *config.Config) {
+		for i := range c.IVR.Queues {
+			c.IVR.Queues[i].WrapUp = 0
+		}
+	}
+	tel.start(t, noWrapUp)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	ph, err := tel.ast.Register(ctx, "8001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
+		t.Fatalf("operator login: %d", code)
+	}
+	answered := make(chan asterisktest.Result, 1)
+	go func() { answered <- ph.Answer(ctx, 2, 0) }()
+	const talking, waiting, leaving = "13900139021", "13900139022", "13900139023"
+	results := map[string]chan asterisktest.Result{}
+	call := func(caller string, speak time.Duration) {
+		done := make(chan asterisktest.Result, 1)
+		results[caller] = done
+		go func() {
+			done <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(speak)}}, caller)
+		}()
+	}
+	until := func(caller, what string, cond func(ivr.Record) bool) ivr.Record {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if recs := tel.calls(t, caller); len(recs) > 0 && cond(recs[0]) {
+				return recs[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never %s: %+v", caller, what, tel.calls(t, caller))
+			}
+		}
+	}
+	call(talking, 25*time.Second)
+	until(talking, "talked", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	call(waiting, 50*time.Second)
+	before := until(waiting, "queued", func(r ivr.Record) bool { return r.QueuedAt != nil })
+	call(leaving, 4*time.Second)
+	until(leaving, "queued", func(r ivr.Record) bool { return r.QueuedAt != nil })
+
+	tel.r.stop()
+	if err := tel.r.wait(t); err != nil {
+		t.Fatalf("rexian stopped with %v", err)
+	}
+	if r := <-results[leaving]; r.Err != nil {
+		t.Fatalf("the caller who left while rexian was down: %v\n%s", r.Err, r.Output)
+	}
+	tel.start(t, noWrapUp)
+
+	if r := <-results[talking]; r.Err != nil {
+		t.Errorf("the conversation across the restart: %v\n%s", r.Err, r.Output)
+	}
+	if r := <-results[waiting]; r.Err != nil {
+		t.Errorf("the waiting caller: %v\n%s", r.Err, r.Output)
+	}
+	if r := <-answered; r.Err != nil {
+		t.Errorf("phone 8001: %v\n%s", r.Err, r.Output)
+	}
+	for _, tt := range []struct {
+		caller  string
+		outcome ivr.Outcome
+	}{{talking, ivr.OutcomeAnswered}, {waiting, ivr.OutcomeAnswered}, {leaving, ivr.OutcomeAbandonedQueue}} {
+		tel.ended(t, tt.caller, nil)
+		recs := tel.calls(t, tt.caller)
+		if len(recs) != 1 || recs[0].Outcome != tt.outcome {
+			t.Errorf("records of %s: %+v; want one, %s", tt.caller, recs, tt.outcome)
+		}
+	}
+	after := tel.calls(t, waiting)[0]
+	if after.ID != before.ID || after.Queue != before.Queue || after.QueuedAt == nil || !after.QueuedAt.Equal(*before.QueuedAt) {
+		t.Errorf("the waiting caller's record went from %+v to %+v; want the same record, queue and arrival", before, after)
 	}
 }
