@@ -19,6 +19,16 @@ type ARI struct {
 	Password string   `yaml:"password" secret:"true"`
 	// App is the Stasis application the dialplan sends calls to: Stasis(hotline,<dialled>).
 	App string `yaml:"app"`
+	// Standby makes the instances pointed at the same Asterisk take turns: one holds a
+	// lease in the live store (redis_url, which they must share) and controls the node,
+	// the others wait without connecting the Stasis app, and take over within about
+	// LeaseTTL when the holder dies. Without it, two instances on one node fight (the
+	// later socket takes the app over).
+	Standby bool `yaml:"standby"`
+	// LeaseTTL is how long a lease lives without renewal: the longest a node stays
+	// without a controller after its holder died (plus the take-over). Queued callers
+	// hear Asterisk's music meanwhile; a caller between two prompts hears silence.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // Enabled reports whether a node is configured.
@@ -170,7 +180,7 @@ type StatusLookup struct {
 }
 
 // DefaultARI is the ARI configuration with no node: the controller stays off.
-func DefaultARI() ARI { return ARI{App: "hotline"} }
+func DefaultARI() ARI { return ARI{App: "hotline", LeaseTTL: 3 * time.Second} }
 
 // DefaultIVR is the demo city's telephone set-up: the mayor hotline on 12345 with 14
 // lines and the government-affairs hotline, each with the standard menu.
@@ -464,6 +474,9 @@ func (a ARI) Validate() error {
 	}
 	if a.App == "" {
 		errs = append(errs, errors.New("ari.app: must not be empty"))
+	}
+	if a.LeaseTTL < time.Second || a.LeaseTTL > time.Minute {
+		errs = append(errs, fmt.Errorf("ari.lease_ttl: must be between 1s and 1m, not %s", a.LeaseTTL))
 	}
 	return errors.Join(errs...)
 }

@@ -465,6 +465,20 @@ func (q *acd) agent(user string) (Agent, bool) {
 	return *a, true
 }
 
+// forget drops the operators (and their wrap-up timers): an instance that stopped
+// controlling its nodes must not carry a stale picture into the next take-over, which
+// restores it from the live store.
+func (q *acd) forget() {
+	q.mu.Lock()
+	for u, t := range q.timers {
+		t.Stop()
+		delete(q.timers, u)
+	}
+	clear(q.agents)
+	q.mu.Unlock()
+	q.changed()
+}
+
 // stop cancels the wrap-up timers (shutdown).
 func (q *acd) stop() {
 	q.mu.Lock()

@@ -507,3 +507,8 @@ func (c *call) recordMessage(ctx context.Context, name string, max time.Duration
 		}
 	}
 }
+
+// stopping reports whether the call's controller let go of it (shutting down, or the
+// node's lease lost): the call then leaves its channels as they are, for the next
+// controller to re-adopt.
+func (c *call) stopping() bool { return c.ctrl.stopping() || c.node.fenced() }

@@ -54,6 +54,10 @@ type Controller struct {
 	live    *liveState
 
 	nodes []*node
+	// standby: nodes are controlled under a lease (ari.standby); holding tells how many
+	// this instance holds now.
+	standby bool
+	holding int
 
 	mu       sync.Mutex
 	occupied map[string]int // line number → callers on it
@@ -137,6 +141,20 @@ func New(opts Options) (*Controller, error) {
 		}
 		c.nodes = append(c.nodes, n)
 	}
+	if opts.ARI.Standby {
+		if opts.Live == nil {
+			return nil, errors.New("ari.standby needs the live store shared by the instances (redis_url)")
+		}
+		ttl := opts.ARI.LeaseTTL
+		if ttl <= 0 {
+			ttl = config.DefaultARI().LeaseTTL
+		}
+		for _, n := range c.nodes {
+			n.lease = newLease(opts.Live, n.app, n.name, ttl)
+		}
+		c.standby = true
+	}
+	c.live.active = c.Controlling
 	c.callsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "rexian_ivr_active_calls", Help: "Calls the controller is handling now.",
 	}, func() float64 { return float64(c.ActiveCalls()) })
@@ -155,13 +173,22 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx = ctx
 	c.mu.Unlock()
-	c.restoreAgents(ctx)
+	if !c.standby {
+		c.restoreAgents(ctx)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.live.run(ctx) }()
 	for _, n := range c.nodes {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if n.lease == nil {
+				n.control(ctx)
+				return
+			}
+			c.standBy(ctx, n)
+		}()
 	}
 	<-ctx.Done()
 	wg.Wait()
@@ -171,6 +198,73 @@ func (c *Controller) Run(ctx context.Context) error {
 		n.rest.close()
 	}
 	return nil
+}
+
+// standBy waits for the node's lease and controls the node while it holds it, again and
+// again until ctx ends. Taking a node over is a restart's re-adoption: the operators come
+// back from the live store, the calls from Asterisk's channels and their records.
+func (c *Controller) standBy(ctx context.Context, n *node) {
+	n.log.Info("ari: standing by for the node's lease", "ttl", n.lease.ttl)
+	waitLogged := false
+	n.lease.hold(ctx, func(err error) {
+		switch {
+		case errors.Is(err, errLeaseLost):
+			n.log.Error("ari: lease lost; this instance stopped controlling the node's calls and stands by", "err", err)
+			waitLogged = false
+		case err != nil && !waitLogged:
+			n.log.Warn("ari: lease not reachable in the live store; standing by", "err", err)
+			waitLogged = true
+		}
+	}, func(held context.Context) {
+		waitLogged = false
+		start := time.Now()
+		c.mu.Lock()
+		first := c.holding == 0
+		c.holding++
+		c.mu.Unlock()
+		if first {
+			// What this instance knew of the operators is stale (or empty): the holder
+			// that went kept the picture in the live store.
+			c.acd.forget()
+			c.restoreAgents(held)
+		}
+		n.log.Info("ari: lease taken; this instance controls the node", "took", time.Since(start))
+		n.control(held)
+		c.mu.Lock()
+		c.holding--
+		last := c.holding == 0
+		c.mu.Unlock()
+		if last {
+			c.acd.forget()
+		}
+	})
+}
+
+// Controlling reports whether this instance controls at least one node: it then keeps
+// the operators' queue, writes the live picture and applies operators' commands. Without
+// ari.standby the controller always does.
+func (c *Controller) Controlling() bool {
+	if !c.standby {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.holding > 0
+}
+
+// NodeRole is one node's role on this instance.
+type NodeRole struct {
+	Node string `json:"node"`
+	Role Role   `json:"role"`
+}
+
+// Roles tells, node by node, whether this instance controls it or stands by.
+func (c *Controller) Roles() []NodeRole {
+	out := make([]NodeRole, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, NodeRole{Node: n.name, Role: n.role()})
+	}
+	return out
 }
 
 // Connected reports how many nodes have their event socket up.
@@ -259,9 +353,7 @@ func isDialled(arg string) bool {
 // already owns the channel (false): a StasisStart and the re-adoption after a reconnect
 // may both find a new channel, and two flows on one channel would talk over each other.
 func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) bool {
-	c.mu.Lock()
-	parent := c.ctx
-	c.mu.Unlock()
+	parent := n.controlContext()
 	n.mu.Lock()
 	if n.calls[cl.id] != nil || n.routes[cl.id] != nil {
 		n.mu.Unlock()
@@ -274,8 +366,10 @@ func (c *Controller) launch(n *node, cl *call, flow func(ctx context.Context)) b
 	n.routes[cl.id] = cl
 	n.mu.Unlock()
 	c.wg.Add(1)
+	n.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer n.wg.Done()
 		defer cancel()
 		defer func() {
 			n.mu.Lock()

@@ -97,7 +97,7 @@ func (c *call) fallback(ctx context.Context, cause error) Outcome {
 // finish writes the outcome and hangs the caller up if still there.
 func (c *call) finish(ctx context.Context, outcome Outcome) {
 	bg := context.WithoutCancel(ctx)
-	if c.ctrl.stopping() && !c.isHungup() {
+	if c.stopping() && !c.isHungup() {
 		c.log.Info("ivr: controller stopping; the call stays in Asterisk for the next run to re-adopt")
 		if c.rec != nil && c.rec.ID != 0 {
 			c.rec.Note = appendNote(c.rec.Note, "rexian 停止时通话仍在进行，由重启后的控制器接管")
@@ -657,7 +657,7 @@ func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, w
 	c.route(bridge)
 	started := c.ctrl.now()
 	defer func() {
-		if c.ctrl.stopping() && !c.isHungup() {
+		if c.stopping() && !c.isHungup() {
 			return // the conversation goes on; the next run re-adopts it
 		}
 		if err := c.node.rest.hangup(bg, leg, ""); err != nil {

@@ -95,7 +95,7 @@ func newHarness(t *testing.T, hopts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	o.ARI = config.ARI{URL: []string{srv.URL()}, User: "hotline", Password: "hotline", App: "hotline"}
+	o.ARI.URL, o.ARI.User, o.ARI.Password, o.ARI.App = []string{srv.URL()}, "hotline", "hotline", "hotline"
 	h := &harness{t: t, srv: srv, store: env.Store, audit: env.Audit, opts: o}
 	h.start()
 	return h

@@ -95,9 +95,14 @@ func errNoController() error {
 	return api.Errorf(api.ErrUnavailable, "ivr_off", "the telephone controller is not running on any instance (set REXIAN_ARI_URL)")
 }
 
+// local reports whether this instance's controller keeps the queue: it then answers
+// from its own state; a standby (or an instance without telephony) asks the live store
+// and sends commands to the one that controls the calls.
+func (h *Handler) local() bool { return h.ctrl != nil && h.ctrl.Controlling() }
+
 // controllerRunning reports whether this instance or another runs the controller.
 func (h *Handler) controllerRunning(ctx context.Context) bool {
-	if h.ctrl != nil {
+	if h.local() {
 		return true
 	}
 	s, err := h.live.Snapshot(ctx)
@@ -139,7 +144,7 @@ func (h *Handler) login(c *gin.Context) error {
 		name = p.Name
 	}
 	ctx := c.Request.Context()
-	if h.ctrl != nil {
+	if h.local() {
 		a := h.ctrl.acd.login(p.Name, name, in.Phone, skills)
 		c.JSON(http.StatusOK, a)
 		return nil
@@ -156,7 +161,7 @@ func (h *Handler) login(c *gin.Context) error {
 
 func (h *Handler) logout(c *gin.Context) error {
 	p := auth.Current(c)
-	if h.ctrl != nil {
+	if h.local() {
 		if !h.ctrl.acd.logout(p.Name) {
 			return api.Errorf(api.ErrNotFound, "not_logged_in", "%s is not logged into the queue", p.Name)
 		}
@@ -191,7 +196,7 @@ func (h *Handler) state(c *gin.Context) error {
 		return api.Errorf(api.ErrInvalid, "invalid_reason", "reason is longer than 64 bytes")
 	}
 	p := auth.Current(c)
-	if h.ctrl != nil {
+	if h.local() {
 		a, ok := h.ctrl.acd.setState(p.Name, in.State == string(AgentReady), in.Reason)
 		if !ok {
 			return api.Errorf(api.ErrConflict, "not_logged_in", "%s is not logged into the queue: log in first", p.Name)
@@ -214,7 +219,7 @@ func (h *Handler) state(c *gin.Context) error {
 }
 
 func (h *Handler) liveSnapshot(c *gin.Context) error {
-	if h.ctrl != nil {
+	if h.local() {
 		c.JSON(http.StatusOK, h.ctrl.Snapshot())
 		return nil
 	}
@@ -238,7 +243,7 @@ func (h *Handler) events(c *gin.Context) error {
 	c.Header("Cache-Control", "no-store")
 	c.Header("X-Accel-Buffering", "no") // nginx must not hold events back
 	// Start with the current picture, so a screen needs no second request.
-	if h.ctrl != nil {
+	if h.local() {
 		s := h.ctrl.Snapshot()
 		c.SSEvent("snapshot", Message{Type: "snapshot", At: s.At, Snapshot: &s})
 	} else if s, err := h.live.Snapshot(c.Request.Context()); err == nil && s != nil {
@@ -521,7 +526,7 @@ func (h *Handler) transfer(c *gin.Context) error {
 	if rec.EndedAt != nil {
 		return api.Errorf(api.ErrConflict, "call_ended", "call %d has ended", rec.ID)
 	}
-	if h.ctrl != nil {
+	if h.local() {
 		err := h.ctrl.transfer(rec.ID, in.Target, p.Actor())
 		switch {
 		case errors.Is(err, errUnknownTarget):

@@ -202,7 +202,10 @@ type liveState struct {
 	dirty    chan struct{}
 	snapshot func() Snapshot
 	apply    func(command)
-	downLog  atomic.Int64 // unix nanoseconds of the last "Redis down" warning
+	// active reports whether this instance controls calls: a standby neither writes the
+	// picture (it would overwrite the active one's) nor applies operators' commands.
+	active  func() bool
+	downLog atomic.Int64 // unix nanoseconds of the last "Redis down" warning
 }
 
 func newLiveState(store *live.Store, log *slog.Logger) *liveState {
@@ -254,7 +257,7 @@ func (s *liveState) run(ctx context.Context) {
 		case <-s.dirty:
 		case <-refresh.C:
 		}
-		if s.snapshot == nil {
+		if s.snapshot == nil || (s.active != nil && !s.active()) {
 			continue
 		}
 		snap := s.snapshot()
@@ -300,7 +303,7 @@ func (s *liveState) commands(ctx context.Context) {
 			if err := json.Unmarshal([]byte(m.Payload), &cmd); err != nil || cmd.Origin == s.origin {
 				continue
 			}
-			if s.apply != nil {
+			if s.apply != nil && (s.active == nil || s.active()) {
 				s.apply(cmd)
 			}
 		}

@@ -14,6 +14,7 @@ type collector struct {
 	c          *Controller
 	connected  *prometheus.Desc
 	registered *prometheus.Desc
+	active     *prometheus.Desc
 	channels   *prometheus.Desc
 	busy       *prometheus.Desc
 	waiting    *prometheus.Desc
@@ -27,6 +28,8 @@ func newCollector(c *Controller) *collector {
 			"1 while this controller's ARI event socket to the Asterisk node is open.", []string{"node"}, nil),
 		registered: prometheus.NewDesc("rexian_ari_app_registered",
 			"1 while the node delivers the Stasis app's calls to this controller (0 when disconnected or taken over by another).", []string{"node", "app"}, nil),
+		active: prometheus.NewDesc("rexian_ivr_node_active",
+			"1 while this instance controls the Asterisk node's calls (holds its lease with ari.standby), 0 while it stands by.", []string{"node"}, nil),
 		channels: prometheus.NewDesc("rexian_ivr_line_channels",
 			"Channels (simultaneous calls) a hotline line has.", []string{"line", "hotline"}, nil),
 		busy: prometheus.NewDesc("rexian_ivr_line_busy_channels",
@@ -39,7 +42,7 @@ func newCollector(c *Controller) *collector {
 }
 
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connected, m.registered, m.channels, m.busy, m.waiting, m.oldest} {
+	for _, d := range []*prometheus.Desc{m.connected, m.registered, m.active, m.channels, m.busy, m.waiting, m.oldest} {
 		ch <- d
 	}
 }
@@ -48,6 +51,7 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range m.c.nodes {
 		ch <- prometheus.MustNewConstMetric(m.connected, prometheus.GaugeValue, boolValue(n.connected.Load()), n.name)
 		ch <- prometheus.MustNewConstMetric(m.registered, prometheus.GaugeValue, boolValue(n.connected.Load() && !n.replaced.Load()), n.name, n.app)
+		ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, boolValue(n.active.Load()), n.name)
 	}
 	s := m.c.snapshot()
 	for _, l := range s.Lines {

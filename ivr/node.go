@@ -45,6 +45,18 @@ type node struct {
 	// adopted: the node's channels were listed and taken over at least once.
 	adopted atomic.Bool
 	entity  atomic.Value // string: Asterisk's entity id
+
+	// lease is the node's control lease with ari.standby (nil without): the node is
+	// controlled only while it is held.
+	lease *lease
+	// active: this instance controls the node (always, without ari.standby).
+	active atomic.Bool
+	// ctl is the context the node's calls run under: it ends when the controller stops
+	// or the lease is lost, and its calls then leave their channels as they are.
+	ctlMu sync.Mutex
+	ctl   context.Context
+	// calls' goroutines, so that a node given up waits for its calls to let go.
+	wg sync.WaitGroup
 }
 
 func newNode(ctrl *Controller, rawURL, user, pass, app string, log *slog.Logger) (*node, error) {
@@ -74,7 +86,41 @@ func newNode(ctrl *Controller, rawURL, user, pass, app string, log *slog.Logger)
 	}
 	n.log = log.With("node", n.name)
 	n.entity.Store("")
+	n.ctl = context.Background()
 	return n, nil
+}
+
+// control connects the node and serves its calls until ctx ends (the controller stops or
+// the lease is lost); then it waits for the node's calls, which leave their channels in
+// Asterisk for whoever controls the node next.
+func (n *node) control(ctx context.Context) {
+	n.ctlMu.Lock()
+	n.ctl = ctx
+	n.ctlMu.Unlock()
+	n.active.Store(true)
+	n.run(ctx)
+	n.active.Store(false)
+	n.adopted.Store(false)
+	n.wg.Wait()
+}
+
+// controlContext is the context a call on this node runs under.
+func (n *node) controlContext() context.Context {
+	n.ctlMu.Lock()
+	defer n.ctlMu.Unlock()
+	return n.ctl
+}
+
+// fenced reports whether this instance stopped controlling the node (its lease was lost
+// or the controller stops): its calls must no longer touch their channels.
+func (n *node) fenced() bool { return n.controlContext().Err() != nil }
+
+// Role is what this instance is for the node.
+func (n *node) role() Role {
+	if n.active.Load() {
+		return RoleActive
+	}
+	return RoleStandby
 }
 
 // run keeps the event socket open until ctx ends, reconnecting with capped exponential

@@ -225,7 +225,7 @@ func (c *Controller) closeGone(ctx context.Context, n *node, alive map[string]ch
 // taken over once, as the conversation may be on another.
 func (c *Controller) settleOperators() {
 	for _, n := range c.nodes {
-		if !n.adopted.Load() {
+		if n.active.Load() && !n.adopted.Load() {
 			return
 		}
 	}
@@ -325,7 +325,7 @@ func (c *call) watchBridge(ctx context.Context, bridge string, others []string, 
 	started := c.ctrl.now()
 	bg := context.WithoutCancel(ctx)
 	defer func() {
-		if c.ctrl.stopping() {
+		if c.stopping() {
 			return // the conversation goes on; the next run takes it over again
 		}
 		_ = c.node.rest.hangup(bg, c.id, "")

@@ -607,6 +607,9 @@ func (d *domains) ivrWorkers() []worker {
 		name:     "ivr_voicemail_retry",
 		interval: time.Minute,
 		pass: func(ctx context.Context) error {
+			if !d.ivr.Controlling() {
+				return nil // the instance that controls the calls registers their messages
+			}
 			_, err := d.ivr.RetryVoicemails(ctx)
 			return err
 		},

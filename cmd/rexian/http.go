@@ -16,6 +16,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/ivr"
 )
 
 var ginModeOnce sync.Once
@@ -99,7 +100,21 @@ func (a *App) readyz(c *gin.Context) {
 	if !ready {
 		status, code = "unavailable", http.StatusServiceUnavailable
 	}
-	c.JSON(code, gin.H{"status": status, "checks": checks})
+	body := gin.H{"status": status, "checks": checks}
+	if ctrl := a.domains.ivr; ctrl != nil {
+		// A standby is ready (it serves the API and the consoles); what it does for the
+		// telephone is told apart: per node, in the order of ari.url, without addresses.
+		roles := []ivr.Role{}
+		role := ivr.RoleStandby
+		for _, r := range ctrl.Roles() {
+			roles = append(roles, r.Role)
+			if r.Role == ivr.RoleActive {
+				role = ivr.RoleActive
+			}
+		}
+		body["ivr"] = gin.H{"role": role, "nodes": roles}
+	}
+	c.JSON(code, body)
 }
 
 // readiness asks the database and the live store; /readyz and the rexian_ready metric
