@@ -113,10 +113,7 @@ func (c Config) Validate() error {
 	if err := c.ARI.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ARI.Standby && c.RedisURL == "" {
-		// The embedded live store lives in one process: no other instance can see its lease.
-		bad("ari.standby", "needs a Redis shared by the instances (redis_url); the embedded live store is private to one process")
-	}
+
 	if err := c.IVR.Validate("ivr."); err != nil {
 		errs = append(errs, err)
 	}

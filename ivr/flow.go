@@ -68,6 +68,11 @@ const fallbackContext = "rexian-fallback"
 // logs it, once, and notes it on the call record.
 func (c *call) fallback(ctx context.Context, cause error) Outcome {
 	bg := context.WithoutCancel(ctx)
+	if c.stopping() {
+		// The request failed because this controller let go of the call (shutdown, or
+		// the node's lease lost): the channel is the next controller's to take over.
+		return OutcomeOngoing
+	}
 	if c.rec != nil {
 		c.rec.Note = appendNote(c.rec.Note, "系统故障，转入自动留言："+cause.Error())
 	}

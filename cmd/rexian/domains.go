@@ -559,6 +559,10 @@ func (d *domains) newIVR(cfg config.Config) error {
 		d.ivrLive = ivr.NewLive(d.live, d.log.With("component", "ivr"))
 		return nil
 	}
+	if cfg.ARI.Standby && (d.live == nil || d.live.Embedded()) {
+		// The embedded live store lives in one process: no other instance sees its lease.
+		return errors.New("ari.standby: needs a Redis shared by the instances (redis_url); the embedded live store is private to one process")
+	}
 	ctrl, err := ivr.New(ivr.Options{
 		ARI: cfg.ARI, Settings: cfg.IVR, DB: d.db, Tickets: d.tickets, Live: d.live,
 		Log: d.log, Location: cfg.Location(),
