@@ -102,6 +102,8 @@ type deskTicketPage struct {
 	Audio      string // the voice message to play, if any
 	// Publish says the viewer may publish the answer to 百姓直通车.
 	Publish bool
+	// Materials links to the knowledge base, whose materials SMS is noted on the ticket.
+	Materials bool
 }
 
 func (h *Handler) showDeskTicket(c *gin.Context) {
@@ -128,7 +130,7 @@ func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.
 	b.Title, b.Nav = "工单 "+v.Number, "tickets"
 	h.nameActors(ctx, v, dir)
 	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v), Reasons: h.opts.Tickets.RefusalReasons(),
-		Publish: h.opts.Cards != nil && p.Is(auth.RoleSupervisor) && v.Status == tickets.StatusCompleted}
+		Publish: h.opts.Cards != nil && p.Is(auth.RoleSupervisor) && v.Status == tickets.StatusCompleted, Materials: h.opts.SMS != nil}
 	if dep := dir.defaults[v.Category.Code]; dep != "" {
 		page.Suggestion = dir.name(dep)
 	}

@@ -1,5 +1,7 @@
 // Enhancements of the consoles; every page works without them.
-// - the registration form shows the chosen category's default department;
+// - the registration form shows the chosen category's default department, and its
+//   township list follows the chosen banner/district;
+// - department pickers filter their options as one types;
 // - the desk's live panel, the operator's own state and queue buttons, and the
 //   screen-pop follow /api/v1/ivr/events (server-sent events);
 // - countdowns and waits tick.
@@ -70,6 +72,24 @@
       }
     });
   });
+
+  // The registration form's township list follows the chosen banner/district (without
+  // script it is one list grouped by district).
+  var district = document.getElementById("district"), township = document.getElementById("township");
+  if (district && township) {
+    var follow = function () {
+      var code = district.value;
+      township.querySelectorAll("optgroup[data-district]").forEach(function (g) {
+        var on = code === "" || g.getAttribute("data-district") === code;
+        g.hidden = !on;
+        g.disabled = !on;
+      });
+      var chosen = township.options[township.selectedIndex];
+      if (chosen && chosen.parentNode.disabled) { township.value = ""; }
+    };
+    district.addEventListener("change", follow);
+    follow();
+  }
 
   // Countdowns (portal) and waits (live panel).
   function tick() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -67,6 +68,19 @@ var actor = &auth.Principal{Name: "web", DisplayName: "网上诉求", Role: auth
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+// formScript makes the township list follow the chosen banner/district. The form works
+// without it: the townships are then one list grouped by district, and the store refuses
+// a township outside the district with a message.
+//
+//go:embed report.js
+var formScript []byte
+
+func serveScript(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, "text/javascript; charset=utf-8", formScript)
+}
 
 // NewHandler checks opts and parses the pages.
 func NewHandler(opts Options) (*Handler, error) {
@@ -149,6 +163,7 @@ func NewHandler(opts Options) (*Handler, error) {
 // Routes mounts the pages. They sit outside /api/v1 and need no login.
 func (h *Handler) Routes(r gin.IRouter) {
 	r.GET("/report", h.showReport)
+	r.GET("/report.js", serveScript)
 	r.POST("/report", h.submitReport)
 	r.GET("/status", h.showStatus)
 	r.POST("/status", h.lookUp)
@@ -161,7 +176,7 @@ func (h *Handler) now() time.Time { return h.opts.Now() }
 func (h *Handler) render(c *gin.Context, status int, page string, data any) {
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
