@@ -79,10 +79,10 @@ func TestRoleDaysInBrowser(t *testing.T) {
 	const reasonCode, reasonName = "civil_dispute", "属于民间借贷等民事纠纷，建议通过人民调解或诉讼解决"
 	cfg.Tickets.RefusalReasons = []string{"outside_remit=不属于本市管辖范围", reasonCode + "=" + reasonName}
 	asterisk := emulatedAsterisk(t, &cfg)
-	r := startLongApp(t, cfg, WithDemo())
+	r := startAppFor(t, 10*time.Minute, cfg, WithDemo(), withShutdownTimeout(5*time.Second))
 	base := r.base
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	step := 0
 	artifacts := os.Getenv("REXIAN_TEST_ARTIFACTS")

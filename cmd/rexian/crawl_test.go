@@ -228,7 +228,9 @@ func scriptErrors(t *testing.T, ctx context.Context, base, user string, pages []
 // unit's name belongs, and, with Chromium, any script error on the pages it found.
 func TestConsoleCrawl(t *testing.T) {
 	cfg := testConfig(t, testEnv(t, ""))
-	r := startLongApp(t, cfg, WithDemo())
+	// Some hundred pages for four roles, then each in Chromium: more than startLongApp's
+	// five minutes on a loaded machine.
+	r := startAppFor(t, 12*time.Minute, cfg, WithDemo(), withShutdownTimeout(5*time.Second))
 	// A day's work for the lists to show: tickets at the desk and with a department.
 	opr := &auth.Principal{Name: "setup", Role: auth.RoleOperator}
 	for _, in := range []tickets.NewTicket{
@@ -268,7 +270,7 @@ func TestConsoleCrawl(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		dbtest.Unavailable(t, "Chromium", "apt-get install chromium fonts-wqy-microhei (scripts/test does it)", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	for _, ro := range roles {
 		for _, e := range scriptErrors(t, ctx, r.base, ro.user, found[ro.user]) {
