@@ -224,9 +224,10 @@ func (e *env) login(t *testing.T, username, pw string) session {
 	return session{token: token, csrf: decode[sessionBody](t, rec).CSRFToken}
 }
 
+// token makes a token with every scope: the tests using it are about roles.
 func (e *env) token(t *testing.T, name string, role auth.Role, dept string) string {
 	t.Helper()
-	secret, _, err := e.svc.CreateToken(context.Background(), name, role, dept)
+	secret, _, err := e.svc.CreateToken(context.Background(), name, role, dept, []string{auth.ScopeAll})
 	if err != nil {
 		t.Fatalf("create token %s: %v", name, err)
 	}

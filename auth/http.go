@@ -70,18 +70,19 @@ func userView(u *User) *userJSON {
 
 // tokenJSON is a token as the API shows it: never the hash.
 type tokenJSON struct {
-	ID           uint    `json:"id"`
-	Name         string  `json:"name"`
-	Role         Role    `json:"role"`
-	DepartmentID *uint   `json:"department_id"`
-	CreatedAt    string  `json:"created_at"`
-	LastUsedAt   *string `json:"last_used_at"`
-	RevokedAt    *string `json:"revoked_at"`
+	ID           uint     `json:"id"`
+	Name         string   `json:"name"`
+	Role         Role     `json:"role"`
+	DepartmentID *uint    `json:"department_id"`
+	Scopes       []string `json:"scopes"`
+	CreatedAt    string   `json:"created_at"`
+	LastUsedAt   *string  `json:"last_used_at"`
+	RevokedAt    *string  `json:"revoked_at"`
 }
 
 func tokenView(t *Token) *tokenJSON {
 	return &tokenJSON{
-		ID: t.ID, Name: t.Name, Role: t.Role, DepartmentID: t.DepartmentID,
+		ID: t.ID, Name: t.Name, Role: t.Role, DepartmentID: t.DepartmentID, Scopes: t.ScopeList(),
 		CreatedAt: rfc3339(t.CreatedAt), LastUsedAt: rfc3339Ptr(t.LastUsedAt), RevokedAt: rfc3339Ptr(t.RevokedAt),
 	}
 }
@@ -282,14 +283,15 @@ func (s *Service) handleListTokens(c *gin.Context) error {
 
 func (s *Service) handleCreateToken(c *gin.Context) error {
 	var req struct {
-		Name           string `json:"name"`
-		Role           Role   `json:"role"`
-		DepartmentCode string `json:"department_code"`
+		Name           string   `json:"name"`
+		Role           Role     `json:"role"`
+		DepartmentCode string   `json:"department_code"`
+		Scopes         []string `json:"scopes"` // none: DefaultScopes
 	}
 	if err := api.BindJSON(c, &req); err != nil {
 		return err
 	}
-	secret, t, err := s.CreateToken(c.Request.Context(), req.Name, req.Role, req.DepartmentCode)
+	secret, t, err := s.CreateToken(c.Request.Context(), req.Name, req.Role, req.DepartmentCode, req.Scopes)
 	if err != nil {
 		return err
 	}

@@ -52,8 +52,13 @@ func (s *Service) Middleware() gin.HandlerFunc {
 				api.WriteError(c, s.log, err)
 				return
 			}
+			p := t.Principal()
+			if scope := RouteScope(c.Request.Method, c.FullPath()); scope != "" && !p.HasScope(scope) {
+				api.WriteError(c, s.log, errScope(scope))
+				return
+			}
 			c.Set(tokenKey, t)
-			c.Request = c.Request.WithContext(NewContext(ctx, t.Principal()))
+			c.Request = c.Request.WithContext(NewContext(ctx, p))
 			c.Next()
 			return
 		}

@@ -29,6 +29,18 @@ func Migrations() []*database.Migration {
 			Migrate:  func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&apiTokenV1{}) },
 			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("api_tokens") },
 		},
+		{
+			// Tokens made before scopes existed get every scope, so that the integrations
+			// using them keep working; new tokens get DefaultScopes unless told otherwise.
+			ID: "20261206_98_auth_token_scopes",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.Migrator().AddColumn(&apiTokenV2{}, "Scopes"); err != nil {
+					return err
+				}
+				return tx.Exec("UPDATE api_tokens SET scopes = ?", ScopeAll).Error
+			},
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn(&apiTokenV2{}, "Scopes") },
+		},
 	}
 }
 
@@ -75,3 +87,11 @@ type apiTokenV1 struct {
 }
 
 func (apiTokenV1) TableName() string { return "api_tokens" }
+
+// Snapshot for 20261206_98. Never edit it.
+type apiTokenV2 struct {
+	apiTokenV1
+	Scopes string `gorm:"size:512;not null;default:''"`
+}
+
+func (apiTokenV2) TableName() string { return "api_tokens" }

@@ -33,7 +33,8 @@ type Principal struct {
 	Name         string // username, or the token's name
 	DisplayName  string
 	Role         Role
-	DepartmentID uint // for RoleDepartment: the department the user belongs to
+	DepartmentID uint     // for RoleDepartment: the department the user belongs to
+	Scopes       []string // a token's scopes (see HasScope); nil for a person's session
 }
 
 // Is reports whether p has one of roles. Admin passes every check.

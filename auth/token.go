@@ -17,14 +17,16 @@ import (
 // Token is an API token for a machine client (the online-approval system, an Open311
 // client, a metrics scraper). Only the SHA-256 of the secret is stored.
 type Token struct {
-	ID           uint       `json:"id"`
-	Name         string     `json:"name"`
-	Role         Role       `json:"role"`
-	TokenHash    string     `json:"-"`
-	DepartmentID *uint      `json:"department_id"`
-	CreatedAt    time.Time  `json:"created_at"`
-	LastUsedAt   *time.Time `json:"last_used_at"`
-	RevokedAt    *time.Time `json:"revoked_at"`
+	ID           uint   `json:"id"`
+	Name         string `json:"name"`
+	Role         Role   `json:"role"`
+	TokenHash    string `json:"-"`
+	DepartmentID *uint  `json:"department_id"`
+	// Scopes are the token's scopes, space-separated and sorted (see scope.go).
+	Scopes     string     `json:"-" gorm:"size:512;not null;default:''"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
 // TableName keeps the table name independent of the Go name.
@@ -32,12 +34,15 @@ func (Token) TableName() string { return "api_tokens" }
 
 // Principal is the token as the subject of a request.
 func (t *Token) Principal() *Principal {
-	p := &Principal{TokenID: t.ID, Name: t.Name, DisplayName: t.Name, Role: t.Role}
+	p := &Principal{TokenID: t.ID, Name: t.Name, DisplayName: t.Name, Role: t.Role, Scopes: t.ScopeList()}
 	if t.DepartmentID != nil {
 		p.DepartmentID = *t.DepartmentID
 	}
 	return p
 }
+
+// ScopeList is the token's scopes as a list.
+func (t *Token) ScopeList() []string { return strings.Fields(t.Scopes) }
 
 // TokenPrefix starts every API token, so that a leaked one is easy to recognise in logs
 // and by secret scanners.
@@ -48,9 +53,9 @@ const maxTokenName = 64
 var errInvalidToken = api.Errorf(api.ErrUnauthorized, "invalid_token", "the bearer token is unknown or revoked")
 
 // CreateToken makes an API token and returns its secret, which is shown this once and
-// cannot be recovered later. Errors of kind api.ErrInvalid for a bad name, role or
-// department.
-func (s *Service) CreateToken(ctx context.Context, name string, role Role, departmentCode string) (string, *Token, error) {
+// cannot be recovered later. No scopes gives DefaultScopes. Errors of kind
+// api.ErrInvalid for a bad name, role, department or scope.
+func (s *Service) CreateToken(ctx context.Context, name string, role Role, departmentCode string, scopes []string) (string, *Token, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > maxTokenName {
 		return "", nil, api.Errorf(api.ErrInvalid, "invalid_token_name",
@@ -63,18 +68,23 @@ func (s *Service) CreateToken(ctx context.Context, name string, role Role, depar
 	if err != nil {
 		return "", nil, err
 	}
+	scopes, err = checkScopes(scopes)
+	if err != nil {
+		return "", nil, err
+	}
 	secret, err := randomToken(32)
 	if err != nil {
 		return "", nil, fmt.Errorf("create token %q: %w", name, err)
 	}
 	plaintext := TokenPrefix + secret
-	t := &Token{Name: name, Role: role, TokenHash: hashSecret(plaintext), DepartmentID: dept, CreatedAt: s.now()}
+	t := &Token{Name: name, Role: role, TokenHash: hashSecret(plaintext), DepartmentID: dept,
+		Scopes: strings.Join(scopes, " "), CreatedAt: s.now()}
 	if err := s.db.WithContext(ctx).Create(t).Error; err != nil {
 		return "", nil, fmt.Errorf("create token %q: %w", name, err)
 	}
-	s.log.InfoContext(ctx, "api token created", "token", t.ID, "name", name, "role", role)
+	s.log.InfoContext(ctx, "api token created", "token", t.ID, "name", name, "role", role, "scopes", t.Scopes)
 	s.record(ctx, audit.Event{Action: audit.ActionTokenCreated, Target: tokenTarget(t),
-		Detail: fmt.Sprintf("role %s%s", t.Role, deptDetail(t.DepartmentID))})
+		Detail: fmt.Sprintf("role %s%s, scopes %s", t.Role, deptDetail(t.DepartmentID), t.Scopes)})
 	return plaintext, t, nil
 }
 

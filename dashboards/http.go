@@ -1,15 +1,18 @@
 package dashboards
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/idempotency"
 )
 
 // Handler serves the dashboards API on /api/v1/dashboards and the public page of
@@ -169,7 +172,18 @@ func (h *Handler) createSupervision(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
-	sv, err := h.svc.CreateSupervision(c.Request.Context(), auth.Current(c), in)
+	var sv *Supervision
+	var err error
+	if ref, done := idempotency.Done(c.Request.Context()); done && strings.HasPrefix(ref, "supervision:") {
+		// The first try with this Idempotency-Key recorded it; its answer was lost.
+		id, perr := strconv.ParseUint(strings.TrimPrefix(ref, "supervision:"), 10, 64)
+		if perr != nil {
+			return fmt.Errorf("idempotency key linked to %q: %w", ref, perr)
+		}
+		sv, err = h.svc.Supervision(c.Request.Context(), auth.Current(c), id)
+	} else {
+		sv, err = h.svc.CreateSupervision(c.Request.Context(), auth.Current(c), in)
+	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/idempotency"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -223,7 +225,15 @@ func (s *Service) CreateSupervision(ctx context.Context, who *auth.Principal, in
 	sv.CreatedBy = who.Actor()
 	now := s.now()
 	sv.CreatedAt, sv.UpdatedAt = now, now
-	if err := s.db.WithContext(ctx).Create(sv).Error; err != nil {
+	// The record and its link to the request's Idempotency-Key are one write, so that a
+	// retry after a crash finds this record rather than make a second.
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(sv).Error; err != nil {
+			return err
+		}
+		return idempotency.Link(ctx, tx, "supervision:"+strconv.FormatUint(sv.ID, 10))
+	})
+	if err != nil {
 		return nil, fmt.Errorf("dashboards: create supervision: %w", err)
 	}
 	return sv, nil

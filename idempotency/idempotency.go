@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -161,6 +162,12 @@ func (w *capture) WriteString(s string) (int, error) {
 	return w.ResponseWriter.WriteString(s)
 }
 
+// secretAnswer reports routes whose answer holds a secret (a new token, a session's CSRF
+// token): keeping it to replay would store the secret in the database.
+func secretAnswer(route string) bool {
+	return route == "/api/v1/tokens" || strings.HasPrefix(route, "/api/v1/auth/")
+}
+
 // Middleware answers POSTs that carry an Idempotency-Key once. It runs after the
 // principal is known.
 func (k *Keys) Middleware() gin.HandlerFunc {
@@ -169,6 +176,12 @@ func (k *Keys) Middleware() gin.HandlerFunc {
 		p := auth.Current(c)
 		if c.Request.Method != http.MethodPost || key == "" || p == nil {
 			c.Next()
+			return
+		}
+		if secretAnswer(c.FullPath()) {
+			api.WriteError(c, k.log, api.Errorf(api.ErrInvalid, "idempotency_not_supported",
+				"%s is not accepted on %s: its answer holds a secret, which is never stored to be replayed; "+
+					"retry without the header (list what exists first, e.g. GET /api/v1/tokens)", Header, c.FullPath()))
 			return
 		}
 		if err := k.serve(c, p, key); err != nil {

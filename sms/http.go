@@ -2,6 +2,8 @@ package sms
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/idempotency"
 )
 
 // Handler serves the outbox's and the notices' REST API.
@@ -65,10 +68,28 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 
 func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
 
+// requestKey is a message's idempotency key: the body's, else one made from the request's
+// Idempotency-Key header (per caller and route), so that a retry after the server died
+// mid-answer finds the message its first try queued instead of sending a second; the
+// header's kept answer covers every other retry.
+func requestKey(c *gin.Context, body string) string {
+	if k := strings.TrimSpace(body); k != "" {
+		return k
+	}
+	h := c.GetHeader(idempotency.Header)
+	if h == "" {
+		return ""
+	}
+	p := auth.Current(c)
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d/%d\n%s\n%s", p.UserID, p.TokenID, c.FullPath(), h))
+	return "header:" + hex.EncodeToString(sum[:16])
+}
+
 // masked reports whether p sees phone numbers masked: integrators (machine clients, whose
-// token leaking must not leak citizens' numbers) and departments.
+// token leaking must not leak citizens' numbers), departments, and any token without
+// scope personal:read.
 func masked(p *auth.Principal) bool {
-	return p == nil || p.Role == auth.RoleIntegrator || p.Role == auth.RoleDepartment
+	return p == nil || p.Role == auth.RoleIntegrator || p.Role == auth.RoleDepartment || !p.HasScope(auth.ScopePersonal)
 }
 
 // MeasureRequest is a text, or a template and its variables, to measure.
@@ -144,7 +165,7 @@ func (h *Handler) send(c *gin.Context) error {
 	}
 	p := auth.Current(c)
 	key := ""
-	if k := strings.TrimSpace(in.IdempotencyKey); k != "" {
+	if k := requestKey(c, in.IdempotencyKey); k != "" {
 		key = "api:" + k
 	}
 	msg, created, err := h.svc.Enqueue(c.Request.Context(), NewMessage{Kind: KindFreeText, To: in.To, Text: in.Text,
@@ -364,6 +385,7 @@ func (h *Handler) materialsNotice(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
+	in.IdempotencyKey = requestKey(c, in.IdempotencyKey)
 	msg, created, err := h.svc.SendMaterialsNotice(c.Request.Context(), auth.Current(c), in)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gabriel-vasile/mimetype"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/idempotency"
 )
 
 // allowedTypes are the attachment types accepted, by the type sniffed from the content,
@@ -151,13 +153,46 @@ func (s *Store) AddAttachment(ctx context.Context, p *auth.Principal, number, fi
 		if err := w.save(tx); err != nil {
 			return err
 		}
-		return tx.Create(att).Error
+		if err := tx.Create(att).Error; err != nil {
+			return err
+		}
+		// A request with an Idempotency-Key learns on retry what its first try stored.
+		return idempotency.Link(ctx, tx, attachmentRef(att.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &AttachmentView{ID: att.ID, FileName: name, ContentType: ctype, Size: n, SHA256: sum, UploadedBy: att.UploadedBy,
-		CreatedAt: now.In(s.opts.Location), URL: fmt.Sprintf("/api/v1/tickets/%s/attachments/%d", t.Number, att.ID)}, nil
+	return s.attachmentView(t.Number, att), nil
+}
+
+// attachmentRef names an attachment to the idempotency keys.
+func attachmentRef(id uint64) string { return "attachment:" + strconv.FormatUint(id, 10) }
+
+func (s *Store) attachmentView(number string, a *Attachment) *AttachmentView {
+	return &AttachmentView{ID: a.ID, FileName: a.FileName, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256,
+		UploadedBy: a.UploadedBy, CreatedAt: a.CreatedAt.In(s.opts.Location),
+		URL: fmt.Sprintf("/api/v1/tickets/%s/attachments/%d", number, a.ID)}
+}
+
+// LinkedAttachment is the attachment that an earlier try of this request stored, when
+// the request carries an Idempotency-Key whose first answer was lost; ok is false when
+// there is none and the upload should run.
+func (s *Store) LinkedAttachment(ctx context.Context, p *auth.Principal, number string) (v *AttachmentView, ok bool, err error) {
+	ref, done := idempotency.Done(ctx)
+	raw, isAttachment := strings.CutPrefix(ref, "attachment:")
+	if !done || !isAttachment {
+		return nil, false, nil
+	}
+	id, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return nil, false, fmt.Errorf("idempotency key linked to %q: %w", ref, err)
+	}
+	a, f, err := s.OpenAttachment(ctx, p, number, id)
+	if err != nil {
+		return nil, false, err
+	}
+	f.Close()
+	return s.attachmentView(number, a), true, nil
 }
 
 // OpenAttachment returns a stored attachment of a ticket p may see.

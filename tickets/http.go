@@ -195,6 +195,13 @@ func (h *Handler) attach(c *gin.Context) error {
 	if fh.Size > limit {
 		return api.Errorf(api.ErrTooLarge, "attachment_too_large", "attachment %q is %d bytes; the limit is %d", fh.Filename, fh.Size, limit)
 	}
+	// A retry whose first try stored the file (and then lost its answer) gets that one.
+	if v, ok, err := h.store.LinkedAttachment(c.Request.Context(), auth.Current(c), c.Param("number")); err != nil || ok {
+		if err == nil {
+			c.JSON(http.StatusCreated, v)
+		}
+		return err
+	}
 	f, err := fh.Open()
 	if err != nil {
 		return fmt.Errorf("open upload: %w", err)

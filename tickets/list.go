@@ -425,13 +425,26 @@ func (s *Store) filtered(ctx context.Context, p *auth.Principal, f Filter) (*dir
 		q = q.Where("created_at < ?", f.To.UTC())
 	}
 	if f.Phone != "" {
+		if err := checkPhoneSearch(p); err != nil {
+			return nil, nil, err
+		}
 		q = q.Where(phoneIs(q, f.Phone))
 	}
 	if txt := strings.TrimSpace(f.Text); txt != "" {
 		if len([]rune(txt)) > 100 {
 			return nil, nil, invalid("text_too_long", "search text is over 100 characters")
 		}
-		q = s.searchText(q, txt)
+		switch kind, num, _ := textKind(txt); {
+		case kind == textPhone:
+			if err := checkPhoneSearch(p); err != nil {
+				return nil, nil, err
+			}
+			q = s.searchText(q, txt)
+		case kind == textNumberOrPhone && maskedToken(p):
+			q = q.Where("number = ?", num) // the ticket, not the citizen's other tickets
+		default:
+			q = s.searchText(q, txt)
+		}
 	}
 	return dir, q, nil
 }

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/pii"
@@ -29,10 +30,39 @@ func phoneIs(db *gorm.DB, tel string) clause.Expr {
 // seesPII reports whether p is shown citizens' phone numbers, names and e-mail addresses
 // unmasked. Departments handle the matter, not the person: they call back through the
 // desk, so they see them masked. Everyone else handling tickets sees them, and every such
-// view is recorded (RecordView). Without a principal the store is serving itself (a
-// receipt, a notice), and the data goes to the citizen, not to a person at a console.
+// view is recorded (RecordView). A token sees them only with scope personal:read: a
+// machine gets them when its purpose needs them, not because its role could. Without a
+// principal the store is serving itself (a receipt, a notice), and the data goes to the
+// citizen, not to a person at a console.
 func seesPII(p *auth.Principal) bool {
-	return p == nil || p.Role != auth.RoleDepartment
+	return p == nil || (p.Role != auth.RoleDepartment && p.HasScope(auth.ScopePersonal))
+}
+
+// maskedToken reports whether p is a token shown personal data masked: it also gets the
+// citizen's name masked, which a department (which may need to address the citizen in its
+// reply) sees.
+func maskedToken(p *auth.Principal) bool {
+	return p != nil && p.TokenID != 0 && !seesPII(p)
+}
+
+// maskName keeps a name's first character: 王丽 → 王*, 欧阳娜娜 → 欧***.
+func maskName(name string) string {
+	r := []rune(name)
+	if len(r) == 0 {
+		return ""
+	}
+	return string(r[0]) + strings.Repeat("*", len(r)-1)
+}
+
+// checkPhoneSearch refuses a search by a citizen's phone number to a principal who is
+// shown phone numbers masked and is not a department (which may look up its own
+// tickets' citizens): finding whose tickets a number has is reading personal data.
+func checkPhoneSearch(p *auth.Principal) error {
+	if maskedToken(p) {
+		return api.Errorf(api.ErrForbidden, "insufficient_scope",
+			"searching by phone number needs scope %s; this token lacks it", auth.ScopePersonal)
+	}
+	return nil
 }
 
 // maxListed bounds how many ticket numbers one list record names.

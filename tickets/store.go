@@ -591,6 +591,9 @@ func (s *Store) view(dir *directory, p *auth.Principal, t *Ticket, as []*Assignm
 	if t.Anonymous && p != nil && p.Role == auth.RoleDepartment {
 		v.Citizen.Name = ""
 	}
+	if maskedToken(p) {
+		v.Citizen.Name = maskName(v.Citizen.Name)
+	}
 	for _, a := range as {
 		ref := dir.deptRef(&a.DepartmentID)
 		v.Assignments = append(v.Assignments, AssignmentView{

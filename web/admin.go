@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,8 @@ type adminPage struct {
 	Prompts     map[string]string
 	// Secret is a new token's secret, shown on this page only.
 	Secret string
+	// Scopes are what a new token can be given; a fresh form checks auth.DefaultScopes.
+	Scopes []scopeOption
 	Roles  []option
 	Levels []option
 	Kinds  []option
@@ -78,6 +81,25 @@ type adminUser struct {
 type adminToken struct {
 	auth.Token
 	Department string
+}
+
+// scopeOption is one scope's checkbox on the token form.
+type scopeOption struct {
+	auth.ScopeInfo
+	Checked bool
+}
+
+// scopeOptions are the scope checkboxes: as posted when form was posted, else the defaults.
+func scopeOptions(form url.Values) []scopeOption {
+	checked := auth.DefaultScopes
+	if form.Has("name") {
+		checked = form["scope"]
+	}
+	out := make([]scopeOption, len(auth.AllScopes))
+	for i, s := range auth.AllScopes {
+		out[i] = scopeOption{ScopeInfo: s, Checked: slices.Contains(checked, s.Name)}
+	}
+	return out
 }
 
 type adminCategory struct {
@@ -156,6 +178,7 @@ func (h *Handler) renderAdmin(c *gin.Context, status int, b base, section string
 	case "users":
 		err = h.fillUsers(ctx, &page)
 	case "tokens":
+		page.Scopes = scopeOptions(page.Form)
 		err = h.fillTokens(ctx, &page)
 	case "departments":
 		page.Departments, err = h.opts.Tickets.Departments(ctx)
@@ -305,16 +328,24 @@ func (h *Handler) showTokens(c *gin.Context) {
 // as a hash, so no later page can show it again.
 func (h *Handler) createToken(c *gin.Context) {
 	form := c.Request.PostForm
-	secret, t, err := h.opts.Auth.CreateToken(c.Request.Context(), form.Get("name"), auth.Role(form.Get("role")), strings.TrimSpace(form.Get("department")))
+	scopes := form["scope"]
+	if len(scopes) == 0 {
+		// An empty list would mean the defaults to the API; on the page it means the
+		// administrator unticked everything, which is a mistake to point out.
+		h.adminFailed(c, "接口令牌", "tokens", api.Errorf(api.ErrInvalid, "invalid_scope", "请至少选择一项权限范围。"))
+		return
+	}
+	secret, t, err := h.opts.Auth.CreateToken(c.Request.Context(), form.Get("name"), auth.Role(form.Get("role")),
+		strings.TrimSpace(form.Get("department")), scopes)
 	if err != nil {
 		h.adminFailed(c, "接口令牌", "tokens", err)
 		return
 	}
-	h.audit(c, "", "create_token", t.Name, "id", t.ID, "role", t.Role)
+	h.audit(c, "", "create_token", t.Name, "id", t.ID, "role", t.Role, "scopes", t.Scopes)
 	b := h.adminBase(c, "接口令牌")
 	b.Flash = "令牌已创建。请立即复制保存，离开本页后无法再次查看。"
 	ctx := c.Request.Context()
-	page := adminPage{base: b, Section: "tokens", Form: url.Values{}, Roles: roleOptions, Secret: secret}
+	page := adminPage{base: b, Section: "tokens", Form: url.Values{}, Roles: roleOptions, Secret: secret, Scopes: scopeOptions(url.Values{})}
 	var derr error
 	if page.Dir, derr = h.directory(ctx); derr == nil {
 		derr = h.fillTokens(ctx, &page)

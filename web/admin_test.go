@@ -107,14 +107,36 @@ func TestAdminUsersAndTokens(t *testing.T) {
 		t.Error("a disabled user logged in")
 	}
 
-	// A token is shown once, then revoked.
+	// The form offers the scopes, the defaults ticked; none ticked is refused, kept as typed.
+	_, page = adm.do("GET", "/console/admin/tokens", nil)
+	for _, s := range auth.DefaultScopes {
+		if !strings.Contains(page, `value="`+s+`" checked`) {
+			t.Errorf("the new-token form does not tick default scope %s", s)
+		}
+	}
+	if strings.Contains(page, `value="personal:read" checked`) {
+		t.Error("the new-token form ticks personal:read by default")
+	}
 	resp, page = post("/console/admin/tokens", url.Values{"name": {"网上审批系统"}, "role": {"integrator"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "请至少选择一项权限范围") || !strings.Contains(page, "网上审批系统") {
+		t.Errorf("a token without scopes: %d; want 400 saying so with the name kept", resp.StatusCode)
+	}
+
+	// A token is shown once, then revoked.
+	resp, page = post("/console/admin/tokens", url.Values{"name": {"网上审批系统"}, "role": {"integrator"},
+		"scope": {"tickets:create", "personal:read"}})
 	secret := regexp.MustCompile(`<code id="token-secret">([^<]+)</code>`).FindStringSubmatch(page)
 	if resp.StatusCode != http.StatusCreated || secret == nil {
 		t.Fatalf("create token: %d, secret shown: %v", resp.StatusCode, secret != nil)
 	}
-	if _, err := f.h.opts.Auth.AuthenticateToken(f.env.Ctx, secret[1]); err != nil {
+	tok, err := f.h.opts.Auth.AuthenticateToken(f.env.Ctx, secret[1])
+	if err != nil {
 		t.Errorf("the secret shown does not authenticate: %v", err)
+	} else if tok.Scopes != "personal:read tickets:create" {
+		t.Errorf("the token has scopes %q; want the two ticked", tok.Scopes)
+	}
+	if !strings.Contains(page, "<code>personal:read</code> <code>tickets:create</code>") {
+		t.Error("the token list does not show the new token's scopes")
 	}
 	_, page = adm.do("GET", "/console/admin/tokens", nil)
 	if strings.Contains(page, secret[1]) {

@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
 
+	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/live/livetest"
@@ -435,8 +436,18 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 			t.Errorf("%s %s is not in the OpenAPI document (as %s)", route.Method, route.Path, path)
 			continue
 		}
-		if _, ok := ops[strings.ToLower(route.Method)]; !ok {
+		op, ok := ops[strings.ToLower(route.Method)].(map[string]any)
+		if !ok {
 			t.Errorf("%s %s: the OpenAPI document has %s but not this method", route.Method, route.Path, path)
+			continue
+		}
+		// The scope a token needs is documented as the middleware enforces it.
+		want := auth.RouteScope(route.Method, route.Path)
+		if want == "" {
+			want = "none"
+		}
+		if got, _ := op["x-scope"].(string); got != want {
+			t.Errorf("%s %s: x-scope %q in the OpenAPI document; a token needs %q", route.Method, route.Path, got, want)
 		}
 	}
 	if checked < 10 {

@@ -59,7 +59,7 @@ func startAsterisk(t *testing.T, opts asterisktest.Options) *telephony {
 		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
 	}
 	for _, role := range []string{"operator", "supervisor"} {
-		code, tok, stderr := runCLI(t, tel.env, "", "tokens", "create", "--name", "t-"+role, "--role", role)
+		code, tok, stderr := runCLI(t, tel.env, "", "tokens", "create", "--name", "t-"+role, "--role", role, "--scope", "*")
 		if code != exitOK {
 			t.Fatalf("tokens create: %s", stderr)
 		}

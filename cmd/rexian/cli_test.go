@@ -43,7 +43,7 @@ func TestAPIThroughTheApp(t *testing.T) {
 	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
 		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
 	}
-	code, token, stderr := runCLI(t, env, "", "tokens", "create", "--name", "desk", "--role", "operator")
+	code, token, stderr := runCLI(t, env, "", "tokens", "create", "--name", "desk", "--role", "operator", "--scope", "*")
 	if code != exitOK {
 		t.Fatalf("tokens create: exit %d: %s", code, stderr)
 	}

@@ -237,12 +237,17 @@ func checkRoleFlag(cmd *cobra.Command, role string) error {
 
 func (c *cli) tokensCreateCommand() *cobra.Command {
 	var name, role, department string
+	var scopes []string
 	cmd := &cobra.Command{
-		Use:   "create --name N --role R [--department CODE]",
+		Use:   "create --name N --role R [--department CODE] [--scope S]...",
 		Short: "Create an API token and print it, alone, on stdout",
 		Long: `Create a bearer token for an integration and print it, alone, on stdout; everything
 else goes to stderr, so that TOKEN=$(rexian tokens create --name approvals --role integrator)
-captures just the token. It is shown this once: only its hash is stored.`,
+captures just the token. It is shown this once: only its hash is stored.
+
+--scope (repeatable, or comma-separated) limits what the token may do within its role;
+without it the token gets ` + strings.Join(auth.DefaultScopes, ", ") + `, which shows
+citizens' personal data masked. personal:read unmasks it; * is every scope.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags(cmd, "name", "role"); err != nil {
@@ -253,7 +258,7 @@ captures just the token. It is shown this once: only its hash is stored.`,
 			}
 			return c.withDomains(cmd, func(ctx context.Context, _ *slog.Logger, d *domains) error {
 				// The auth service logs the creation (to stderr); stdout gets the secret alone.
-				secret, _, err := d.auth.CreateToken(ctx, name, auth.Role(role), department)
+				secret, _, err := d.auth.CreateToken(ctx, name, auth.Role(role), department, scopes)
 				if err != nil {
 					return fmt.Errorf("create token %s: %w", name, err)
 				}
@@ -266,6 +271,7 @@ captures just the token. It is shown this once: only its hash is stored.`,
 	f.StringVar(&name, "name", "", "what the token is for, e.g. online-approval")
 	f.StringVar(&role, "role", "", "integrator, operator, department, supervisor or admin")
 	f.StringVar(&department, "department", "", "department code, for role department")
+	f.StringSliceVar(&scopes, "scope", nil, "a scope the token gets (repeat or comma-separate); default "+strings.Join(auth.DefaultScopes, ","))
 	return cmd
 }
 

@@ -12,7 +12,7 @@ import (
 // (or a restart) for the whole grace period.
 func TestShutdownEndsEventStreams(t *testing.T) {
 	env := testEnv(t, "")
-	code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "wall", "--role", "supervisor")
+	code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "wall", "--role", "supervisor", "--scope", "calls:read")
 	if code != exitOK {
 		t.Fatalf("tokens create: %s", stderr)
 	}

@@ -47,7 +47,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		"DSQ":        {"--role", "department", "--department", "DSQ"},
 		"integrator": {"--role", "integrator"},
 	} {
-		code, tok, stderr := runCLI(t, env, "", append([]string{"tokens", "create", "--name", "t-" + who}, args...)...)
+		code, tok, stderr := runCLI(t, env, "", append([]string{"tokens", "create", "--name", "t-" + who, "--scope", "*"}, args...)...)
 		if code != exitOK {
 			t.Fatalf("tokens create %s: %s", who, stderr)
 		}

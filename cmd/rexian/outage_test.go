@@ -23,7 +23,7 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
 		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
 	}
-	code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "outage", "--role", "admin")
+	code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "outage", "--role", "admin", "--scope", "*")
 	if code != exitOK {
 		t.Fatalf("tokens create: %s", stderr)
 	}

@@ -52,7 +52,7 @@ func seedWithTokens(t *testing.T, roles []string) ([]string, map[string]string) 
 	}
 	tokens := map[string]string{}
 	for _, role := range roles {
-		code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "t-"+role, "--role", role)
+		code, tok, stderr := runCLI(t, env, "", "tokens", "create", "--name", "t-"+role, "--role", role, "--scope", "*")
 		if code != exitOK {
 			t.Fatalf("tokens create: %s", stderr)
 		}

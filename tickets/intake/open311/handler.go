@@ -179,7 +179,11 @@ func (h *Handler) principal(ctx context.Context, key string) (*auth.Principal, *
 			h.log.ErrorContext(ctx, "api_key check failed", "err", err)
 			return nil, errorf(http.StatusServiceUnavailable, "the api_key cannot be checked now; try again later")
 		case t.Role == auth.RoleIntegrator || t.Role == auth.RoleAdmin:
-			return t.Principal(), nil
+			p := t.Principal()
+			if !p.HasScope(auth.ScopeOpen311) {
+				return nil, errorf(http.StatusForbidden, "this api_key lacks scope open311; an administrator can issue a token that has it")
+			}
+			return p, nil
 		}
 	}
 	return nil, errorf(http.StatusForbidden, "api_key is invalid")

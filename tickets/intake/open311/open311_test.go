@@ -50,7 +50,9 @@ type fixture struct {
 	ctx    context.Context
 	store  *tickets.Store
 	engine *gin.Engine
-	token  string // an integrator token
+	token  string // an integrator token with the default scopes
+	// ticketsOnly is an integrator token without scope open311.
+	ticketsOnly string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -58,7 +60,11 @@ func newFixture(t *testing.T) *fixture {
 	gin.SetMode(gin.ReleaseMode)
 	env := ticketstest.New(t, ticketstest.Options{City: ticketstest.ParseCity(t, testCity), Migrations: auth.Migrations()})
 	authService := auth.NewService(env.DB, nil, auth.Options{Departments: env.Store})
-	tok, _, err := authService.CreateToken(env.Ctx, "city-app", auth.RoleIntegrator, "")
+	tok, _, err := authService.CreateToken(env.Ctx, "city-app", auth.RoleIntegrator, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticketsOnly, _, err := authService.CreateToken(env.Ctx, "reader", auth.RoleIntegrator, "", []string{auth.ScopeTicketsCreate, auth.ScopeTicketsRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	e := gin.New()
 	h.Routes(e)
-	return &fixture{t: t, ctx: env.Ctx, store: env.Store, engine: e, token: tok}
+	return &fixture{t: t, ctx: env.Ctx, store: env.Store, engine: e, token: tok, ticketsOnly: ticketsOnly}
 }
 
 func (f *fixture) get(path string) (int, string, string) {
@@ -227,6 +233,7 @@ func TestPostRequest(t *testing.T) {
 		{"media url", func(v url.Values) { v.Set("media_url", "https://img.example.org/1.jpg") }, http.StatusCreated, ""},
 		{"no key", func(v url.Values) { v.Del("api_key") }, http.StatusForbidden, "api_key is required"},
 		{"wrong key", func(v url.Values) { v.Set("api_key", "rxn_forged") }, http.StatusForbidden, "api_key is invalid"},
+		{"token without scope open311", func(v url.Values) { v.Set("api_key", f.ticketsOnly) }, http.StatusForbidden, "lacks scope open311"},
 		{"wrong service code", func(v url.Values) { v.Set("service_code", "NOPE") }, http.StatusNotFound, "service_code NOPE not found"},
 		{"no service code", func(v url.Values) { v.Del("service_code") }, http.StatusBadRequest, "service_code is required"},
 		{"no location", func(v url.Values) { v.Del("address_string") }, http.StatusBadRequest, "location is required"},
