@@ -35,9 +35,11 @@ const (
 )
 
 var (
-	linkRE    = regexp.MustCompile(`<a\s[^>]*?href="([^"]*)"[^>]*>`)
-	numberRE  = regexp.MustCompile(`\d+`)
-	scriptRE  = regexp.MustCompile(`(?s)<script.*?</script>|<style.*?</style>`)
+	linkRE   = regexp.MustCompile(`<a\s[^>]*?href="([^"]*)"[^>]*>`)
+	numberRE = regexp.MustCompile(`\d+`)
+	// Scripts and styles are not text; nor are identifiers shown as <code> (scopes such as
+	// sms:read, a token's secret), which an administrator needs to see as they are.
+	scriptRE  = regexp.MustCompile(`(?s)<script.*?</script>|<style.*?</style>|<code>.*?</code>`)
 	tagRE     = regexp.MustCompile(`<[^>]*>`)
 	accountRE = regexp.MustCompile(`\b(operator|department|supervisor|admin|integrator|system|web|sms|mail|qq|open311|callback|ivr):[A-Za-z0-9._-]+`)
 )
