@@ -172,7 +172,7 @@ func TestAsteriskHotStandby(t *testing.T) {
 	redisURL := privateRedis(t)
 	tokens := map[string]string{}
 	for _, name := range []string{"op1", "op2"} {
-		code, tok, stderr := runCLI(t, tel.env, "", "tokens", "create", "--name", name, "--role", "operator")
+		code, tok, stderr := runCLI(t, tel.env, "", "tokens", "create", "--name", name, "--role", "operator", "--scope", "*")
 		if code != exitOK {
 			t.Fatalf("tokens create: %s", stderr)
 		}
