@@ -36,6 +36,7 @@ const (
 	ActionConfig       = "config_changed"
 	ActionExport       = "export"        // data taken out in bulk (a file, a report)
 	ActionPIIViewed    = "pii_viewed"    // a citizen's unmasked phone, name or e-mail shown
+	ActionPIIErased    = "pii_erased"    // citizens' personal data erased (request or retention)
 	ActionPruned       = "audit_pruned"  // records past the retention removed
 	ActionStatusLocked = "status_locked" // the public status page refused a client
 )

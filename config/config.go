@@ -136,6 +136,10 @@ type PersonalData struct {
 	// Keys are more keys in the same form, ";" between them, usually from the environment
 	// (REXIAN_PERSONAL_DATA_KEYS); they come after the file's.
 	Keys string `yaml:"keys" secret:"true"`
+	// RetentionYears: the personal data of tickets closed longer ago is erased, hourly,
+	// the tickets kept for the statistics. 0 (the default) keeps it: the period is the
+	// city's archive rule to set.
+	RetentionYears int `yaml:"retention_years"`
 }
 
 // Workers configures background workers.

@@ -108,6 +108,9 @@ func (c Config) Validate() error {
 	if _, err := pii.Load(c.PersonalData.KeysFile, c.PersonalData.Keys); err != nil {
 		bad("personal_data.keys", "%v", err)
 	}
+	if c.PersonalData.RetentionYears < 0 || c.PersonalData.RetentionYears > 100 {
+		bad("personal_data.retention_years", "must be between 0 (keep) and 100, not %d", c.PersonalData.RetentionYears)
+	}
 	c.Dashboards.validate(bad)
 	c.Mailbox.validate(bad)
 	if err := c.ARI.Validate(); err != nil {

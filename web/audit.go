@@ -14,6 +14,7 @@ import (
 // auditActions are the recorded actions an administrator can pick, with their names.
 var auditActions = []struct{ Value, Label string }{
 	{audit.ActionPIIViewed, "查看市民个人信息"},
+	{audit.ActionPIIErased, "删除市民个人信息"},
 	{audit.ActionLogin, "登录"},
 	{audit.ActionLoginFailed, "登录失败"},
 	{audit.ActionLoginLocked, "登录锁定"},

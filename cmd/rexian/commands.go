@@ -102,6 +102,7 @@ func (c *cli) addDomainCommands(root *cobra.Command) {
 		group("audit", "Check the tamper-evident ticket timelines (电子监察)", c.auditVerifyCommand()),
 		group("keys", "Make and rotate the keys that seal citizens' personal data", c.keysNewCommand(), c.keysRotateCommand()),
 		group("import", "Move records in from a previous platform", c.importTicketsCommand()),
+		group("privacy", "Serve citizens' requests about their personal data", c.privacyEraseCommand()),
 	)
 }
 

@@ -226,6 +226,21 @@ func (d *domains) workers(cfg config.Config) []worker {
 			return err
 		},
 	}, {
+		// Personal data past its retention is erased; the tickets stay for the figures.
+		name:     "personal_data_retention",
+		interval: time.Hour,
+		pass: func(ctx context.Context) error {
+			if cfg.PersonalData.RetentionYears == 0 {
+				return nil
+			}
+			cutoff := time.Now().AddDate(-cfg.PersonalData.RetentionYears, 0, 0)
+			erased, err := d.tickets.EraseClosedBefore(ctx, cutoff)
+			if len(erased) > 0 {
+				d.log.InfoContext(ctx, "personal data past its retention erased", "tickets", len(erased))
+			}
+			return err
+		},
+	}, {
 		name:     "idempotency_purge",
 		interval: time.Hour,
 		pass: func(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -72,5 +73,43 @@ was stopped goes on where it stopped. Prints how many tickets were sealed again.
 		},
 	}
 	cmd.Flags().IntVar(&batch, "batch", 500, "tickets per batch")
+	return cmd
+}
+
+func (c *cli) privacyEraseCommand() *cobra.Command {
+	var tel, reason, by string
+	cmd := &cobra.Command{
+		Use:   "erase --phone N --reason TEXT [--by NAME]",
+		Short: "Erase a citizen's personal data from their closed tickets (a deletion request); audited",
+		Long: `Serve a citizen's deletion request: the name, phone number, e-mail address and
+address on every closed ticket of that phone number are erased; the tickets stay, so the
+figures do not change. Tickets still being handled are kept whole and listed: the citizen
+is owed their result; run it again once they are closed. The erasure is written to the
+security audit log with --reason and --by (who handled the request). Prints the tickets
+erased and those kept.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlags(cmd, "phone", "reason"); err != nil {
+				return err
+			}
+			return c.withDomains(cmd, func(ctx context.Context, _ *slog.Logger, d *domains) error {
+				actor := "system:privacy"
+				if by != "" {
+					actor = "admin:" + by
+				}
+				e, err := d.tickets.EraseCitizen(ctx, actor, tel, reason)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.stdout, "erased %d tickets: %s\nkept %d open tickets: %s\n",
+					len(e.Erased), strings.Join(e.Erased, " "), len(e.Open), strings.Join(e.Open, " "))
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tel, "phone", "", "the citizen's phone number")
+	f.StringVar(&reason, "reason", "", "why, e.g. \"citizen's request of 2026-12-06, letter 12\"")
+	f.StringVar(&by, "by", "", "the administrator who handled the request")
 	return cmd
 }

@@ -100,4 +100,29 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 	if code, _, stderr := runCLI(t, env, "", "keys", "rotate"); code == exitOK || !strings.Contains(stderr, "no personal-data keys") {
 		t.Errorf("keys rotate without keys: exit %d, stderr %s", code, stderr)
 	}
+
+	// A deletion request: the closed ticket loses the citizen's data; the erasure is audited.
+	withDomainsFor(t, sealed, func(ctx context.Context, d *domains) {
+		if _, err := d.tickets.Act(ctx, operator, number, tickets.ActRefuse, tickets.ActionRequest{Reason: "litigation"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if code, _, stderr := runCLI(t, sealed, "", "privacy", "erase", "--phone", "13800138000"); code != exitUsage || !strings.Contains(stderr, "reason") {
+		t.Errorf("privacy erase without --reason: exit %d, stderr %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, sealed, "", "privacy", "erase", "--phone", "13800138000", "--reason", "市民来电要求删除", "--by", "zhao")
+	if code != exitOK || !strings.HasPrefix(stdout, "erased 1 tickets: "+number+"\nkept 0 open tickets") {
+		t.Fatalf("privacy erase: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	withDomainsFor(t, sealed, func(ctx context.Context, d *domains) {
+		v, err := d.tickets.Find(ctx, operator, number)
+		if err != nil || v.Citizen.Phone != "" || v.Citizen.Name != "" {
+			t.Errorf("after erasure: %+v, %v", v.Citizen, err)
+		}
+		var detail string
+		if err := d.db.WithContext(ctx).Raw(`SELECT detail FROM audit_records WHERE action = 'pii_erased' AND actor = 'admin:zhao'`).Scan(&detail).Error; err != nil ||
+			!strings.Contains(detail, number) || strings.Contains(detail, "13800138000") {
+			t.Errorf("audit record of the erasure: %q, %v", detail, err)
+		}
+	})
 }
