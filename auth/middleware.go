@@ -86,6 +86,11 @@ func (s *Service) Middleware() gin.HandlerFunc {
 		}
 		c.Set(sessionKey, sess)
 		c.Request = c.Request.WithContext(NewContext(ctx, sess.User.Principal()))
+		if s.NeedsEnrolment(sess.User) && !s.isEnrolPath(c.FullPath()) {
+			api.WriteError(c, s.log, api.Errorf(api.ErrForbidden, "two_factor_enrolment_required",
+				"your role logs in with a second factor; set it up first (POST /api/v1/auth/two-factor/enrolment)"))
+			return
+		}
 		c.Next()
 	}
 }
@@ -126,6 +131,20 @@ func (s *Service) openPath(fullPath string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.openPaths[fullPath] = true
+}
+
+// enrolPath marks a route a user who must still set up a second factor may reach: the
+// set-up itself, who am I, and logging out.
+func (s *Service) enrolPath(fullPath string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enrolPaths[fullPath] = true
+}
+
+func (s *Service) isEnrolPath(fullPath string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.enrolPaths[fullPath]
 }
 
 func (s *Service) isOpenPath(fullPath string) bool {

@@ -41,8 +41,66 @@ func Migrations() []*database.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn(&apiTokenV2{}, "Scopes") },
 		},
+		{
+			ID: "20261206_75_auth_two_factor",
+			Migrate: func(tx *gorm.DB) error {
+				m := tx.Migrator()
+				for _, col := range []string{"TOTPSecret", "TOTPEnabledAt", "TOTPLastStep"} {
+					if err := m.AddColumn(&userV2{}, col); err != nil {
+						return err
+					}
+				}
+				return m.CreateTable(&recoveryCodeV1{}, &loginChallengeV1{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				m := tx.Migrator()
+				if err := m.DropTable("login_challenges", "recovery_codes"); err != nil {
+					return err
+				}
+				for _, col := range []string{"totp_secret", "totp_enabled_at", "totp_last_step"} {
+					if err := m.DropColumn(&userV2{}, col); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
 	}
 }
+
+// Snapshots for 20261206_75. Never edit them.
+
+type userV2 struct {
+	userV1
+	TOTPSecret    string     `gorm:"column:totp_secret;size:255;not null;default:''"`
+	TOTPEnabledAt *time.Time `gorm:"column:totp_enabled_at"`
+	TOTPLastStep  int64      `gorm:"column:totp_last_step;not null;default:0"`
+}
+
+func (userV2) TableName() string { return "users" }
+
+type recoveryCodeV1 struct {
+	ID        uint       `gorm:"primaryKey"`
+	UserID    uint       `gorm:"not null;index:recovery_codes_user_id_idx"`
+	User      userV1     `gorm:"foreignKey:UserID;constraint:OnDelete:CASCADE"`
+	CodeHash  string     `gorm:"size:64;not null"` // hex SHA-256 of the code
+	CreatedAt time.Time  `gorm:"not null"`
+	UsedAt    *time.Time //
+}
+
+func (recoveryCodeV1) TableName() string { return "recovery_codes" }
+
+type loginChallengeV1 struct {
+	ID        string    `gorm:"primaryKey;size:64"` // hex SHA-256 of the challenge token
+	UserID    uint      `gorm:"not null;index:login_challenges_user_id_idx"`
+	User      userV1    `gorm:"foreignKey:UserID;constraint:OnDelete:CASCADE"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null;index:login_challenges_expires_at_idx"`
+	Failures  int       `gorm:"not null;default:0"`
+	IP        string    `gorm:"column:ip;size:64;not null;default:''"`
+}
+
+func (loginChallengeV1) TableName() string { return "login_challenges" }
 
 // Snapshots for 20261126_01..03. Never edit them.
 

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -53,6 +54,15 @@ type Options struct {
 	// Audit receives logins, failures, locks and every change to users and tokens; nil
 	// records nothing.
 	Audit *audit.Log
+	// TwoFactorRoles must log in with a second factor (TOTP); users of these roles without
+	// one are sent to set it up before anything else. None by default here; the server's
+	// configuration asks it of admin and supervisor.
+	TwoFactorRoles []Role
+	// SecretKey seals the second factors' secrets in the database (AES-256-GCM under a
+	// key derived from it; the server's configuration asks for 32 random bytes). Without one they are stored readable.
+	SecretKey []byte
+	// Issuer names the service in authenticator apps; default "Rexian".
+	Issuer string
 	// Passwords are the argon2id parameters for new hashes; default
 	// DefaultPasswordParams. Tests pass cheaper ones so that a suite of logins runs fast.
 	Passwords PasswordParams
@@ -76,12 +86,14 @@ type Service struct {
 	limiter *loginLimiter // per username and address
 	byAddr  *loginLimiter // per address, across usernames
 	byUser  *loginLimiter // per username, across addresses
+	aead    cipher.AEAD   // seals TOTP secrets; nil keeps them readable
 
 	dummyOnce sync.Once
 	dummyHash string
 
-	mu        sync.RWMutex
-	openPaths map[string]bool // routes that read no credentials (login)
+	mu         sync.RWMutex
+	openPaths  map[string]bool // routes that read no credentials (login)
+	enrolPaths map[string]bool // routes a user who must set up a second factor may reach
 }
 
 // NewService returns a Service on db. store may be nil, in which case login failures are
@@ -120,17 +132,23 @@ func NewService(db *gorm.DB, store *live.Store, opts Options) *Service {
 	if opts.Passwords == (PasswordParams{}) {
 		opts.Passwords = DefaultPasswordParams
 	}
+	if opts.Issuer == "" {
+		opts.Issuer = "Rexian"
+	}
+	aead := newAEAD(opts.SecretKey)
 	log := opts.Log.With("component", "auth")
 	quiet := slog.New(slog.DiscardHandler)
 	return &Service{
+		aead:    aead,
 		db:      db,
 		opts:    opts,
 		log:     log,
 		limiter: newLoginLimiter(store, opts.LoginLimit, log),
 		// The three limiters ask the same Redis; the first one alone reports an outage.
-		byAddr:    &loginLimiter{store: store, limit: opts.AddressLimit, log: quiet, local: map[string]localCount{}, sliding: true},
-		byUser:    &loginLimiter{store: store, limit: opts.AccountLimit, log: quiet, local: map[string]localCount{}, sliding: true},
-		openPaths: map[string]bool{},
+		byAddr:     &loginLimiter{store: store, limit: opts.AddressLimit, log: quiet, local: map[string]localCount{}, sliding: true},
+		byUser:     &loginLimiter{store: store, limit: opts.AccountLimit, log: quiet, local: map[string]localCount{}, sliding: true},
+		openPaths:  map[string]bool{},
+		enrolPaths: map[string]bool{},
 	}
 }
 

@@ -54,41 +54,14 @@ func (e *rateLimitError) Unwrap() error { return e.err }
 //
 // Errors: api.ErrRateLimited after too many failures for this username from ip;
 // api.ErrUnauthorized "invalid_credentials" for an unknown user or a wrong password alike;
-// api.ErrForbidden "account_disabled" for a disabled user with the right password.
+// api.ErrForbidden "account_disabled" for a disabled user with the right password; a
+// *SecondFactorChallenge (which is api.ErrUnauthorized "second_factor_required") for a
+// user with a second factor: no session yet, answer it with CompleteLogin.
 func (s *Service) Login(ctx context.Context, username, password, ip, userAgent string) (string, *Session, error) {
 	now := s.now()
 	username = normalizeUsername(username)
-	// Hashed so that any username an attacker types, and IPv6 colons, make a safe key.
-	subject := hashSecret(username + "\x00" + ip)
-	addrSubject, userSubject := hashSecret("addr\x00"+ip), hashSecret("user\x00"+username)
-	wait, blocked, which := time.Duration(0), false, ""
-	for _, lim := range []struct {
-		l       *loginLimiter
-		subject string
-		what    string
-	}{
-		{s.limiter, subject, "for this username from this address"},
-		{s.byAddr, addrSubject, "from this address, across usernames"},
-		{s.byUser, userSubject, "for this username, across addresses"},
-	} {
-		if w, b := lim.l.blocked(ctx, lim.subject, now); b && w > wait {
-			wait, blocked, which = w, true, lim.what
-		}
-	}
-	if blocked {
-		s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip, "limit", which)
-		s.record(ctx, audit.Event{Action: audit.ActionLoginLocked, Actor: "anonymous", IP: ip,
-			Target: "username:" + username, Detail: "too many failed logins " + which})
-		mins := int((wait + time.Minute - 1) / time.Minute)
-		unit := "minutes"
-		if mins == 1 {
-			unit = "minute"
-		}
-		return "", nil, &rateLimitError{
-			err: api.Errorf(api.ErrRateLimited, "too_many_logins",
-				"too many failed logins, try again in %d %s", mins, unit),
-			retryAfter: wait,
-		}
+	if err := s.checkLimits(ctx, username, ip, now); err != nil {
+		return "", nil, err
 	}
 
 	var u User
@@ -108,9 +81,7 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 			"user", username, "err", err)
 	}
 	if !found || !ok {
-		s.limiter.fail(ctx, subject, now)
-		s.byAddr.fail(ctx, addrSubject, now)
-		s.byUser.fail(ctx, userSubject, now)
+		s.loginFailed(ctx, username, ip, now)
 		s.log.InfoContext(ctx, "login failed", "user", username, "ip", ip)
 		s.record(ctx, audit.Event{Action: audit.ActionLoginFailed, Actor: "anonymous", IP: ip,
 			Target: "username:" + username, Detail: "wrong username or password"})
@@ -121,25 +92,6 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 			Target: "username:" + username, Detail: "account disabled"})
 		return "", nil, api.Errorf(api.ErrForbidden, "account_disabled", "this account is disabled; ask an administrator")
 	}
-	s.limiter.reset(ctx, subject, now)
-	// The owner is in: the guesses at the account from elsewhere stop delaying it. The
-	// address's count stays, or a sprayer could clear it by logging into an account of
-	// its own.
-	s.byUser.reset(ctx, userSubject, now)
-
-	token, err := randomToken(32)
-	if err != nil {
-		return "", nil, fmt.Errorf("login %q: %w", username, err)
-	}
-	csrf, err := randomToken(32)
-	if err != nil {
-		return "", nil, fmt.Errorf("login %q: %w", username, err)
-	}
-	sess := &Session{
-		ID: hashSecret(token), UserID: u.ID, CSRFToken: csrf,
-		CreatedAt: now, ExpiresAt: now.Add(s.opts.SessionTTL), LastSeenAt: now,
-		UserAgent: truncate(userAgent, 255), IP: truncate(ip, 64),
-	}
 	// UpdateColumns: a login is not an edit of the user, so updated_at stays.
 	userCols := map[string]any{"last_login_at": now}
 	if params != s.opts.Passwords {
@@ -148,6 +100,85 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 		if h, err := hashPassword(password, s.opts.Passwords); err == nil {
 			userCols["password_hash"] = h
 		}
+	}
+	if u.TwoFactor() {
+		// The password was right; the limits' counts stay until the code is too.
+		return "", nil, s.challenge(ctx, &u, ip, now, userCols)
+	}
+	token, sess, err := s.startSession(ctx, &u, ip, userAgent, now, userCols)
+	if err != nil {
+		return "", nil, fmt.Errorf("login %q: %w", username, err)
+	}
+	return token, sess, nil
+}
+
+// checkLimits refuses a login attempt for username from ip while any of the login limits
+// holds, with the wait for Retry-After, and records the refusal.
+func (s *Service) checkLimits(ctx context.Context, username, ip string, now time.Time) error {
+	// Hashed so that any username an attacker types, and IPv6 colons, make a safe key.
+	subject := hashSecret(username + "\x00" + ip)
+	addrSubject, userSubject := hashSecret("addr\x00"+ip), hashSecret("user\x00"+username)
+	wait, blocked, which := time.Duration(0), false, ""
+	for _, lim := range []struct {
+		l       *loginLimiter
+		subject string
+		what    string
+	}{
+		{s.limiter, subject, "for this username from this address"},
+		{s.byAddr, addrSubject, "from this address, across usernames"},
+		{s.byUser, userSubject, "for this username, across addresses"},
+	} {
+		if w, b := lim.l.blocked(ctx, lim.subject, now); b && w > wait {
+			wait, blocked, which = w, true, lim.what
+		}
+	}
+	if !blocked {
+		return nil
+	}
+	s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip, "limit", which)
+	s.record(ctx, audit.Event{Action: audit.ActionLoginLocked, Actor: "anonymous", IP: ip,
+		Target: "username:" + username, Detail: "too many failed logins " + which})
+	mins := int((wait + time.Minute - 1) / time.Minute)
+	unit := "minutes"
+	if mins == 1 {
+		unit = "minute"
+	}
+	return &rateLimitError{
+		err: api.Errorf(api.ErrRateLimited, "too_many_logins",
+			"too many failed logins, try again in %d %s", mins, unit),
+		retryAfter: wait,
+	}
+}
+
+// loginFailed counts a failed attempt for username from ip against every limit.
+func (s *Service) loginFailed(ctx context.Context, username, ip string, now time.Time) {
+	s.limiter.fail(ctx, hashSecret(username+"\x00"+ip), now)
+	s.byAddr.fail(ctx, hashSecret("addr\x00"+ip), now)
+	s.byUser.fail(ctx, hashSecret("user\x00"+username), now)
+}
+
+// startSession begins a session for u, whose credentials have all been checked, and
+// writes userCols to the user's row with it.
+func (s *Service) startSession(ctx context.Context, u *User, ip, userAgent string, now time.Time, userCols map[string]any) (string, *Session, error) {
+	username := u.Username
+	s.limiter.reset(ctx, hashSecret(username+"\x00"+ip), now)
+	// The owner is in: the guesses at the account from elsewhere stop delaying it. The
+	// address's count stays, or a sprayer could clear it by logging into an account of
+	// its own.
+	s.byUser.reset(ctx, hashSecret("user\x00"+username), now)
+
+	token, err := randomToken(32)
+	if err != nil {
+		return "", nil, err
+	}
+	csrf, err := randomToken(32)
+	if err != nil {
+		return "", nil, err
+	}
+	sess := &Session{
+		ID: hashSecret(token), UserID: u.ID, CSRFToken: csrf,
+		CreatedAt: now, ExpiresAt: now.Add(s.opts.SessionTTL), LastSeenAt: now,
+		UserAgent: truncate(userAgent, 255), IP: truncate(ip, 64),
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The user's dead sessions go now, so the table stays small without a janitor.
@@ -164,15 +195,15 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 		return nil
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("login %q: %w", username, err)
+		return "", nil, err
 	}
 	u.LastLoginAt = &now
 	if h, ok := userCols["password_hash"].(string); ok {
 		u.PasswordHash = h
 	}
-	sess.User = &u
+	sess.User = u
 	s.log.InfoContext(ctx, "login", "user", username, "ip", ip)
-	s.record(ctx, audit.Event{Action: audit.ActionLogin, Actor: u.Principal().Actor(), IP: ip, Target: userTarget(&u)})
+	s.record(ctx, audit.Event{Action: audit.ActionLogin, Actor: u.Principal().Actor(), IP: ip, Target: userTarget(u)})
 	return token, sess, nil
 }
 

@@ -29,10 +29,20 @@ type User struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	LastLoginAt  *time.Time `json:"last_login_at"`
+	// TOTPSecret is the second factor's shared secret, sealed with the service's key (see
+	// sealSecret); set and not yet enabled while an enrolment waits for its first code.
+	TOTPSecret    string     `gorm:"column:totp_secret" json:"-"`
+	TOTPEnabledAt *time.Time `gorm:"column:totp_enabled_at" json:"totp_enabled_at"`
+	// TOTPLastStep is the time step of the last code accepted: a code of that step or an
+	// earlier one is refused, so an overheard code cannot be replayed within its window.
+	TOTPLastStep int64 `gorm:"column:totp_last_step" json:"-"`
 }
 
 // TableName keeps the table name independent of the Go name.
 func (User) TableName() string { return "users" }
+
+// TwoFactor reports whether the user logs in with a second factor.
+func (u *User) TwoFactor() bool { return u.TOTPEnabledAt != nil }
 
 // Principal is the user as the subject of a request.
 func (u *User) Principal() *Principal {

@@ -108,6 +108,13 @@ type Auth struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// SecureCookies marks session cookies Secure; turn it on behind HTTPS.
 	SecureCookies bool `yaml:"secure_cookies"`
+	// TwoFactorRoles log in with a second factor (TOTP); their users set it up at their
+	// first login. Empty: nobody is asked for one.
+	TwoFactorRoles []string `yaml:"two_factor_roles"`
+	// TOTPKeyFile holds the key that seals the second factors' secrets in the database;
+	// empty means totp.key in data_dir, made (32 random bytes, mode 0600) when missing.
+	// Keep it out of database backups, and back it up beside them.
+	TOTPKeyFile string `yaml:"totp_key_file"`
 }
 
 // Audit configures the security audit log (安全审计).
@@ -284,8 +291,9 @@ func Default() Config {
 			},
 		},
 		Auth: Auth{
-			SessionTTL:  12 * time.Hour,
-			IdleTimeout: 2 * time.Hour,
+			SessionTTL:     12 * time.Hour,
+			IdleTimeout:    2 * time.Hour,
+			TwoFactorRoles: []string{"admin", "supervisor"},
 		},
 		Workers: Workers{OverdueInterval: time.Minute},
 		Audit:   Audit{Retention: 180 * 24 * time.Hour, SyslogNetwork: "udp", SyslogTag: "rexian-audit"},

@@ -259,6 +259,8 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"audit.syslog_tag":          "hotline-audit",
 		"personal_data.keys_file":   keysFile,
 		"personal_data.keys":        "key k2 00112233445566778899aabbccddeeff; index k2 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"auth.two_factor_roles":     "admin,operator",
+		"auth.totp_key_file":        "/etc/rexian/totp.key",
 		"sms.kannel_url":            "http://127.0.0.1:13013",
 		"sms.kannel_user":           "rexian",
 		"sms.kannel_password":       "pw",

@@ -82,6 +82,13 @@ func (c Config) Validate() error {
 		codes[code] = true
 	}
 
+	for _, r := range c.Auth.TwoFactorRoles {
+		switch r {
+		case "operator", "department", "supervisor", "admin":
+		default:
+			bad("auth.two_factor_roles", "%q is not a role that logs in; use operator, department, supervisor or admin", r)
+		}
+	}
 	if c.Auth.SessionTTL <= 0 {
 		bad("auth.session_ttl", "must be more than 0, not %s", c.Auth.SessionTTL)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,6 +32,7 @@ func (h *Handler) adminRoutes(g gin.IRoutes) {
 	g.GET("/users", h.showUsers)
 	g.POST("/users", h.createUser)
 	g.POST("/users/:id", h.updateUser)
+	g.POST("/users/:id/two-factor", h.resetTwoFactor)
 	g.GET("/tokens", h.showTokens)
 	g.POST("/tokens", h.createToken)
 	g.POST("/tokens/:id/revoke", h.revokeToken)
@@ -120,7 +122,8 @@ var (
 
 // adminFlashes are the texts of the ok= codes these pages redirect with.
 var adminFlashes = map[string]string{
-	"user_created": "用户已创建。", "user_saved": "用户已保存。", "token_revoked": "令牌已吊销。",
+	"user_created": "用户已创建。", "user_saved": "用户已保存。",
+	"two_factor_reset": "已重置该用户的双因素认证，其登录已全部结束；下次登录时须重新绑定验证器。", "token_revoked": "令牌已吊销。",
 	"department_saved": "单位已保存。", "category_saved": "类别已保存。", "template_saved": "短信模板已保存。",
 	"item_saved": "事项已保存。", "item_deleted": "事项已删除。", "synonyms_saved": "同义词已保存。",
 }
@@ -318,6 +321,24 @@ func (h *Handler) updateUser(c *gin.Context) {
 	}
 	h.audit(c, "", "update_user", u.Username, "fields", strings.Join(changed, ","), "role", u.Role, "disabled", u.Disabled, "department", dept)
 	redirect(c, "/console/admin/users", "user_saved")
+}
+
+// resetTwoFactor removes another user's second factor, for someone who lost both the phone
+// and the recovery codes. The auth service refuses an administrator's own.
+func (h *Handler) resetTwoFactor(c *gin.Context) {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 32)
+	if err != nil || id == 0 {
+		h.fail(c, h.adminBase(c, "用户管理"), api.Errorf(api.ErrNotFound, "user_not_found", "没有该用户。"))
+		return
+	}
+	if _, err := h.opts.Auth.ResetTwoFactor(c.Request.Context(), auth.Current(c), uint(id)); err != nil {
+		if errors.Is(err, api.ErrForbidden) {
+			err = api.Errorf(api.ErrForbidden, "reset_own_two_factor", "不能重置自己的双因素认证，请另一位系统管理员操作。")
+		}
+		h.adminFailed(c, "用户管理", "users", err)
+		return
+	}
+	redirect(c, "/console/admin/users", "two_factor_reset")
 }
 
 func (h *Handler) showTokens(c *gin.Context) {

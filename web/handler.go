@@ -68,7 +68,7 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
+var pageNames = []string{"login", "twofactor", "error", "desk", "ticket_new", "desk_ticket", "inbox", "knowledge", "desk_search",
 	"callbacks", "supervisor", "portal_inbox", "portal_ticket", "portal_search", "rates", "overdue", "figures", "confirm", "publish",
 	"calls", "surveys", "cards", "admin", "audit"}
 
@@ -119,9 +119,13 @@ func (h *Handler) Routes(e gin.IRouter) {
 	e.GET("/favicon.ico", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/static/favicon.svg") })
 	e.GET("/console/login", h.showLogin)
 	e.POST("/console/login", h.login)
+	e.POST("/console/login/code", h.loginCode)
 
 	s := e.Group("", h.session())
 	s.POST("/console/logout", h.logout)
+	s.GET("/console/2fa", h.showTwoFactor)
+	s.POST("/console/2fa", h.confirmTwoFactor)
+	s.GET("/console/2fa/qr.png", h.twoFactorQR)
 	s.GET("/console", h.home)
 	s.GET("/console/", h.home)
 

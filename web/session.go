@@ -47,6 +47,13 @@ func (h *Handler) session() gin.HandlerFunc {
 		p := sess.User.Principal()
 		c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), p))
 		c.Set(sessionKey, sess)
+		if h.opts.Auth.NeedsEnrolment(sess.User) && !enrolmentPath(c.FullPath()) {
+			// The role logs in with a second factor and this user has none yet: the
+			// set-up comes before any work.
+			c.Redirect(http.StatusSeeOther, "/console/2fa")
+			c.Abort()
+			return
+		}
 		if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
 			if err := h.parseForm(c); err != nil {
 				h.fail(c, h.base(c, ""), err)
@@ -114,12 +121,19 @@ func (h *Handler) toLogin(c *gin.Context) {
 	c.Abort()
 }
 
-// loginPage is the login form.
+// enrolmentPath reports the pages a user who must still set up a second factor may open.
+func enrolmentPath(p string) bool {
+	return p == "/console/2fa" || p == "/console/2fa/qr.png" || p == "/console/logout"
+}
+
+// loginPage is the login form, or its second step: the code for a right password.
 type loginPage struct {
 	base
 	Username string
 	Next     string
 	Token    string
+	// Challenge is set on the second step.
+	Challenge string
 }
 
 func (h *Handler) showLogin(c *gin.Context) {
@@ -168,6 +182,60 @@ func (h *Handler) login(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	token, sess, err := h.opts.Auth.Login(ctx, username, c.PostForm("password"), c.ClientIP(), c.Request.UserAgent())
+	var ch *auth.SecondFactorChallenge
+	if errors.As(err, &ch) {
+		loginToken, err := h.loginToken(c)
+		if err != nil {
+			h.fail(c, base{}, err)
+			return
+		}
+		h.render(c, http.StatusOK, "login", loginPage{base: base{Title: "登录"}, Username: username, Next: next,
+			Token: loginToken, Challenge: ch.Token})
+		return
+	}
+	h.loggedIn(c, token, sess, err, next, again)
+}
+
+// loginCode is the login's second step: the code from the authenticator app, or a
+// recovery code, for the challenge the password earned.
+func (h *Handler) loginCode(c *gin.Context) {
+	next := safeNext(c.PostForm("next"))
+	challenge := c.PostForm("challenge")
+	loginToken, err := h.loginToken(c)
+	if err != nil {
+		h.fail(c, base{}, err)
+		return
+	}
+	codeAgain := func(status int, msg string) {
+		h.render(c, status, "login", loginPage{base: base{Title: "登录", Error: msg}, Next: next, Token: loginToken, Challenge: challenge})
+	}
+	cookie, err := c.Cookie(loginCookie)
+	if err != nil || cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(c.PostForm(csrfField))) != 1 || challenge == "" {
+		h.render(c, http.StatusForbidden, "login", loginPage{base: base{Title: "登录", Error: "登录表单已过期，请重新输入用户名和密码。"},
+			Next: next, Token: loginToken})
+		return
+	}
+	if strings.TrimSpace(c.PostForm("code")) == "" {
+		codeAgain(http.StatusBadRequest, "请输入验证器应用显示的6位动态码，或一个恢复码。")
+		return
+	}
+	token, sess, err := h.opts.Auth.CompleteLogin(c.Request.Context(), challenge, c.PostForm("code"), c.ClientIP(), c.Request.UserAgent())
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) && apiErr.Code == "challenge_expired" {
+		h.render(c, http.StatusUnauthorized, "login", loginPage{base: base{Title: "登录", Error: "本次登录已过期或动态码错误次数过多，请重新输入用户名和密码。"},
+			Next: next, Token: loginToken})
+		return
+	}
+	if errors.Is(err, api.ErrUnauthorized) {
+		codeAgain(http.StatusUnauthorized, "动态码不正确或已使用过，请输入验证器应用当前显示的动态码。")
+		return
+	}
+	h.loggedIn(c, token, sess, err, next, codeAgain)
+}
+
+// loggedIn ends either login step: the session cookie and the way on, or the error.
+func (h *Handler) loggedIn(c *gin.Context, token string, sess *auth.Session, err error, next string, again func(int, string)) {
+	ctx := c.Request.Context()
 	switch {
 	case errors.Is(err, api.ErrRateLimited):
 		again(http.StatusTooManyRequests, "登录失败次数过多，请稍后再试。")
@@ -189,7 +257,10 @@ func (h *Handler) login(c *gin.Context) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: auth.CookieName, Value: token, Path: "/",
 		MaxAge: int(sess.ExpiresAt.Sub(sess.CreatedAt).Seconds()), HttpOnly: true, Secure: h.opts.SecureCookies,
 		SameSite: http.SameSiteLaxMode})
-	if next == "" {
+	switch {
+	case h.opts.Auth.NeedsEnrolment(sess.User):
+		next = "/console/2fa"
+	case next == "":
 		next = homeOf(sess.User.Principal())
 	}
 	c.Redirect(http.StatusSeeOther, next)

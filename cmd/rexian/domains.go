@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,13 +129,23 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		Audit:              auditLog,
 		ExtensionMax:       extensionMax,
 	})
+	totpKey, err := loadTOTPKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	twoFactor := make([]auth.Role, len(cfg.Auth.TwoFactorRoles))
+	for i, r := range cfg.Auth.TwoFactorRoles {
+		twoFactor[i] = auth.Role(r)
+	}
 	authService := auth.NewService(db, ls, auth.Options{
-		SessionTTL:    cfg.Auth.SessionTTL,
-		IdleTimeout:   cfg.Auth.IdleTimeout,
-		Log:           log,
-		SecureCookies: cfg.Auth.SecureCookies,
-		Departments:   store,
-		Audit:         auditLog,
+		SessionTTL:     cfg.Auth.SessionTTL,
+		IdleTimeout:    cfg.Auth.IdleTimeout,
+		Log:            log,
+		SecureCookies:  cfg.Auth.SecureCookies,
+		Departments:    store,
+		Audit:          auditLog,
+		TwoFactorRoles: twoFactor,
+		SecretKey:      totpKey,
 	})
 	smsService, err := newSMS(cfg, log, db, ls, store)
 	if err != nil {
@@ -156,6 +169,49 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		Texter: smsService, Cards: &dashboards.CardRules{YellowOnOverdue: dc.YellowOnOverdue, RedOnDoubleOverdue: dc.RedOnDoubleOverdue,
 			RedAfterYellows: dc.RedAfterYellows, Lookback: dc.CardLookback}})
 	return d, nil
+}
+
+// loadTOTPKey reads the key that seals second-factor secrets, making it the first time.
+// It lives in a file and never in the database, so that a copy of the database alone does
+// not give the second factors away.
+func loadTOTPKey(cfg config.Config) ([]byte, error) {
+	path := cfg.Auth.TOTPKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "totp.key")
+	}
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && cfg.Auth.TOTPKeyFile == "" {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("auth.totp_key_file: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("auth.totp_key_file: %w", err)
+		}
+		// O_EXCL: two instances starting at once on one data dir keep one key.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return loadTOTPKey(cfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auth.totp_key_file: %w", err)
+		}
+		_, err = f.Write(key)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auth.totp_key_file: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth.totp_key_file: %w", err)
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("auth.totp_key_file %s: the key must be at least 16 bytes", path)
+	}
+	return key, nil
 }
 
 // newAudit builds the security audit log with its shippers. Who acts comes from the

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/ivr/aritest"
@@ -152,6 +154,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	}
 
 	send("", "POST", "/auth/login", "POST /auth/login", nil, nil)
+	twoFactorExamples(t, r, examples, posted)
 	u := send("admin", "POST", "/users", "POST /users", nil, nil)
 	send("admin", "PATCH", fmt.Sprintf("/users/%v", u["id"]), "PATCH /users/{id}", nil, nil)
 	send("admin", "POST", "/tokens", "POST /tokens", nil, nil)
@@ -296,5 +299,62 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		if !posted[key] {
 			t.Errorf("example %s was not posted by this test", key)
 		}
+	}
+}
+
+// twoFactorExamples posts the second factor's examples as a person would: a session sets
+// the factor up with the confirm example, then a login's challenge is answered with the
+// second-factor example, the codes computed from the secret the set-up answered.
+func twoFactorExamples(t *testing.T, r *running, examples map[string]json.RawMessage, posted map[string]bool) {
+	t.Helper()
+	const user, pw = "duty.supervisor", "duty-supervisor-2026"
+	if _, err := r.app.domains.auth.CreateUser(context.Background(), auth.NewUser{Username: user, Role: auth.RoleSupervisor, Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	csrf := ""
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, r.base+"/api/v1"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", csrf)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s = %d %s", path, resp.StatusCode, out)
+		}
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		return m
+	}
+	example := func(key string, subst ...string) string {
+		t.Helper()
+		b, ok := examples[key]
+		if !ok {
+			t.Fatalf("no example %q in the document", key)
+		}
+		posted[key] = true
+		return strings.NewReplacer(subst...).Replace(string(b))
+	}
+	login := `{"username":"` + user + `","password":"` + pw + `"}`
+	csrf = post("/auth/login", login)["csrf_token"].(string)
+	secret := post("/auth/two-factor/enrolment", "")["secret"].(string)
+	code, used := totpAfter(t, secret, time.Time{})
+	codes := post("/auth/two-factor/enrolment/confirm", example("POST /auth/two-factor/enrolment/confirm", "123456", code))["recovery_codes"]
+	if n, _ := codes.([]any); len(n) != 10 {
+		t.Fatalf("recovery codes: %v", codes)
+	}
+	ch := post("/auth/login", login)
+	if ch["second_factor_required"] != true {
+		t.Fatalf("login with a second factor: %v", ch)
+	}
+	code, _ = totpAfter(t, secret, used)
+	if m := post("/auth/login/second-factor", example("POST /auth/login/second-factor", "CHALLENGE", ch["challenge"].(string), "123456", code)); m["csrf_token"] == nil {
+		t.Fatalf("second step: %v", m)
 	}
 }
