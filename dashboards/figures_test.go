@@ -76,7 +76,7 @@ func TestFigures(t *testing.T) {
 	t6 := e.ticket("TS-WY", func(in *tickets.NewTicket) { in.Dispatch = &tickets.DispatchRequest{Departments: []string{"HRSS"}} })
 	// 4: refused: never accepted, not counted.
 	t4 := e.ticket("TS-WY", func(in *tickets.NewTicket) { in.Dispatch = nil })
-	e.act(desk, t4, tickets.ActRefuse, tickets.ActionRequest{Reason: e.store.RefusalReasons()[0].Code})
+	e.act(desk, t4, tickets.ActRefuse, tickets.ActionRequest{Reason: tickets.DefaultRefusalReasons()[0].Code})
 	// 5: registered yesterday: outside today.
 	e.clk.Set(monday10.AddDate(0, 0, -1))
 	e.ticket("TS-GN", nil)

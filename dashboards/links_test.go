@@ -119,7 +119,7 @@ func TestLinksListExactlyTheTicketsCounted(t *testing.T) {
 	e.ticket("ZX-SB", nil)
 	// Refused and merged: never counted, whatever their groups.
 	refused := e.ticket("TS-WY", in("DS", nil))
-	e.act(desk, refused, tickets.ActRefuse, tickets.ActionRequest{Reason: e.store.RefusalReasons()[0].Code})
+	e.act(desk, refused, tickets.ActRefuse, tickets.ActionRequest{Reason: tickets.DefaultRefusalReasons()[0].Code})
 	dup := e.ticket("TS-GN", in("DS", nil))
 	e.act(desk, dup, tickets.ActMerge, tickets.ActionRequest{Into: done})
 	e.clk.Set(monday10.Add(7 * time.Hour)) // 17:00: past the sign-for limits

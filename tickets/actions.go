@@ -431,15 +431,19 @@ func (w *work) do(action Action, req ActionRequest) error {
 		return w.merge(into, note)
 
 	case ActRefuse:
+		reasons, err := w.s.refusalReasons(w.tx)
+		if err != nil {
+			return err
+		}
 		var reason *RefusalReason
-		for i, rr := range w.s.opts.RefusalReasons {
+		for i, rr := range reasons {
 			if rr.Code == strings.TrimSpace(req.Reason) {
-				reason = &w.s.opts.RefusalReasons[i]
+				reason = &reasons[i]
 			}
 		}
 		if reason == nil {
-			codes := make([]string, 0, len(w.s.opts.RefusalReasons))
-			for _, rr := range w.s.opts.RefusalReasons {
+			codes := make([]string, 0, len(reasons))
+			for _, rr := range reasons {
 				codes = append(codes, rr.Code)
 			}
 			return invalid("unknown_reason", "refusal reason %q is not one of the configured reasons: %s", req.Reason, strings.Join(codes, ", "))

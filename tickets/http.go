@@ -46,10 +46,8 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 	g.POST("/departments", admin, h.handle(h.saveDepartment))
 	g.GET("/categories", staff, h.handle(h.categories))
 	g.POST("/categories", admin, h.handle(h.saveCategory))
-	g.GET("/refusal-reasons", staff, h.handle(func(c *gin.Context) error {
-		c.JSON(http.StatusOK, gin.H{"refusal_reasons": h.store.RefusalReasons()})
-		return nil
-	}))
+	g.GET("/refusal-reasons", staff, h.handle(h.refusalReasons))
+	g.PUT("/refusal-reasons", admin, h.handle(h.saveRefusalReasons))
 }
 
 func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
@@ -273,5 +271,31 @@ func (h *Handler) saveCategory(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+func (h *Handler) refusalReasons(c *gin.Context) error {
+	rs, err := h.store.RefusalReasons(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"refusal_reasons": rs})
+	return nil
+}
+
+// saveRefusalReasons replaces the list: {"refusal_reasons": [{"code": "outside_remit",
+// "name": "不属于本市管辖范围"}]}, in the order offered.
+func (h *Handler) saveRefusalReasons(c *gin.Context) error {
+	var in struct {
+		RefusalReasons []RefusalReason `json:"refusal_reasons"`
+	}
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	rs, err := h.store.SaveRefusalReasons(c.Request.Context(), auth.Current(c), in.RefusalReasons)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"refusal_reasons": rs})
 	return nil
 }

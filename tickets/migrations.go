@@ -22,6 +22,7 @@ func Migrations() []*database.Migration {
 			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_tickets_open_due ON tickets ((` + dueAt + `), id DESC) WHERE open`).Error
 		}, Rollback: func(tx *gorm.DB) error { return tx.Exec(`DROP INDEX IF EXISTS idx_tickets_open_due`).Error }},
 		{ID: "20261127_42_tickets_short_words", Migrate: migrateShortWords, Rollback: rollbackShortWords},
+		{ID: "20261206_40_ticket_refusal_reasons", Migrate: migrateRefusals, Rollback: rollbackRefusals},
 		{ID: "20261206_63_tickets_closed_not_open", Migrate: func(tx *gorm.DB) error {
 			// A ticket answered at registration (直接办结) was stored open: the model's
 			// default:true tag made gorm leave the false out of the INSERT.

@@ -165,9 +165,6 @@ func NewStore(db *gorm.DB, opts Options) *Store {
 // DB returns the underlying handle (for workers that share the store's database).
 func (s *Store) DB() *gorm.DB { return s.db }
 
-// RefusalReasons lists the configured refusal reasons.
-func (s *Store) RefusalReasons() []RefusalReason { return s.opts.RefusalReasons }
-
 func (s *Store) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
 
 // NewTicket is what registration (受理) takes.

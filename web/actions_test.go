@@ -105,7 +105,7 @@ func TestPagesOfferExactlyWhatTheAPIAccepts(t *testing.T) {
 		}},
 		{"refused", func() string {
 			n := newTicket("TS-WY")
-			do(op, n, tickets.ActRefuse, tickets.ActionRequest{Reason: store.RefusalReasons()[0].Code})
+			do(op, n, tickets.ActRefuse, tickets.ActionRequest{Reason: tickets.DefaultRefusalReasons()[0].Code})
 			return n
 		}},
 		{"merged", func() string {
@@ -122,7 +122,7 @@ func TestPagesOfferExactlyWhatTheAPIAccepts(t *testing.T) {
 		tickets.ActApprove: {Answer: "已办理"}, tickets.ActSendBack: {Note: "请补充"},
 		tickets.ActRequestExtension: {Reason: "需协调", Until: &until}, tickets.ActRefuseExtension: {Note: "期限足够"},
 		tickets.ActUrge: {Note: "请加快办理"}, tickets.ActAnswer: {Answer: "请携带身份证办理"}, tickets.ActReopen: {Reason: "市民不满意"},
-		tickets.ActMerge: {Into: original}, tickets.ActRefuse: {Reason: store.RefusalReasons()[0].Code}, tickets.ActNote: {Note: "市民来电催办"},
+		tickets.ActMerge: {Into: original}, tickets.ActRefuse: {Reason: tickets.DefaultRefusalReasons()[0].Code}, tickets.ActNote: {Note: "市民来电催办"},
 	}
 	controlRE := regexp.MustCompile(`data-action="([a-z_]+)"`)
 	people := []struct {

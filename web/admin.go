@@ -47,6 +47,7 @@ func (h *Handler) adminRoutes(g gin.IRoutes) {
 	g.POST("/knowledge/:code/delete", h.deleteKnowledge)
 	g.POST("/synonyms", h.saveSynonyms)
 	g.GET("/settings", h.showSettings)
+	g.POST("/refusal-reasons", h.saveRefusalReasons)
 }
 
 // adminPage is every administration page: which section, its rows and the form that
@@ -64,7 +65,7 @@ type adminPage struct {
 	Templates   []sms.TemplateView
 	Items       []sms.MaterialItemView
 	Synonyms    string
-	Refusals    []tickets.RefusalReason
+	Refusals    string // the refusal reasons as the form edits them, one "code = 理由" a line
 	Prompts     map[string]string
 	// Secret is a new token's secret, shown on this page only.
 	Secret string
@@ -126,6 +127,7 @@ var adminFlashes = map[string]string{
 	"two_factor_reset": "已重置该用户的双因素认证，其登录已全部结束；下次登录时须重新绑定验证器。", "token_revoked": "令牌已吊销。",
 	"department_saved": "单位已保存。", "category_saved": "类别已保存。", "template_saved": "短信模板已保存。",
 	"item_saved": "事项已保存。", "item_deleted": "事项已删除。", "synonyms_saved": "同义词已保存。",
+	"refusals_saved": "不予受理理由已保存。",
 }
 
 func init() {
@@ -207,7 +209,13 @@ func (h *Handler) renderAdmin(c *gin.Context, status int, b base, section string
 			}
 		}
 	case "settings":
-		page.Refusals, page.Prompts = h.opts.Tickets.RefusalReasons(), h.opts.IVR.Settings.Prompts
+		page.Prompts = h.opts.IVR.Settings.Prompts
+		var rs []tickets.RefusalReason
+		rs, err = h.opts.Tickets.RefusalReasons(ctx)
+		page.Refusals = tickets.FormatRefusalReasons(rs)
+		if form != nil && form.Has("refusal_reasons") {
+			page.Refusals = form.Get("refusal_reasons")
+		}
 	}
 	if err != nil {
 		h.fail(c, b, err)
@@ -522,4 +530,19 @@ func (h *Handler) saveSynonyms(c *gin.Context) {
 	}
 	h.audit(c, audit.ActionConfig, "save_synonyms", "synonyms", "terms", len(syns))
 	redirect(c, "/console/admin/knowledge", "synonyms_saved")
+}
+
+// saveRefusalReasons replaces the refusal reasons with the form's text. The store
+// records the change in the audit log, as it does for the API.
+func (h *Handler) saveRefusalReasons(c *gin.Context) {
+	rs, err := tickets.ParseRefusalReasons(c.Request.PostForm.Get("refusal_reasons"))
+	if err == nil {
+		rs, err = h.opts.Tickets.SaveRefusalReasons(c.Request.Context(), auth.Current(c), rs)
+	}
+	if err != nil {
+		h.adminFailed(c, "不予受理理由与语音提示", "settings", err)
+		return
+	}
+	h.audit(c, "", "save_refusal_reasons", "refusal_reasons", "reasons", len(rs))
+	redirect(c, "/console/admin/settings", "refusals_saved")
 }

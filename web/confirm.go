@@ -54,7 +54,12 @@ func (h *Handler) needsConfirmation(c *gin.Context, action tickets.Action, form 
 	page := confirmPage{base: b, Action: action, What: cf.what, Ticket: v, Post: c.Request.URL.Path, Back: back}
 	switch action {
 	case tickets.ActRefuse:
-		for _, r := range h.opts.Tickets.RefusalReasons() {
+		reasons, err := h.opts.Tickets.RefusalReasons(c.Request.Context())
+		if err != nil {
+			h.fail(c, b, err)
+			return true
+		}
+		for _, r := range reasons {
 			if r.Code == form.Get("reason") {
 				page.Facts = append(page.Facts, "理由："+r.Name)
 			}

@@ -129,7 +129,14 @@ func (h *Handler) renderDeskTicket(c *gin.Context, status int, b base, form url.
 	}
 	b.Title, b.Nav = "工单 "+v.Number, "tickets"
 	h.nameActors(ctx, v, dir)
-	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v), Reasons: h.opts.Tickets.RefusalReasons(),
+	var reasons []tickets.RefusalReason
+	if slices.Contains(v.Actions, tickets.ActRefuse) {
+		if reasons, err = h.opts.Tickets.RefusalReasons(ctx); err != nil {
+			h.fail(c, b, err)
+			return
+		}
+	}
+	page := deskTicketPage{base: b, T: v, Dir: dir, Form: form, Audio: audioOf(v), Reasons: reasons,
 		Publish: h.opts.Cards != nil && p.Is(auth.RoleSupervisor) && v.Status == tickets.StatusCompleted, Materials: h.opts.SMS != nil}
 	if dep := dir.defaults[v.Category.Code]; dep != "" {
 		page.Suggestion = dir.name(dep)

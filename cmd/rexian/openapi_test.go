@@ -251,6 +251,11 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		fmt.Sprintf("%v %v", syns[0].(map[string]any)["term"], syns[0].(map[string]any)["words"]) != "社保 [社会保险]" {
 		t.Errorf("PUT /sms/synonyms answered %v, want the example's one term", syns)
 	}
+	// The example replaces the refusal reasons: afterwards its two, in its order.
+	if rs, _ := send("admin", "PUT", "/refusal-reasons", "PUT /refusal-reasons", nil, nil)["refusal_reasons"].([]any); len(rs) != 2 ||
+		rs[1].(map[string]any)["code"] != "civil_dispute" {
+		t.Errorf("PUT /refusal-reasons answered %v, want the example's two reasons", rs)
+	}
 	send("operator", "POST", "/sms/materials-notices", "POST /sms/materials-notices", nil, nil)
 	notice := send("integrator", "POST", "/notices/application-confirmations", "POST /notices/application-confirmations", nil, nil)
 	if m, _ := notice["message"].(map[string]any); m == nil || m["status"] != "queued" {
