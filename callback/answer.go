@@ -12,6 +12,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/phone"
 	"github.com/rexian/rexian/sms"
+	"github.com/rexian/rexian/tickets"
 )
 
 // MaxReasonRunes bounds a reason kept from an SMS or typed by an operator.
@@ -54,9 +55,11 @@ func (s *Service) Answer(ctx context.Context, from, text string, at time.Time) (
 		at = s.now()
 	}
 	at = at.UTC()
+	// A survey whose SMS is queued but not yet known to be accepted still takes a reply:
+	// the gateway may have sent it a moment before this pass learnt of it.
 	var cands []Survey
-	if err := s.db.WithContext(ctx).Where("phone = ? AND sent_at IS NOT NULL", from).
-		Order("sent_at DESC, id DESC").Limit(10).Find(&cands).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("phone = ? AND (sent_at IS NOT NULL OR sms_queued_at IS NOT NULL)", from).
+		Order("id DESC").Limit(10).Find(&cands).Error; err != nil {
 		return false, fmt.Errorf("callback: find surveys of %s: %w", phone.Mask(from), err)
 	}
 	res, recognised := ParseAnswer(text)
@@ -66,7 +69,7 @@ func (s *Service) Answer(ctx context.Context, from, text string, at time.Time) (
 	for i := range cands {
 		c := &cands[i]
 		switch {
-		case c.Status != StatusDone && c.Status != StatusSkipped && at.Before(c.SentAt.Add(s.opts.ReplyExpiry)):
+		case c.Status != StatusDone && c.Status != StatusSkipped && at.Before(smsAt(c).Add(s.opts.ReplyExpiry)):
 			if open == nil {
 				open = c
 			}
@@ -78,7 +81,7 @@ func (s *Service) Answer(ctx context.Context, from, text string, at time.Time) (
 	}
 	log := s.log.With("from", phone.Mask(from))
 	switch {
-	case recent != nil && recent.AwaitingReason && !recognised && (open == nil || open.SentAt.Before(*recent.SentAt)):
+	case recent != nil && recent.AwaitingReason && !recognised && (open == nil || smsAt(open).Before(smsAt(recent))):
 		return true, s.keepReason(ctx, recent, text, at)
 	case open != nil:
 		if recognised {
@@ -97,9 +100,22 @@ func (s *Service) Answer(ctx context.Context, from, text string, at time.Time) (
 	return false, nil
 }
 
+// smsAt is when a survey's SMS went out: the gateway's acceptance, or the queueing while
+// that is not known yet.
+func smsAt(sv *Survey) time.Time {
+	switch {
+	case sv.SentAt != nil:
+		return *sv.SentAt
+	case sv.SMSQueuedAt != nil:
+		return *sv.SMSQueuedAt
+	}
+	return sv.UpdatedAt
+}
+
 // record sets a survey's result if it has none yet. It reports whether this answer was
 // the first: a second one (by SMS after a call, or the other way round) leaves the first
-// standing.
+// standing. The first answer withdraws the survey SMS if it is still queued: a citizen
+// who has answered must not be asked again.
 func (s *Service) record(ctx context.Context, sv *Survey, res Result, ch Channel, set map[string]any, at time.Time) (bool, error) {
 	all := map[string]any{"status": StatusDone, "result": res, "channel": ch, "answered_at": at, "updated_at": s.now(),
 		"call_lease_until": nil}
@@ -110,7 +126,20 @@ func (s *Service) record(ctx context.Context, sv *Survey, res Result, ch Channel
 	if r.Error != nil {
 		return false, fmt.Errorf("callback: record survey %d: %w", sv.ID, r.Error)
 	}
-	return r.RowsAffected == 1, nil
+	if r.RowsAffected != 1 {
+		return false, nil
+	}
+	if sv.PhoneKind != string(tickets.PhoneLandline) {
+		// The answer stands whatever happens here; a failure only lets the SMS go out.
+		ok, err := s.opts.Texter.Cancel(context.WithoutCancel(ctx), surveyKey(sv.ID), fmt.Sprintf("survey %d answered (%s) before it was sent", sv.ID, ch))
+		switch {
+		case err != nil:
+			s.log.WarnContext(ctx, "callback: queued survey SMS not withdrawn", "survey", sv.ID, "err", err)
+		case ok:
+			s.log.InfoContext(ctx, "callback: survey answered before its SMS left; SMS withdrawn", "survey", sv.ID, "ticket", sv.TicketNumber, "channel", ch)
+		}
+	}
+	return true, nil
 }
 
 func (s *Service) answerBySMS(ctx context.Context, sv *Survey, res Result, text string, at time.Time) error {

@@ -179,22 +179,142 @@ func TestMissedWindowCaughtUp(t *testing.T) {
 	e.clk.Set(local(1, "15:10"))
 	e.restart()
 	e.run()
-	if sv := e.survey(num); sv.Status != StatusAwaitingSMS || !sv.SentAt.Equal(local(1, "15:10")) {
-		t.Fatalf("survey %s sent %v, want sent at 15:10", sv.Status, sv.SentAt)
+	if sv := e.survey(num); sv.Status != StatusAwaitingSMS || sv.SMSQueuedAt == nil || !sv.SMSQueuedAt.Equal(local(1, "15:10")) {
+		t.Fatalf("survey %s queued %v, want queued at 15:10", sv.Status, sv.SMSQueuedAt)
 	}
 }
 
-// sent returns an env with one survey SMS sent for 13800138000 and the ticket's number.
+// sent returns an env with one survey SMS sent (accepted by the gateway) for
+// 13800138000 and the ticket's number.
 func sent(t *testing.T, mod func(*Options)) (*env, string) {
 	e := newEnv(t, mod)
 	num := e.consultation("13800138000", nil)
 	e.clk.Add(2 * time.Hour)
 	e.run()
-	if sv := e.survey(num); sv.Status != StatusAwaitingSMS {
-		t.Fatalf("survey %s, want awaiting_sms", sv.Status)
+	e.send()
+	e.run()
+	if sv := e.survey(num); sv.Status != StatusAwaitingSMS || sv.SentAt == nil {
+		t.Fatalf("survey %s sent at %v, want awaiting_sms and sent", sv.Status, sv.SentAt)
 	}
 	e.clk.Add(10 * time.Minute)
 	return e, num
+}
+
+// queued returns an env whose gateway is down, with one survey SMS for 13800138000
+// queued in the outbox (tried once and refused), and the ticket's number.
+func queued(t *testing.T, mod func(*Options)) (*env, string) {
+	e := newEnv(t, mod)
+	e.gw.setDown(true)
+	num := e.consultation("13800138000", nil)
+	e.clk.Add(2 * time.Hour)
+	e.run()
+	e.send()
+	e.run()
+	if sv := e.survey(num); sv.Status != StatusAwaitingSMS || sv.SentAt != nil || sv.SMSQueuedAt == nil {
+		t.Fatalf("survey %s queued at %v sent at %v, want awaiting_sms, queued, not sent", sv.Status, sv.SMSQueuedAt, sv.SentAt)
+	}
+	return e, num
+}
+
+// The wait before the call counts from the gateway's acceptance of the SMS: with the
+// gateway down the survey is not called on the SMS's account however long it stays
+// queued; once the gateway takes it, the citizen has the whole wait to answer.
+func TestSMSWaitStartsWhenTheGatewayAccepts(t *testing.T) {
+	e, num := queued(t, nil)
+	queuedAt := e.clk.Now()
+	for range 20 { // 20 hours down: more than most of a day's wait
+		e.clk.Add(time.Hour)
+		e.send()
+		e.run()
+	}
+	if n := e.dialer.count(); n != 0 {
+		t.Fatalf("%d survey calls while the SMS was still queued", n)
+	}
+	if sv := e.survey(num); sv.Status != StatusAwaitingSMS || sv.SentAt != nil {
+		t.Fatalf("survey %s sent %v while the gateway was down", sv.Status, sv.SentAt)
+	}
+	e.gw.setDown(false)
+	e.clk.Add(20 * time.Minute) // past the outbox's back-off (at most 15 min)
+	e.send()
+	acceptedAt := e.clk.Now()
+	e.run()
+	if e.gw.sentTo("13800138000") == 0 {
+		t.Fatal("the gateway never got the survey SMS")
+	}
+	sv := e.survey(num)
+	if sv.SentAt == nil || !sv.SentAt.Equal(acceptedAt) || sv.SMSQueuedAt == nil || !sv.SMSQueuedAt.Equal(queuedAt) {
+		t.Fatalf("survey sent at %v (queued %v), want sent at the gateway's acceptance %v", sv.SentAt, sv.SMSQueuedAt, acceptedAt)
+	}
+	if want := acceptedAt.Add(24 * time.Hour); !sv.DueAt.Equal(want) {
+		t.Fatalf("call due at %v, want 24 h after the acceptance (%v)", sv.DueAt, want)
+	}
+	e.clk.Add(23 * time.Hour)
+	e.run()
+	if n := e.dialer.count(); n != 0 {
+		t.Fatalf("called %d times 23 h after the SMS left (24 h after it was queued)", n)
+	}
+	e.clk.Add(2 * time.Hour) // 09:20, inside the allowed hours
+	e.run()
+	if n := e.dialer.count(); n != 1 {
+		t.Fatalf("%d survey calls once the wait after the acceptance was over, want 1", n)
+	}
+}
+
+// A survey answered by any channel while its SMS is still queued withdraws the SMS: the
+// gateway, back up, never sends it.
+func TestAnsweredWhileSMSQueued(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer func(e *env, num string)
+		result Result
+		ch     Channel
+	}{
+		{"by SMS", func(e *env, num string) {
+			if m := e.inbound("13800138000", "1"); m.Route != sms.RouteSurvey {
+				t.Fatalf("reply routed %s, want survey", m.Route)
+			}
+		}, ResultSatisfied, ChannelSMS},
+		{"by an operator (web)", func(e *env, num string) {
+			if _, err := e.svc.Record(e.ctx, desk, e.survey(num).ID, ManualAnswer{Result: ResultFairlySatisfied, Note: "市民来电时顺便评价"}); err != nil {
+				t.Fatal(err)
+			}
+		}, ResultFairlySatisfied, ChannelManual},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, num := queued(t, nil)
+			e.clk.Add(time.Hour)
+			tc.answer(e, num)
+			msgs := e.messages(num, sms.KindSurvey)
+			if len(msgs) != 1 || msgs[0].Status != sms.StatusCancelled {
+				t.Fatalf("survey SMS %+v, want one, cancelled", msgs)
+			}
+			e.gw.setDown(false)
+			for range 3 {
+				e.clk.Add(time.Hour)
+				e.send()
+				e.run()
+			}
+			if n := e.gw.sentTo("13800138000"); n != 0 {
+				t.Fatalf("the gateway sent %d parts to the citizen who had answered", n)
+			}
+			if sv := e.survey(num); sv.Status != StatusDone || sv.Result != tc.result || sv.Channel != tc.ch {
+				t.Fatalf("survey %s %s by %s, want done %s by %s", sv.Status, sv.Result, sv.Channel, tc.result, tc.ch)
+			}
+			if n := e.dialer.count(); n != 0 {
+				t.Fatalf("%d survey calls after the answer", n)
+			}
+		})
+	}
+}
+
+// An SMS already accepted is past recalling: a later answer leaves it as it is.
+func TestAnswerAfterSMSSentKeepsIt(t *testing.T) {
+	e, num := sent(t, nil)
+	e.inbound("13800138000", "2")
+	if msgs := e.messages(num, sms.KindSurvey); len(msgs) != 1 || msgs[0].Status != sms.StatusSubmitted {
+		t.Fatalf("survey SMS %+v, want one, submitted", msgs)
+	}
 }
 
 func TestSMSAnswers(t *testing.T) {
@@ -339,9 +459,10 @@ func TestSMSAndCallDoubleAnswer(t *testing.T) {
 // With no gateway (or a gateway down) the survey is queued once; an SMS that expires
 // undelivered sends the survey to a call without waiting out the day.
 func TestGatewayOutage(t *testing.T) {
-	e, num := sent(t, nil)
+	e, num := queued(t, nil)
 	for range 3 {
 		e.clk.Add(time.Hour)
+		e.send()
 		e.run()
 	}
 	msgs := e.messages(num, sms.KindSurvey)

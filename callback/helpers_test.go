@@ -2,6 +2,8 @@ package callback
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -95,8 +97,49 @@ func (f *fakeDialer) count() int {
 	return len(f.calls)
 }
 
-// env is a database with the demo city, the ticket store, the real outbox (no gateway:
-// messages stay queued) and the survey service, all on one injected clock.
+// gateway is the SMS gateway the outbox sends through: it accepts every part while up
+// and fails (a temporary error: the outbox keeps the message queued) while down.
+type gateway struct {
+	mu    sync.Mutex
+	down  bool
+	parts []sms.Part
+}
+
+var _ sms.Gateway = (*gateway)(nil)
+
+func (g *gateway) Name() string { return "fake" }
+
+func (g *gateway) Submit(ctx context.Context, p sms.Part) (sms.Submitted, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		return sms.Submitted{}, errors.New("gateway down")
+	}
+	g.parts = append(g.parts, p)
+	return sms.Submitted{GatewayID: fmt.Sprintf("gw-%d", p.PartID)}, nil
+}
+
+func (g *gateway) setDown(down bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = down
+}
+
+// sentTo is how many parts the gateway accepted for number.
+func (g *gateway) sentTo(number string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, p := range g.parts {
+		if p.To == number {
+			n++
+		}
+	}
+	return n
+}
+
+// env is a database with the demo city, the ticket store, the real outbox (sending only
+// when a test asks it to, through gw) and the survey service, all on one injected clock.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
@@ -104,6 +147,7 @@ type env struct {
 	clk    *clock
 	store  *tickets.Store
 	outbox *sms.Service
+	gw     *gateway
 	svc    *Service
 	dialer *fakeDialer
 	opts   Options
@@ -135,11 +179,12 @@ func newEnvOn(t *testing.T, db *gorm.DB, mod func(*Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	outbox, err := sms.NewService(db, nil, store, sms.Options{Now: clk.Now, Location: shanghai, Log: testLog()})
+	gw := &gateway{}
+	outbox, err := sms.NewService(db, nil, store, sms.Options{Now: clk.Now, Location: shanghai, Log: testLog(), Gateway: gw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, db: db, clk: clk, store: store, outbox: outbox, dialer: &fakeDialer{clk: clk}}
+	e := &env{t: t, ctx: ctx, db: db, clk: clk, store: store, outbox: outbox, gw: gw, dialer: &fakeDialer{clk: clk}}
 	e.opts = Options{DB: db, Tickets: store, Texter: outbox, Dialer: e.dialer, Log: testLog(), Now: clk.Now, Location: shanghai,
 		Hours: Span{9 * 60, 20 * 60}, Quiet: Span{21 * 60, 8 * 60}, Sample: 1}
 	if mod != nil {
@@ -184,6 +229,14 @@ func (e *env) run() {
 	e.t.Helper()
 	if err := e.svc.RunOnce(e.ctx); err != nil {
 		e.t.Fatalf("run: %v", err)
+	}
+}
+
+// send makes one pass of the outbox's sender: what is due goes to the gateway.
+func (e *env) send() {
+	e.t.Helper()
+	if _, err := e.outbox.SendOnce(e.ctx); err != nil {
+		e.t.Fatalf("send SMS: %v", err)
 	}
 }
 

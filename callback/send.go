@@ -137,7 +137,9 @@ func (s *Service) send(ctx context.Context, due []dueSurvey, now time.Time) (int
 		{skipped, "skipped", map[string]any{"status": StatusSkipped, "note": SkipReopened}},
 		{calls, "calling", map[string]any{"status": StatusCalling, "due_at": now}},
 		{manual, "manual", map[string]any{"status": StatusManual, "note": ReasonNoTelephony}},
-		{queued, "sent", map[string]any{"status": StatusAwaitingSMS, "sent_at": now, "due_at": now.Add(s.opts.SMSWait)}},
+		// Queued is not sent: the wait for an answer starts once the gateway has the SMS
+		// (SMSSentOnce), and until then no call is made on its account.
+		{queued, "queued", map[string]any{"status": StatusAwaitingSMS, "sms_queued_at": now, "due_at": now.Add(s.opts.SMSWait)}},
 		{refused, "refused", map[string]any{"status": StatusDone, "result": ResultRefused, "channel": ChannelSMS,
 			"answered_at": now, "answered_by": "system:sms", "remarks": "opted out of surveys (suppression list)"}},
 		{invalid, "manual", map[string]any{"status": StatusManual, "note": ReasonInvalidNumber}},
@@ -183,14 +185,66 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// AfterSMSOnce moves SMS surveys without an answer to a call: those whose wait is over,
-// and at once those whose SMS could not be delivered (failed or expired in the outbox).
+// surveySMS joins a survey to its SMS in the outbox (by the idempotency key it was queued
+// with).
+const surveySMS = `sms_messages m ON m.idempotency_key = 'survey:' || CAST(s.id AS VARCHAR(20))`
+
+// SMSSentOnce starts the wait of the SMS surveys whose SMS the gateway has accepted since
+// the last pass: sms_sent_at is the gateway's acceptance (the outbox's submitted_at), and
+// the call comes SMSWait after it. A survey SMS the outbox suppressed (the citizen opted
+// out meanwhile) settles its survey as refused. It returns how many surveys it moved.
+func (s *Service) SMSSentOnce(ctx context.Context) (int, error) {
+	now := s.now()
+	var rows []struct {
+		ID          uint64
+		Status      sms.Status
+		SubmittedAt *time.Time
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT s.id, m.status, m.submitted_at FROM callback_surveys s JOIN `+surveySMS+`
+		WHERE s.status = ? AND s.sent_at IS NULL AND m.status IN ? ORDER BY s.id LIMIT 5000`,
+		StatusAwaitingSMS, []sms.Status{sms.StatusSubmitted, sms.StatusDelivered, sms.StatusSuppressed}).Scan(&rows).Error
+	if err != nil {
+		return 0, fmt.Errorf("callback: read survey SMS accepted by the gateway: %w", err)
+	}
+	db := s.db.WithContext(ctx)
+	moved := 0
+	for _, r := range rows {
+		set := map[string]any{"updated_at": now}
+		if r.Status == sms.StatusSuppressed {
+			set = map[string]any{"status": StatusDone, "result": ResultRefused, "channel": ChannelSMS, "answered_at": now,
+				"answered_by": "system:sms", "remarks": "opted out of surveys (suppression list)", "updated_at": now}
+		} else {
+			sent := now
+			if r.SubmittedAt != nil {
+				sent = r.SubmittedAt.UTC()
+			}
+			set["sent_at"], set["due_at"] = sent, sent.Add(s.opts.SMSWait)
+		}
+		res := db.Model(&Survey{}).Where("id = ? AND status = ? AND sent_at IS NULL AND result = ?", r.ID, StatusAwaitingSMS, ResultNone).Updates(set)
+		if res.Error != nil {
+			return moved, fmt.Errorf("callback: survey %d: SMS accepted: %w", r.ID, res.Error)
+		}
+		moved += int(res.RowsAffected)
+	}
+	if moved > 0 {
+		s.log.InfoContext(ctx, "callback survey SMS accepted by the gateway; waiting for answers", "surveys", moved)
+	}
+	return moved, nil
+}
+
+// AfterSMSOnce moves SMS surveys without an answer to a call: those whose wait since the
+// gateway accepted the SMS is over, and at once those whose SMS could not be delivered
+// (failed or expired in the outbox: the call's greeting does not mention an SMS). A survey
+// whose SMS is still queued (the gateway is down) waits: it is not called on its account.
 // Without telephony they go to the manual list.
 func (s *Service) AfterSMSOnce(ctx context.Context) error {
+	if _, err := s.SMSSentOnce(ctx); err != nil {
+		return err
+	}
 	now := s.now()
 	var ids []uint64
 	err := s.db.WithContext(ctx).Raw(`SELECT s.id FROM callback_surveys s
-		WHERE s.status = ? AND (s.due_at <= ? OR EXISTS (SELECT 1 FROM sms_messages m
+		WHERE s.status = ? AND ((s.sent_at IS NOT NULL AND s.due_at <= ?) OR EXISTS (SELECT 1 FROM sms_messages m
 			WHERE m.idempotency_key = 'survey:' || CAST(s.id AS VARCHAR(20)) AND m.status IN ?))
 		ORDER BY s.id LIMIT 5000`, StatusAwaitingSMS, now, []sms.Status{sms.StatusFailed, sms.StatusExpired}).Scan(&ids).Error
 	if err != nil {

@@ -15,10 +15,11 @@ import (
 	"github.com/rexian/rexian/tickets"
 )
 
-// Texter queues an SMS; *sms.Service is the real one.
+// Texter queues an SMS, and withdraws one not yet sent; *sms.Service is the real one.
 type Texter interface {
 	Enqueue(ctx context.Context, m sms.NewMessage) (*sms.Message, bool, error)
 	EnqueueBatch(ctx context.Context, ms []sms.NewMessage) ([]sms.Enqueued, error)
+	Cancel(ctx context.Context, key, why string) (bool, error)
 }
 
 // Dialer places a survey call; *ivr.Controller is the real one. An error means the call

@@ -27,7 +27,8 @@ type View struct {
 	Status          Status     `json:"status"`
 	Note            string     `json:"note,omitempty"`
 	DueAt           time.Time  `json:"due_at"`
-	SentAt          *time.Time `json:"sms_sent_at,omitempty"`
+	SMSQueuedAt     *time.Time `json:"sms_queued_at,omitempty"`
+	SentAt          *time.Time `json:"sms_sent_at,omitempty"` // accepted by the gateway
 	Attempts        int        `json:"call_attempts"`
 	LastOutcome     string     `json:"last_call_outcome,omitempty"`
 	Result          Result     `json:"result,omitempty"`
@@ -59,7 +60,7 @@ func (s *Service) in(t *time.Time) *time.Time {
 func (s *Service) view(r *surveyRow, mask bool) View {
 	v := View{ID: r.ID, Ticket: r.TicketNumber, CompletionSeq: r.CompletionSeq, CompletedAt: r.CompletedAt.In(s.opts.Location),
 		Department: r.DepartmentCode, Category: r.CategoryCode, Phone: r.Phone, PhoneKind: r.PhoneKind, Status: r.Status,
-		Note: r.Note, DueAt: r.DueAt.In(s.opts.Location), SentAt: s.in(r.SentAt), Attempts: r.Attempts, LastOutcome: r.LastOutcome,
+		Note: r.Note, DueAt: r.DueAt.In(s.opts.Location), SMSQueuedAt: s.in(r.SMSQueuedAt), SentAt: s.in(r.SentAt), Attempts: r.Attempts, LastOutcome: r.LastOutcome,
 		Result: r.Result, Channel: r.Channel, Reason: r.Reason, Recording: r.Recording, AwaitingReason: r.AwaitingReason,
 		AnsweredAt: s.in(r.AnsweredAt), AnsweredBy: r.AnsweredBy, Remarks: r.Remarks, EscalatedAt: s.in(r.EscalatedAt),
 		EscalationError: r.EscalationError}

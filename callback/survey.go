@@ -104,9 +104,13 @@ type Survey struct {
 	PhoneKind     string `gorm:"size:16;not null"`
 	Status        Status `gorm:"size:16;not null;index:idx_callback_surveys_due,priority:1"`
 	// DueAt is when the next step (the SMS, the next call) may happen.
-	DueAt  time.Time `gorm:"not null;index:idx_callback_surveys_due,priority:2"`
-	Note   string    `gorm:"size:64"` // why skipped or on the manual list
-	SentAt *time.Time
+	DueAt time.Time `gorm:"not null;index:idx_callback_surveys_due,priority:2"`
+	Note  string    `gorm:"size:64"` // why skipped or on the manual list
+	// SMSQueuedAt is when the survey SMS entered the outbox; SentAt when the gateway
+	// accepted it (nil while it waits for a gateway): the wait for an answer counts from
+	// SentAt, so that a citizen is never called about an SMS that has not left.
+	SMSQueuedAt *time.Time `gorm:"column:sms_queued_at"`
+	SentAt      *time.Time
 	// Clarified: the one clarifying SMS went out; AwaitingReason: a 3 by SMS, the reason
 	// SMS went out and free text within the answer window is the reason.
 	Clarified      bool `gorm:"not null;default:false"`
@@ -166,8 +170,26 @@ func Migrations() []*database.Migration {
 			}
 			return tx.Migrator().DropColumn(&surveyV2{}, "district_id")
 		},
+	}, {
+		// The survey SMS's queueing and its acceptance by the gateway are told apart.
+		ID: "20261206_70_callback_surveys_sms_queued_at",
+		Migrate: func(tx *gorm.DB) error {
+			if err := tx.Migrator().AddColumn(&surveyV3{}, "SMSQueuedAt"); err != nil {
+				return err
+			}
+			// Surveys already waiting were queued when they were marked sent.
+			return tx.Exec(`UPDATE callback_surveys SET sms_queued_at = sent_at WHERE sent_at IS NOT NULL`).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn(&surveyV3{}, "sms_queued_at") },
 	}}
 }
+
+// surveyV3 is the column the SMS-queued step adds.
+type surveyV3 struct {
+	SMSQueuedAt *time.Time `gorm:"column:sms_queued_at"`
+}
+
+func (surveyV3) TableName() string { return "callback_surveys" }
 
 // surveyV2 is the columns the ticket-facts step adds.
 type surveyV2 struct {

@@ -49,10 +49,14 @@ const (
 	StatusFailed     Status = "failed"     // refused, or a part will not arrive (final)
 	StatusExpired    Status = "expired"    // no gateway took it in time (final)
 	StatusSuppressed Status = "suppressed" // the recipient opted out (final, never sent)
+	// StatusCancelled: withdrawn while still queued, because it had become pointless (a
+	// survey answered meanwhile by another channel); final, never sent.
+	StatusCancelled Status = "cancelled"
 )
 
 // Statuses lists every status in the order a message goes through them.
-var Statuses = []Status{StatusQueued, StatusSubmitting, StatusSubmitted, StatusDelivered, StatusFailed, StatusExpired, StatusSuppressed}
+var Statuses = []Status{StatusQueued, StatusSubmitting, StatusSubmitted, StatusDelivered, StatusFailed, StatusExpired, StatusSuppressed,
+	StatusCancelled}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
@@ -66,7 +70,7 @@ func (s Status) Valid() bool {
 
 // Final reports whether nothing more happens to a message in status s.
 func (s Status) Final() bool {
-	return s == StatusDelivered || s == StatusFailed || s == StatusExpired || s == StatusSuppressed
+	return s == StatusDelivered || s == StatusFailed || s == StatusExpired || s == StatusSuppressed || s == StatusCancelled
 }
 
 // PartStatus is one part's delivery state.

@@ -593,3 +593,16 @@ func (s *Service) afterQuiet(t time.Time) time.Time {
 	}
 	return e.UTC()
 }
+
+// Cancel withdraws the message queued under an idempotency key, if it has not left yet:
+// one claimed by a sender (submitting) or already accepted by the gateway is past
+// recalling. It reports whether a message was withdrawn; why is kept as its error text.
+func (s *Service) Cancel(ctx context.Context, key, why string) (bool, error) {
+	now := s.clock()
+	r := s.db.WithContext(ctx).Exec(`UPDATE sms_messages SET status = ?, finished_at = ?, updated_at = ?, error = ?
+WHERE idempotency_key = ? AND status = ?`, StatusCancelled, now, now, why, key, StatusQueued)
+	if r.Error != nil {
+		return false, fmt.Errorf("sms: cancel message %q: %w", key, r.Error)
+	}
+	return r.RowsAffected > 0, nil
+}

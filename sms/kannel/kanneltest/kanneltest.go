@@ -440,6 +440,33 @@ func (k *Kannel) StopSmsbox(ctx context.Context) error {
 	return k.stop(ctx, k.smsbox, syscall.SIGTERM)
 }
 
+// StartSmsbox starts smsbox again after StopSmsbox, on the same ports, and waits until
+// bearerbox sees it and its sendsms port takes requests.
+func (k *Kannel) StartSmsbox(ctx context.Context) error {
+	if k.smsbox != nil {
+		select {
+		case <-k.waits[k.smsbox]:
+		default:
+			return errors.New("smsbox is still running")
+		}
+	}
+	c, err := k.spawn("smsbox", Smsbox, []string{"-v", "4", filepath.Join(k.dir, "kannel.conf")}, nil, nil)
+	if err != nil {
+		return err
+	}
+	k.smsbox = c
+	if err := k.waitStatus(ctx, func(s string) bool {
+		box, _, _ := strings.Cut(s, "SMSC connections:")
+		return strings.Contains(box, "smsbox:")
+	}); err != nil {
+		return fmt.Errorf("smsbox did not connect to bearerbox again: %w", err)
+	}
+	if err := waitDial(ctx, k.smsPort); err != nil {
+		return fmt.Errorf("smsbox's sendsms port did not open again: %w", err)
+	}
+	return nil
+}
+
 func (k *Kannel) stop(ctx context.Context, c *exec.Cmd, sig syscall.Signal) error {
 	if c == nil || c.Process == nil {
 		return nil
