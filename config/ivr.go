@@ -63,7 +63,8 @@ type IVR struct {
 	// surveys) never take, so that citizens calling in still find a line.
 	OutboundReserve int `yaml:"outbound_reserve"`
 	// Emergency are the numbers an operator can hand a caller to, name=dial string
-	// (110=PJSIP/110@trunk).
+	// (110=Local/110@rexian-outbound: through the dialplan, which counts the trunk channel
+	// the hand-off takes and never refuses it; PJSIP/110@trunk would bypass that count).
 	Emergency []string `yaml:"emergency"`
 	// Operators pre-set the phones of operators who log in without naming one,
 	// username=dial string (operator1=PJSIP/8001).
@@ -158,8 +159,13 @@ type Queue struct {
 	VoicemailKey  string        `yaml:"voicemail_key"`
 	// CallbackKey lets a waiting caller hang up and be called back in turn (virtual
 	// hold); empty turns it off.
-	CallbackKey      string `yaml:"callback_key"`
-	CallbackAttempts int    `yaml:"callback_attempts"`
+	CallbackKey string `yaml:"callback_key"`
+	// CallbackAttempts is how many times a citizen is called back before the request
+	// becomes a ticket (回拨未接通), CallbackRetry apart; CallbackRing is how long each
+	// try rings the citizen (0: 30s).
+	CallbackAttempts int           `yaml:"callback_attempts"`
+	CallbackRetry    time.Duration `yaml:"callback_retry"`
+	CallbackRing     time.Duration `yaml:"callback_ring"`
 	// Record the conversation (mixing-bridge recording).
 	Record bool `yaml:"record"`
 }
@@ -190,7 +196,7 @@ func DefaultIVR() IVR {
 			Name: name, Skill: skill, Strategy: StrategyLongestIdle,
 			RingTimeout: 15 * time.Second, WrapUp: 10 * time.Second, MaxWait: 120 * time.Second,
 			AnnounceEvery: 30 * time.Second, MusicClass: "default", VoicemailKey: "9",
-			CallbackKey: "8", CallbackAttempts: 3, Record: true,
+			CallbackKey: "8", CallbackAttempts: 3, CallbackRetry: 2 * time.Minute, CallbackRing: 30 * time.Second, Record: true,
 		}
 	}
 	return IVR{
@@ -226,9 +232,9 @@ func DefaultIVR() IVR {
 		Trunk:           "Local/{number}@rexian-outbound",
 		OutboundReserve: 2,
 		Emergency: []string{
-			"110=PJSIP/110@trunk",
-			"119=PJSIP/119@trunk",
-			"120=PJSIP/120@trunk",
+			"110=Local/110@rexian-outbound",
+			"119=Local/119@rexian-outbound",
+			"120=Local/120@rexian-outbound",
 		},
 		AnswerTarget: 15 * time.Second,
 	}
@@ -328,6 +334,12 @@ func (s IVR) Validate(prefix string) error {
 		}
 		if q.AnnounceEvery < 0 || q.WrapUp < 0 {
 			bad(p, "announce_every and wrap_up must not be negative")
+		}
+		if q.CallbackKey != "" && (q.CallbackAttempts < 1 || q.CallbackAttempts > 10) {
+			bad(p+".callback_attempts", "must be between 1 and 10, not %d", q.CallbackAttempts)
+		}
+		if q.CallbackRetry < 0 || q.CallbackRing < 0 || q.CallbackRing > 5*time.Minute {
+			bad(p, "callback_retry must not be negative and callback_ring must be at most 5m")
 		}
 		for _, k := range []string{q.VoicemailKey, q.CallbackKey} {
 			if k != "" && !isKey(k) {
@@ -450,12 +462,12 @@ func (s IVR) checkPrompt(bad func(path, format string, args ...any), path, name 
 
 func isKey(k string) bool { return len(k) == 1 && strings.Contains("0123456789*#", k) }
 
-// ParseNamedDial splits "name=Tech/resource" (110=PJSIP/110@trunk).
+// ParseNamedDial splits "name=Tech/resource" (110=Local/110@rexian-outbound).
 func ParseNamedDial(s string) (name, dial string, err error) {
 	name, dial, ok := strings.Cut(s, "=")
 	name, dial = strings.TrimSpace(name), strings.TrimSpace(dial)
 	if !ok || name == "" || !ValidDialString(dial) {
-		return "", "", fmt.Errorf("%q is not name=dial string (e.g. 110=PJSIP/110@trunk)", s)
+		return "", "", fmt.Errorf("%q is not name=dial string (e.g. 110=Local/110@rexian-outbound)", s)
 	}
 	return name, dial, nil
 }

@@ -131,6 +131,22 @@ func (c *call) runCallback(ctx context.Context, w *waiter) {
 		c.node.routes[c.id] = c
 		c.node.mu.Unlock()
 		if attempt < attempts {
+			// A pause before the next try: a citizen who missed the call may be away
+			// from the phone for a moment; the turn is kept meanwhile.
+			if q.CallbackRetry > 0 {
+				c.log.Info("ivr: call-back not answered; trying again", "attempt", attempt, "of", attempts, "after", q.CallbackRetry)
+				pause := time.NewTimer(q.CallbackRetry)
+				select {
+				case <-pause.C:
+				case <-limit.C:
+					pause.Stop()
+					c.callbackFailed(ctx, fmt.Sprintf("%d 次回拨未接通，等待超时", attempt))
+					return
+				case <-ctx.Done():
+					pause.Stop()
+					return
+				}
+			}
 			c.ctrl.acd.requeueFront(w) // keep the front of the queue
 			inQueue = true
 		}
@@ -155,7 +171,10 @@ func (c *call) callbackFailed(ctx context.Context, why string) {
 // says 回拨中; the citizen who answers hears who calls (callback-hello) before the
 // operator is put through. It returns false when the citizen does not answer (or hangs
 // up during the greeting) or the operator hangs up meanwhile.
-func (c *call) dialCitizen(ctx context.Context, leg string, a *Agent) (bool, error) {
+func (c *call) dialCitizen(ctx context.Context, leg string, a *Agent, ring time.Duration) (bool, error) {
+	if ring <= 0 {
+		ring = 30 * time.Second
+	}
 	dial := strings.ReplaceAll(c.ctrl.cfg.Trunk, "{number}", c.caller)
 	if !config.ValidDialString(dial) {
 		return false, fmt.Errorf("trunk dial string %q is not valid", dial)
@@ -175,13 +194,13 @@ func (c *call) dialCitizen(ctx context.Context, leg string, a *Agent) (bool, err
 	}
 	_, err := c.node.rest.originate(ctx, ari.OriginateRequest{
 		Endpoint: dial, App: c.node.app, AppArgs: "callback", ChannelID: c.id,
-		CallerID: c.line.Number, Timeout: 30,
+		CallerID: c.line.Number, Timeout: max(int(ring/time.Second), 1),
 	})
 	if err != nil {
 		stopRingback()
 		return false, fmt.Errorf("call back %s: %w", phone.Mask(c.caller), err)
 	}
-	t := time.NewTimer(35 * time.Second)
+	t := time.NewTimer(ring + 5*time.Second) // Asterisk's own timeout ends it first
 	defer t.Stop()
 	answered := false
 	for !answered {

@@ -633,7 +633,7 @@ func (c *call) connect(ctx context.Context, q config.Queue, agents []*Agent, w *
 			return noLine, nil
 		}
 		defer c.ctrl.freeOutbound(c.line)
-		ok, err := c.dialCitizen(ctx, winner, winnerAgent)
+		ok, err := c.dialCitizen(ctx, winner, winnerAgent, q.CallbackRing)
 		if !ok || err != nil {
 			if err != nil {
 				c.log.Warn("ivr: call-back not placed", "err", err)

@@ -173,7 +173,7 @@ func TestCallRecordsStatsTransferAndRecording(t *testing.T) {
 	op := h.api(wang, true)
 	boss := h.api(supervisor, true)
 	h.login("wang", "PJSIP/8001", aritest.Phone{})
-	h.srv.SetPhone("PJSIP/110@trunk", aritest.Phone{})
+	h.srv.SetPhone("Local/110@rexian-outbound", aritest.Phone{})
 
 	answered := h.dial("13800000001", "12345")
 	answered.Press("0")
@@ -193,7 +193,7 @@ func TestCallRecordsStatsTransferAndRecording(t *testing.T) {
 	if code, body := request(t, op, "POST", "/ivr/calls/"+id+"/transfer", `{"target":"110"}`); code != 202 {
 		t.Fatalf("transfer = %d %s", code, body)
 	}
-	police := h.originated("PJSIP/110@trunk")
+	police := h.originated("Local/110@rexian-outbound")
 	h.eventually("the police join", func() bool { return police.BridgeID() == answered.BridgeID() })
 	answered.Hangup()
 	police.Hangup()

@@ -311,7 +311,7 @@ func TestVirtualHoldCallsTheCitizenBack(t *testing.T) {
 func TestEmergencyHandOff(t *testing.T) {
 	h := newHarness(t)
 	h.login("wang", "PJSIP/8001", aritest.Phone{})
-	h.srv.SetPhone("PJSIP/120@trunk", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
+	h.srv.SetPhone("Local/120@rexian-outbound", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
 	caller := h.dial("13800138000", "12345")
 	caller.Press("0")
 	leg := h.originated("PJSIP/8001")
@@ -331,7 +331,7 @@ func TestEmergencyHandOff(t *testing.T) {
 	if err := h.ctrl.transfer(rec.ID, "120", "operator:wang"); err != nil {
 		t.Fatal(err)
 	}
-	ambulance := h.originated("PJSIP/120@trunk")
+	ambulance := h.originated("Local/120@rexian-outbound")
 	h.eventually("the emergency service joins the caller", func() bool {
 		return ambulance.BridgeID() != "" && ambulance.BridgeID() == caller.BridgeID()
 	})

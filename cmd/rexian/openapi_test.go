@@ -265,7 +265,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	// A call through the telephone API: the operator joins the queue, takes a complaint
 	// call, hands the caller to 120, then pauses.
 	asterisk.SetPhone("PJSIP/8001", aritest.Phone{})
-	asterisk.SetPhone("PJSIP/120@trunk", aritest.Phone{})
+	asterisk.SetPhone("Local/120@rexian-outbound", aritest.Phone{})
 	eventually(t, "the controller connects to Asterisk", asterisk.Connected)
 	send("operator", "POST", "/ivr/agents/me/login", "POST /ivr/agents/me/login", nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -294,7 +294,7 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		return first["operator"] == "t-operator"
 	})
 	send("operator", "POST", fmt.Sprintf("/ivr/calls/%d/transfer", int(callID)), "POST /ivr/calls/{id}/transfer", nil, nil)
-	if _, err := asterisk.WaitOriginated(ctx, "PJSIP/120@trunk"); err != nil {
+	if _, err := asterisk.WaitOriginated(ctx, "Local/120@rexian-outbound"); err != nil {
 		t.Fatal(err)
 	}
 	send("operator", "POST", "/ivr/agents/me/state", "POST /ivr/agents/me/state", nil, nil)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -288,5 +290,238 @@ func TestAsteriskLinesNearlyFull(t *testing.T) {
 	}
 	if d := wait(); d.Err != nil || len(d.Invites) != 1 {
 		t.Fatalf("carrier: %v, %d INVITEs\n%s", d.Err, len(d.Invites), d.Output)
+	}
+}
+
+// TestAsteriskCallbackNobodyAnswers: virtual hold when the citizen never picks up (the
+// phone rings out) or the carrier rejects the call (480). The call-back is tried three
+// times, a pause apart, each time with the operator on the line first; then the request
+// becomes a ticket (排队回拨未接通) for the desk to call the citizen by hand.
+func TestAsteriskCallbackNobodyAnswers(t *testing.T) {
+	tests := []struct {
+		name   string
+		callee asterisktest.Callee
+	}{
+		{"rings out", asterisktest.Callee{NoAnswer: true}},
+		{"rejected (480)", asterisktest.Callee{Ring: 500 * time.Millisecond, Reject: 480}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tel := startAsterisk(t, asterisktest.Options{})
+			const retry = 2 * time.Second
+			tel.start(t, func(cfg *config.Config) {
+				fastQueues(cfg)
+				for i := range cfg.IVR.Queues {
+					cfg.IVR.Queues[i].CallbackAttempts = 3
+					cfg.IVR.Queues[i].CallbackRetry = retry
+					cfg.IVR.Queues[i].CallbackRing = 5 * time.Second
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			// The blocker's call, then the operator's leg of each try.
+			phone := tel.operatorAt(t, ctx, "8001", 4)
+			const citizen = "13800138000"
+			wait := tel.deliver(ctx, 3, tc.callee)
+			started := time.Now()
+			blocker := tel.queueForCallback(t, ctx, citizen, 6*time.Second)
+			if b := blocker(); b.Err != nil {
+				t.Fatalf("blocker: %v\n%s", b.Err, b.Output)
+			}
+			d := wait()
+			if d.Err != nil {
+				t.Fatalf("carrier: %v\n%s", d.Err, d.Output)
+			}
+			if len(d.Invites) != 3 {
+				t.Fatalf("carrier got %d INVITEs, want 3 tries", len(d.Invites))
+			}
+			for _, inv := range d.Invites {
+				if !strings.HasPrefix(inv, "INVITE sip:"+citizen+"@") {
+					t.Errorf("INVITE %q, want one for %s", strings.SplitN(inv, "\n", 2)[0], citizen)
+				}
+			}
+			if r := phone(); r.Err != nil {
+				t.Fatalf("operator's phone: %v\n%s", r.Err, r.Output)
+			}
+			rec := tel.ended(t, citizen, func(r ivr.Record) bool { return r.Direction == "callback" })
+			if rec.Outcome != ivr.OutcomeCallback || rec.TicketNumber == "" || rec.ConnectedAt != nil {
+				t.Fatalf("call-back record %+v, want unanswered with a ticket", rec)
+			}
+			if took := time.Since(started); took < 2*retry {
+				t.Errorf("three tries in %s: less than the two pauses of %s between them", took, retry)
+			}
+			var tk struct {
+				Number, Title, Content string
+				Citizen                struct{ Phone string }
+			}
+			if code := tel.api(t, "supervisor", "GET", "/tickets/"+rec.TicketNumber, "", &tk); code != http.StatusOK {
+				t.Fatalf("GET the call-back's ticket: %d", code)
+			}
+			if !strings.Contains(tk.Title, "排队回拨未接通") || !strings.Contains(tk.Content, "3 次回拨未接通") || tk.Citizen.Phone != citizen {
+				t.Errorf("ticket %+v, want 排队回拨未接通 for %s after 3 tries", tk, citizen)
+			}
+			if n := strings.Count(tel.ast.Log(), "rexian calls "+citizen); n != 3 {
+				t.Errorf("%d call-back tries through [rexian-outbound], want 3", n)
+			}
+		})
+	}
+}
+
+// TestAsteriskEmergencyHandOff: an operator hands a caller to 110. The hand-off leg goes
+// through the dialplan ([rexian-outbound], then [rexian-emergency]), where the trunk
+// channel it takes is counted like every other, not straight to the trunk; the carrier
+// receives the INVITE for 110 and the call record names the hand-off.
+func TestAsteriskEmergencyHandOff(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, fastQueues)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	phone := tel.operatorAt(t, ctx, "8001", 1)
+	police := tel.deliver(ctx, 1, asterisktest.Callee{Number: "^110$", Ring: 300 * time.Millisecond,
+		Steps: []asterisktest.Step{asterisktest.Speak(2 * time.Second)}, HangUp: true})
+	const caller = "13900139001"
+	done := make(chan asterisktest.Result, 1)
+	go func() {
+		done <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("0"), asterisktest.Speak(12 * time.Second),
+		}}, caller)
+	}()
+	var id uint64
+	for id == 0 {
+		for _, r := range tel.calls(t, caller) {
+			if r.ConnectedAt != nil && r.EndedAt == nil {
+				id = r.ID
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the caller never reached the operator")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if code := tel.api(t, "supervisor", "POST", fmt.Sprintf("/ivr/calls/%d/transfer", id), `{"target":"110"}`, nil); code != http.StatusAccepted {
+		t.Fatalf("transfer to 110: %d", code)
+	}
+	d := police()
+	if d.Err != nil || len(d.Invites) != 1 || !strings.HasPrefix(d.Invites[0], "INVITE sip:110@") {
+		t.Fatalf("carrier: %v, INVITEs %q\n%s", d.Err, d.Invites, d.Output)
+	}
+	if r := <-done; r.Err != nil {
+		t.Fatalf("caller: %v\n%s", r.Err, r.Output)
+	}
+	if r := phone(); r.Err != nil {
+		t.Fatalf("operator's phone: %v\n%s", r.Err, r.Output)
+	}
+	rec := tel.ended(t, caller, nil)
+	if rec.Transfer != "110" {
+		t.Errorf("call record %+v, want the hand-off to 110", rec)
+	}
+	log := tel.ast.Log()
+	if !strings.Contains(log, "Local/110@rexian-outbound") || !strings.Contains(log, "emergency hand-off to 110") {
+		t.Errorf("the hand-off did not go through [rexian-outbound] and [rexian-emergency]")
+	}
+	if !regexp.MustCompile(`Executing \[s@rexian-trunk-count:1\] Set\("PJSIP/trunk-[0-9a-f]+", "GROUP\(trunk\)=lines"\)`).MatchString(log) {
+		t.Errorf("the hand-off's trunk channel was not counted (no pre-dial GROUP(trunk) on it)")
+	}
+}
+
+// ariGet asks the test's Asterisk's REST interface for path and decodes the answer.
+func (tel *telephony) ariGet(t *testing.T, ctx context.Context, path string, out any) error {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", tel.ast.ARIURL()+"/ari"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(tel.ast.ARIUser(), tel.ast.ARIPassword())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// TestAsteriskCallbackRingback: while the citizen's phone rings (5 s) during a call-back,
+// the operator who already answered is not left in silence: Asterisk streams RTP (the
+// ring-back tone) to the operator's phone, measured on the operator's channel, and the
+// operator's console is told 回拨中 (calling_back).
+func TestAsteriskCallbackRingback(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, fastQueues)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	events, stop := tel.controller(t).Live().Hub().Subscribe()
+	defer stop()
+	phone := tel.operatorAt(t, ctx, "8001", 2)
+	const citizen = "13800138000"
+	wait := tel.deliver(ctx, 1, asterisktest.Callee{Ring: 6 * time.Second, Steps: []asterisktest.Step{
+		asterisktest.Speak(2 * time.Second),
+	}, HangUp: true})
+	blocker := tel.queueForCallback(t, ctx, citizen, 6*time.Second)
+	// The call-back's turn: the operator answered and the citizen's phone rings.
+	for note := false; !note; {
+		select {
+		case m := <-events:
+			note = m.Type == "call" && m.Call != nil && m.Call.State == "calling_back" && m.Call.Caller == citizen
+		case <-ctx.Done():
+			t.Fatal("no 回拨中 (calling_back) event for the operator's screen")
+		}
+	}
+	type channel struct {
+		ID, Name, State string
+	}
+	var op channel
+	for op.ID == "" {
+		var chans []channel
+		if err := tel.ariGet(t, ctx, "/channels", &chans); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chans {
+			if strings.HasPrefix(c.Name, "PJSIP/8001-") && c.State == "Up" {
+				op = c
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the operator's channel never came up")
+		}
+	}
+	type rtpStats struct {
+		TxCount int `json:"txcount"`
+	}
+	var before, after rtpStats
+	if err := tel.ariGet(t, ctx, "/channels/"+op.ID+"/rtp_statistics", &before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // a measuring interval, not a wait for an event
+	if err := tel.ariGet(t, ctx, "/channels/"+op.ID+"/rtp_statistics", &after); err != nil {
+		t.Fatal(err)
+	}
+	var up []channel
+	if err := tel.ariGet(t, ctx, "/channels", &up); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range up {
+		if strings.HasPrefix(c.Name, "PJSIP/trunk-") && c.State == "Up" {
+			t.Fatalf("the citizen answered during the measurement (%s is up): ring for longer", c.Name)
+		}
+	}
+	// 20 ms packets: about 50 a second while a tone plays; none to a channel left silent.
+	if sent := after.TxCount - before.TxCount; sent < 25 {
+		t.Errorf("%d RTP packets to the operator's phone in a second while the citizen's phone rang; want ring-back (about 50)", sent)
+	}
+	if b := blocker(); b.Err != nil {
+		t.Fatalf("blocker: %v\n%s", b.Err, b.Output)
+	}
+	if d := wait(); d.Err != nil {
+		t.Fatalf("carrier: %v\n%s", d.Err, d.Output)
+	}
+	if r := phone(); r.Err != nil {
+		t.Fatalf("operator's phone: %v\n%s", r.Err, r.Output)
+	}
+	if rec := tel.ended(t, citizen, func(r ivr.Record) bool { return r.Direction == "callback" }); rec.Outcome != ivr.OutcomeAnswered {
+		t.Errorf("call-back record %+v, want answered", rec)
 	}
 }
