@@ -158,6 +158,27 @@ func (b *browser) navigate(what, url string, visible string) {
 	b.do(what, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(visible)))
 }
 
+// browserArtifacts skips the test without Chromium (fails it when services are required)
+// and returns the folder for its screenshots: under REXIAN_TEST_ARTIFACTS, named after
+// the test and the time, when that is set, else a temporary one.
+func browserArtifacts(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		dbtest.Unavailable(t, "Chromium", "apt-get install chromium fonts-wqy-microhei (scripts/test does it)", err)
+	}
+	artifacts := os.Getenv("REXIAN_TEST_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	} else {
+		artifacts = filepath.Join(artifacts, name+"-"+time.Now().UTC().Format("20060102T150405"))
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", artifacts)
+	return artifacts
+}
+
 // startLongApp is startApp with room for a browser scenario: five minutes, and a short
 // shutdown.
 func startLongApp(t *testing.T, cfg config.Config, opts ...Option) *running {
@@ -171,19 +192,7 @@ func startLongApp(t *testing.T, cfg config.Config, opts ...Option) *running {
 // it; the supervisor's completed count moves. Payloads in a ticket are shown as text and
 // run nothing, and a department cannot open another department's ticket by its address.
 func TestConsolesInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		dbtest.Unavailable(t, "Chromium", "apt-get install chromium fonts-wqy-microhei (scripts/test does it)", err)
-	}
-	artifacts := os.Getenv("REXIAN_TEST_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else {
-		artifacts = filepath.Join(artifacts, "browser-"+time.Now().UTC().Format("20060102T150405"))
-		if err := os.MkdirAll(artifacts, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("screenshots in %s", artifacts)
+	artifacts := browserArtifacts(t, "browser")
 
 	cfg := testConfig(t, testEnv(t, ""))
 	asterisk := emulatedAsterisk(t, &cfg)
