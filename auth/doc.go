@@ -31,9 +31,17 @@
 // three ways: per username and client address (5 per 15 minutes, fixed windows), per
 // address across usernames (20, sliding: one password sprayed over many accounts) and per
 // username across addresses (10, sliding: one account guessed from many). When Redis is
-// down the counts move into the process rather than switching the limits off. Every
+// down the counts move into the process rather than switching the limits off. Past three
+// failures in a row, per address and per username, each next try also waits longer (1s,
+// doubling, up to 5 minutes: Backoff). Every
 // failure and every refusal is written to the security audit log. Unknown users and
 // wrong passwords get the same answer and take the same time.
+//
+// Roles in Options.TwoFactorRoles log in with a second factor (twofactor.go): a TOTP code
+// after the password, or a one-use recovery code. The TOTP secret is sealed with
+// AES-256-GCM under a key kept outside the database; recovery codes are kept as SHA-256
+// hashes of 80 random bits. A user of such a role without a second factor gets a session
+// that reaches only the set-up until it is done.
 //
 // Users with role department belong to one department (resolved from its code through a
 // DepartmentResolver, since departments are another package's); every other role belongs

@@ -48,7 +48,10 @@ type Options struct {
 	// AccountLimit bounds failures for one username across all addresses (one account
 	// guessed from many); default 10 per 15 minutes, sliding. Above it the account's
 	// logins wait, from every address, until the count falls.
-	AccountLimit  LoginLimit
+	AccountLimit LoginLimit
+	// Backoff delays each try after a run of failures, per address and per username;
+	// default 1s after 3 failures, doubling up to 5 minutes.
+	Backoff       Backoff
 	SecureCookies bool // mark the session cookie Secure (set it whenever TLS is in front)
 	Departments   DepartmentResolver
 	// Audit receives logins, failures, locks and every change to users and tokens; nil
@@ -87,6 +90,8 @@ type Service struct {
 	byAddr  *loginLimiter // per address, across usernames
 	byUser  *loginLimiter // per username, across addresses
 	aead    cipher.AEAD   // seals TOTP secrets; nil keeps them readable
+	// Growing delays per address and per username.
+	addrDelay, userDelay *backoff
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -129,6 +134,15 @@ func NewService(db *gorm.DB, store *live.Store, opts Options) *Service {
 	if opts.AccountLimit.Window <= 0 {
 		opts.AccountLimit.Window = DefaultLoginWindow
 	}
+	if opts.Backoff.After <= 0 {
+		opts.Backoff.After = DefaultBackoffAfter
+	}
+	if opts.Backoff.Base <= 0 {
+		opts.Backoff.Base = DefaultBackoffBase
+	}
+	if opts.Backoff.Max <= 0 {
+		opts.Backoff.Max = DefaultBackoffMax
+	}
 	if opts.Passwords == (PasswordParams{}) {
 		opts.Passwords = DefaultPasswordParams
 	}
@@ -139,11 +153,13 @@ func NewService(db *gorm.DB, store *live.Store, opts Options) *Service {
 	log := opts.Log.With("component", "auth")
 	quiet := slog.New(slog.DiscardHandler)
 	return &Service{
-		aead:    aead,
-		db:      db,
-		opts:    opts,
-		log:     log,
-		limiter: newLoginLimiter(store, opts.LoginLimit, log),
+		aead:      aead,
+		addrDelay: newBackoff(store, opts.Backoff),
+		userDelay: newBackoff(store, opts.Backoff),
+		db:        db,
+		opts:      opts,
+		log:       log,
+		limiter:   newLoginLimiter(store, opts.LoginLimit, log),
 		// The three limiters ask the same Redis; the first one alone reports an outage.
 		byAddr:     &loginLimiter{store: store, limit: opts.AddressLimit, log: quiet, local: map[string]localCount{}, sliding: true},
 		byUser:     &loginLimiter{store: store, limit: opts.AccountLimit, log: quiet, local: map[string]localCount{}, sliding: true},

@@ -132,20 +132,34 @@ func (s *Service) checkLimits(ctx context.Context, username, ip string, now time
 			wait, blocked, which = w, true, lim.what
 		}
 	}
+	for _, d := range []struct {
+		b       *backoff
+		subject string
+		what    string
+	}{
+		{s.addrDelay, addrSubject, "from this address"},
+		{s.userDelay, userSubject, "for this username"},
+	} {
+		if w, n := d.b.wait(ctx, d.subject, now); w > wait {
+			wait, blocked, which = w, true, fmt.Sprintf("%s: growing delay after %d failures in a row", d.what, n)
+		}
+	}
 	if !blocked {
 		return nil
 	}
 	s.log.WarnContext(ctx, "login refused: too many failures", "user", username, "ip", ip, "limit", which)
 	s.record(ctx, audit.Event{Action: audit.ActionLoginLocked, Actor: "anonymous", IP: ip,
 		Target: "username:" + username, Detail: "too many failed logins " + which})
-	mins := int((wait + time.Minute - 1) / time.Minute)
-	unit := "minutes"
-	if mins == 1 {
-		unit = "minute"
+	n, unit := int((wait+time.Minute-1)/time.Minute), "minute"
+	if wait < time.Minute {
+		n, unit = int((wait+time.Second-1)/time.Second), "second"
+	}
+	if n != 1 {
+		unit += "s"
 	}
 	return &rateLimitError{
 		err: api.Errorf(api.ErrRateLimited, "too_many_logins",
-			"too many failed logins, try again in %d %s", mins, unit),
+			"too many failed logins, try again in %d %s", n, unit),
 		retryAfter: wait,
 	}
 }
@@ -155,6 +169,8 @@ func (s *Service) loginFailed(ctx context.Context, username, ip string, now time
 	s.limiter.fail(ctx, hashSecret(username+"\x00"+ip), now)
 	s.byAddr.fail(ctx, hashSecret("addr\x00"+ip), now)
 	s.byUser.fail(ctx, hashSecret("user\x00"+username), now)
+	s.addrDelay.fail(ctx, hashSecret("addr\x00"+ip), now)
+	s.userDelay.fail(ctx, hashSecret("user\x00"+username), now)
 }
 
 // startSession begins a session for u, whose credentials have all been checked, and
@@ -166,6 +182,7 @@ func (s *Service) startSession(ctx context.Context, u *User, ip, userAgent strin
 	// address's count stays, or a sprayer could clear it by logging into an account of
 	// its own.
 	s.byUser.reset(ctx, hashSecret("user\x00"+username), now)
+	s.userDelay.reset(ctx, hashSecret("user\x00"+username))
 
 	token, err := randomToken(32)
 	if err != nil {

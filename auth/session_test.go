@@ -157,7 +157,8 @@ func TestLoginRateLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := tt.store(t)
-			e := newEnvWith(t, store, nil)
+			// The fixed limit alone; TestLoginBackoff covers the growing delays.
+			e := newEnvWith(t, store, func(o *auth.Options) { o.Backoff.Off = true })
 			e.createUser(t, "li.na", auth.RoleOperator, "")
 			const addr = "198.51.100.7:4000"
 			login := func(pw string) (int, string) {
