@@ -34,8 +34,16 @@ type Config struct {
 	// Addr is the HTTP listen address; port 0 picks a free port.
 	Addr string `yaml:"addr"`
 	// DatabaseURL is postgres://… or sqlite://PATH; empty means a SQLite file in DataDir.
+	// For a primary/standby pair list both hosts with target_session_attrs=read-write
+	// (postgres://u:p@db1:5432,db2:5432/rexian?target_session_attrs=read-write): every
+	// new connection goes to whichever of them accepts writes.
 	DatabaseURL string `yaml:"database_url"`
-	// RedisURL is redis://… or rediss://…; empty starts the in-process live store.
+	// DatabaseReadURL, when set (PostgreSQL only), is where the supervisors' figures and
+	// the spreadsheet exports read: a standby, so that a year's bulletin does not compete
+	// with registering tickets. Empty reads from database_url.
+	DatabaseReadURL string `yaml:"database_read_url"`
+	// RedisURL is redis://… or rediss://…, or redis-sentinel://HOST:26379,…/MASTER for a
+	// master found through Redis Sentinel; empty starts the in-process live store.
 	RedisURL string `yaml:"redis_url"`
 	// PublicURL is how citizens and integrators reach this instance (links in SMS and mail).
 	PublicURL string `yaml:"public_url"`

@@ -242,6 +242,7 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"data_dir":                  "/srv/rexian",
 		"addr":                      "127.0.0.1:9999",
 		"database_url":              "postgres://u@h:5432/d",
+		"database_read_url":         "postgres://u@standby:5432/d",
 		"redis_url":                 "redis://h:6379/1",
 		"public_url":                "https://12345.example.gov.cn",
 		"time_zone":                 "Asia/Urumqi",
@@ -398,7 +399,12 @@ func TestValidate(t *testing.T) {
 		{"database scheme", func(c *Config) { c.DatabaseURL = "mysql://u:pw@h/d" }, `database_url: "mysql://u:xxxxx@h/d": scheme "mysql" is not one of postgres, postgresql, sqlite`},
 		{"database without host", func(c *Config) { c.DatabaseURL = "postgres:///d" }, "database_url: \"postgres:///d\" has no host"},
 		{"sqlite without path", func(c *Config) { c.DatabaseURL = "sqlite://" }, "has no file path"},
-		{"redis scheme", func(c *Config) { c.RedisURL = "http://h:6379" }, `redis_url: "http://h:6379": scheme "http" is not one of redis, rediss, unix`},
+		{"redis scheme", func(c *Config) { c.RedisURL = "http://h:6379" }, `redis_url: "http://h:6379": scheme "http" is not one of redis, rediss, unix, redis-sentinel, rediss-sentinel`},
+		{"sentinel without master", func(c *Config) { c.RedisURL = "redis-sentinel://:pw@s1:26379,s2:26379" }, `redis_url: redis sentinel url: no master name`},
+		{"read url scheme", func(c *Config) {
+			c.DatabaseURL = "postgres://u@db1:5432,db2:5432/d?target_session_attrs=read-write"
+			c.DatabaseReadURL = "mysql://u@standby/d"
+		}, `database_read_url: "mysql://u@standby/d": scheme "mysql" is not one of postgres, postgresql`},
 		{"public url scheme", func(c *Config) { c.PublicURL = "ftp://x" }, `public_url: "ftp://x": scheme "ftp"`},
 		{"public url not a url", func(c *Config) { c.PublicURL = "12345.gov.cn" }, `public_url: "12345.gov.cn": scheme ""`},
 		{"time zone", func(c *Config) { c.TimeZone = "Asia/Beijing" }, `time_zone: "Asia/Beijing" is not a known time zone`},
@@ -440,6 +446,22 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("several nodes", func(t *testing.T) {
+		cfg := Default()
+		cfg.DatabaseURL = "postgres://rexian:pw@db1:5432,db2:5432/rexian?target_session_attrs=read-write"
+		cfg.DatabaseReadURL = "postgres://rexian:pw@db2:5432/rexian?target_session_attrs=standby"
+		cfg.RedisURL = "redis-sentinel://:pw@s1:26379,s2:26379,s3/hotline/0?sentinel_password=sp"
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		m := cfg.Masked()
+		for _, v := range []string{m.DatabaseURL, m.DatabaseReadURL, m.RedisURL} {
+			if strings.Contains(v, "pw") || strings.Contains(v, "sp") {
+				t.Errorf("masked %q still shows a password", v)
+			}
+		}
+	})
 
 	t.Run("all problems at once", func(t *testing.T) {
 		cfg := Default()

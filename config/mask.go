@@ -52,7 +52,7 @@ func maskString(s string, secret bool) string {
 
 // secretParams are query parameters that carry credentials (Kannel's sendsms takes
 // password=, some DSNs take password= too).
-var secretParams = []string{"password", "pass", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_token"}
+var secretParams = []string{"password", "sentinel_password", "pass", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_token"}
 
 // maskURL hides the password and secret query parameters of a URL; anything that is not
 // a URL comes back unchanged.
@@ -62,14 +62,22 @@ func maskURL(s string) string {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		// Unparseable but URL-like: it may still hold a password after "user:".
+		// Unparseable but URL-like (a list of hosts without ports, say): it may still hold
+		// a password after "user:" and secret query parameters.
 		scheme, rest, _ := strings.Cut(s, "://")
+		rest, query, hasQuery := strings.Cut(rest, "?")
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			if user, _, ok := strings.Cut(rest[:at], ":"); ok {
-				return scheme + "://" + user + ":" + Mask + rest[at:]
+				rest = user + ":" + Mask + rest[at:]
 			}
 		}
-		return s
+		if hasQuery {
+			if q, err := url.ParseQuery(query); err == nil && maskQuery(q) {
+				query = q.Encode()
+			}
+			rest += "?" + query
+		}
+		return scheme + "://" + rest
 	}
 	changed := false
 	if u.User != nil {
@@ -79,15 +87,7 @@ func maskURL(s string) string {
 		}
 	}
 	if u.RawQuery != "" {
-		q := u.Query()
-		queryChanged := false
-		for name := range q {
-			if slices.Contains(secretParams, strings.ToLower(name)) {
-				q.Set(name, Mask)
-				queryChanged = true
-			}
-		}
-		if queryChanged {
+		if q := u.Query(); maskQuery(q) {
 			u.RawQuery = q.Encode()
 			changed = true
 		}
@@ -96,4 +96,16 @@ func maskURL(s string) string {
 		return s
 	}
 	return u.String()
+}
+
+// maskQuery masks the secret parameters of q in place and reports whether it did.
+func maskQuery(q url.Values) bool {
+	changed := false
+	for name := range q {
+		if slices.Contains(secretParams, strings.ToLower(name)) {
+			q.Set(name, Mask)
+			changed = true
+		}
+	}
+	return changed
 }

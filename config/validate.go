@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/calendar"
+	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/pii"
 )
 
@@ -28,7 +29,14 @@ func (c Config) Validate() error {
 		bad("addr", "%q is not HOST:PORT (e.g. 127.0.0.1:8080, or :8080 for every interface)", c.Addr)
 	}
 	checkURL(bad, "database_url", c.DatabaseURL, false, "postgres", "postgresql", "sqlite")
-	checkURL(bad, "redis_url", c.RedisURL, true, "redis", "rediss", "unix")
+	checkURL(bad, "database_read_url", c.DatabaseReadURL, true, "postgres", "postgresql")
+	if live.IsSentinelURL(c.RedisURL) {
+		if _, err := live.ParseSentinelURL(c.RedisURL); err != nil {
+			bad("redis_url", "%s", strings.ReplaceAll(err.Error(), c.RedisURL, maskURL(c.RedisURL)))
+		}
+	} else {
+		checkURL(bad, "redis_url", c.RedisURL, true, "redis", "rediss", "unix", "redis-sentinel", "rediss-sentinel")
+	}
 	checkURL(bad, "public_url", c.PublicURL, true, "http", "https")
 	for _, p := range c.TrustedProxies {
 		if net.ParseIP(p) == nil {

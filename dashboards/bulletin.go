@@ -100,7 +100,7 @@ func (s *Service) Bulletin(ctx context.Context, who *auth.Principal, kind Bullet
 	if b.Cards, err = s.cardsIn(ctx, dir, p); err != nil {
 		return nil, err
 	}
-	if err := s.db.WithContext(ctx).Model(&Supervision{}).Where("date >= ? AND date < ?",
+	if err := s.read.WithContext(ctx).Model(&Supervision{}).Where("date >= ? AND date < ?",
 		p.From.Format(time.DateOnly), p.To.Format(time.DateOnly)).Count(&b.Supervisions).Error; err != nil {
 		return nil, fmt.Errorf("dashboards: count supervisions: %w", err)
 	}
@@ -129,7 +129,7 @@ func periodTitle(p Period) string {
 // cardsIn are the cards whose cause fell in p, per department, not revoked.
 func (s *Service) cardsIn(ctx context.Context, dir *directory, p Period) ([]DepartmentCards, error) {
 	var cs []Card
-	if err := s.db.WithContext(ctx).Where("cause_at >= ? AND cause_at < ? AND revoked_at IS NULL", p.From.UTC(), p.To.UTC()).
+	if err := s.read.WithContext(ctx).Where("cause_at >= ? AND cause_at < ? AND revoked_at IS NULL", p.From.UTC(), p.To.UTC()).
 		Order("cause_at, id").Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("dashboards: cards of the period: %w", err)
 	}
@@ -169,7 +169,7 @@ func (s *Service) cardsIn(ctx context.Context, dir *directory, p Period) ([]Depa
 // notable picks the period's most urged, reopened or still-overdue tickets.
 func (s *Service) notable(ctx context.Context, dir *directory, p Period) ([]NotableCase, error) {
 	var ts []tickets.Ticket
-	err := s.db.WithContext(ctx).Select("id", "number", "title", "status", "lead_department_id", "urge_count", "reopen_count", "overdue", "open").
+	err := s.read.WithContext(ctx).Select("id", "number", "title", "status", "lead_department_id", "urge_count", "reopen_count", "overdue", "open").
 		Where("created_at >= ? AND created_at < ? AND (urge_count > 0 OR reopen_count > 0 OR (open = ? AND overdue = ?))",
 			p.From.UTC(), p.To.UTC(), true, true).
 		Order("urge_count DESC").Order("reopen_count DESC").Order("id").Limit(maxNotable).Find(&ts).Error
@@ -266,7 +266,7 @@ func (s *Service) DraftBrief(ctx context.Context, who *auth.Principal, in BriefR
 		numbers[i] = tickets.NormalizeNumber(n)
 	}
 	var ts []tickets.Ticket
-	if err := s.db.WithContext(ctx).Where("number IN ?", numbers).Find(&ts).Error; err != nil {
+	if err := s.read.WithContext(ctx).Where("number IN ?", numbers).Find(&ts).Error; err != nil {
 		return nil, fmt.Errorf("dashboards: load tickets for a brief: %w", err)
 	}
 	byNumber := map[string]*tickets.Ticket{}

@@ -473,7 +473,7 @@ func (s *Service) tallyCalls(ctx context.Context, spans []span) (*callTally, err
 		WaitSum         int64
 	}
 	w, args := spansWhere("arrived_at", spans)
-	err := s.db.WithContext(ctx).Raw(`SELECT outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END AS bucket,
+	err := s.read.WithContext(ctx).Raw(`SELECT outcome, CASE WHEN outcome = 'answered' THEN wait_ms / 100 ELSE 0 END AS bucket,
 		COUNT(*) AS n, COALESCE(SUM(CASE WHEN in_target = ? THEN 1 ELSE 0 END), 0) AS in_target,
 		COALESCE(SUM(CASE WHEN in_target_arrival = ? THEN 1 ELSE 0 END), 0) AS in_target_arrival,
 		COALESCE(SUM(wait_ms), 0) AS wait_sum FROM ivr_calls
@@ -508,7 +508,7 @@ func (s *Service) callFigures(ctx context.Context, pl *rollupPlan) (CallFigures,
 				return nil
 			}
 			w, args := rangesWhere(pl.calls.rolled)
-			if err := s.db.WithContext(ctx).Where(w, args...).Find(&rolled).Error; err != nil {
+			if err := s.read.WithContext(ctx).Where(w, args...).Find(&rolled).Error; err != nil {
 				return fmt.Errorf("dashboards: call figures: %w", err)
 			}
 			return nil

@@ -56,7 +56,7 @@ func (s *Service) Overdue(ctx context.Context, who *auth.Principal, department s
 	}
 	// Written out rather than bound, so that PostgreSQL's generic plan still knows it may
 	// walk idx_dash_tickets_overdue_list, the open overdue tickets in this order.
-	q := s.db.WithContext(ctx).Model(&tickets.Ticket{}).Where("open AND overdue")
+	q := s.read.WithContext(ctx).Model(&tickets.Ticket{}).Where("open AND overdue")
 	if scope != nil {
 		var ids []uint
 		for id := range dir.depts {

@@ -211,21 +211,21 @@ func (s *Service) assignmentCounts(ctx context.Context, pl *rollupPlan, from, to
 				return nil
 			}
 			q, args := assignmentQuery(pl.tickets.live)
-			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
+			return s.read.WithContext(ctx).Raw(q, args...).Scan(&live).Error
 		},
 		func() error {
 			if len(pl.tickets.rolled) == 0 {
 				return nil
 			}
 			w, args := rangesWhere(pl.tickets.rolled)
-			return s.db.WithContext(ctx).Raw(`SELECT department_id, CAST(SUM(signed) AS BIGINT) AS signed,
+			return s.read.WithContext(ctx).Raw(`SELECT department_id, CAST(SUM(signed) AS BIGINT) AS signed,
 				CAST(SUM(responded) AS BIGINT) AS responded, CAST(SUM(replied) AS BIGINT) AS replied,
 				CAST(SUM(resolved) AS BIGINT) AS resolved FROM dash_day_assignments
 				WHERE `+w+` GROUP BY department_id`, args...).Scan(&rolled).Error
 		},
 		func() error {
 			// The whole period, from the partial index of the assignments still waiting.
-			return s.db.WithContext(ctx).Raw(`SELECT a.department_id,
+			return s.read.WithContext(ctx).Raw(`SELECT a.department_id,
 				COALESCE(SUM(CASE WHEN a.signed_at IS NULL AND NOT `+excludedAssignment+` AND a.sign_due_at < ? THEN 1 ELSE 0 END), 0) AS sign_late,
 				COALESCE(SUM(CASE WHEN a.replied_at IS NULL AND NOT `+excludedAssignment+` AND a.due_at < ? THEN 1 ELSE 0 END), 0) AS reply_late
 				FROM assignments a WHERE (a.signed_at IS NULL OR a.replied_at IS NULL)
@@ -364,14 +364,14 @@ func (s *Service) answeredOnline(ctx context.Context, pl *rollupPlan) (map[ticke
 				return nil
 			}
 			q, args := s.writtenQuery(pl.written.live, &now)
-			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
+			return s.read.WithContext(ctx).Raw(q, args...).Scan(&live).Error
 		},
 		func() error {
 			if len(pl.written.rolled) == 0 {
 				return nil
 			}
 			w, args := rangesWhere(pl.written.rolled)
-			return s.db.WithContext(ctx).Raw(`SELECT channel, CAST(SUM(answered) AS BIGINT) AS answered,
+			return s.read.WithContext(ctx).Raw(`SELECT channel, CAST(SUM(answered) AS BIGINT) AS answered,
 				CAST(SUM(met) AS BIGINT) AS met, CAST(SUM(unanswered) AS BIGINT) AS unanswered
 				FROM dash_day_written WHERE `+w+` GROUP BY channel`, args...).Scan(&rolled).Error
 		},

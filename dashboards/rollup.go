@@ -197,9 +197,9 @@ func (s *Service) dayStart(key string) time.Time {
 }
 
 // watermark is the last pass's watermark; ok is false before the first pass.
-func (s *Service) watermark(ctx context.Context) (time.Time, bool, error) {
+func (s *Service) watermark(ctx context.Context, db *gorm.DB) (time.Time, bool, error) {
 	var marks []rollupMarkV1
-	if err := s.db.WithContext(ctx).Where("name = ?", rollupMarkName).Find(&marks).Error; err != nil {
+	if err := db.WithContext(ctx).Where("name = ?", rollupMarkName).Find(&marks).Error; err != nil {
 		return time.Time{}, false, fmt.Errorf("dashboards: roll-up watermark: %w", err)
 	}
 	if len(marks) == 0 {
@@ -230,7 +230,7 @@ type touched [sources]map[string]bool
 // touchedDays are the days touched since wm, by source. A survey carries what it is
 // broken down by (the ticket's department, category, channel and district at
 // completion), so only its own writes touch it.
-func (s *Service) touchedDays(ctx context.Context, wm time.Time) (touched, error) {
+func (s *Service) touchedDays(ctx context.Context, db *gorm.DB, wm time.Time) (touched, error) {
 	const written = `SELECT id FROM tickets WHERE updated_at >= ?`
 	type query struct {
 		src source
@@ -249,7 +249,7 @@ func (s *Service) touchedDays(ctx context.Context, wm time.Time) (touched, error
 	times := make([][]time.Time, len(queries))
 	fs := make([]func() error, len(queries))
 	for i, q := range queries {
-		fs[i] = func() error { return s.db.WithContext(ctx).Raw(q.sql, q.args...).Scan(&times[i]).Error }
+		fs[i] = func() error { return db.WithContext(ctx).Raw(q.sql, q.args...).Scan(&times[i]).Error }
 	}
 	if err := parallel(fs...); err != nil {
 		return touched{}, fmt.Errorf("dashboards: touched days: %w", err)
@@ -271,13 +271,13 @@ func (s *Service) touchedDays(ctx context.Context, wm time.Time) (touched, error
 // the number of days rebuilt. A pass is idempotent.
 func (s *Service) RollUp(ctx context.Context) (int, error) {
 	began := s.now()
-	wm, ok, err := s.watermark(ctx)
+	wm, ok, err := s.watermark(ctx, s.db)
 	if err != nil {
 		return 0, err
 	}
 	days := map[string]bool{}
 	if ok {
-		t, err := s.touchedDays(ctx, wm)
+		t, err := s.touchedDays(ctx, s.db, wm)
 		if err != nil {
 			return 0, err
 		}
@@ -529,14 +529,14 @@ func (s *Service) plan(ctx context.Context, from, to time.Time) (*rollupPlan, er
 	if s.liveOnly {
 		return &rollupPlan{all, all, all, all}, nil
 	}
-	wm, ok, err := s.watermark(ctx)
+	wm, ok, err := s.watermark(ctx, s.read)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || !from.Before(wm) {
 		return &rollupPlan{all, all, all, all}, nil
 	}
-	t, err := s.touchedDays(ctx, wm)
+	t, err := s.touchedDays(ctx, s.read, wm)
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +565,7 @@ func (s *Service) ticketCounts(ctx context.Context, pl *rollupPlan, g Group) ([]
 			w, args := spansWhere("t.created_at", pl.tickets.live)
 			args = append([]any{tickets.StatusCompleted, tickets.StatusCompleted, true, true}, args...)
 			args = append(args, acceptedStatuses)
-			return s.db.WithContext(ctx).Raw(`SELECT CAST(`+col+` AS TEXT) AS k, COUNT(*) AS accepted,
+			return s.read.WithContext(ctx).Raw(`SELECT CAST(`+col+` AS TEXT) AS k, COUNT(*) AS accepted,
 				COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0) AS completed,
 				COALESCE(SUM(CASE WHEN t.status = ? AND (t.due_at IS NULL OR t.completed_at <= t.due_at) THEN 1 ELSE 0 END), 0) AS on_time,
 				COALESCE(SUM(CASE WHEN t.open = ? AND t.overdue = ? THEN 1 ELSE 0 END), 0) AS overdue_now
@@ -577,7 +577,7 @@ func (s *Service) ticketCounts(ctx context.Context, pl *rollupPlan, g Group) ([]
 				return nil
 			}
 			w, args := rangesWhere(pl.tickets.rolled)
-			return s.db.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(accepted) AS BIGINT) AS accepted,
+			return s.read.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(accepted) AS BIGINT) AS accepted,
 				CAST(SUM(completed) AS BIGINT) AS completed, CAST(SUM(on_time) AS BIGINT) AS on_time,
 				CAST(SUM(overdue_now) AS BIGINT) AS overdue_now FROM dash_day_tickets
 				WHERE dim = ? AND `+w+` GROUP BY gkey`, append([]any{dimOf(g)}, args...)...).Scan(&rolled).Error
@@ -598,14 +598,14 @@ func (s *Service) eventCounts(ctx context.Context, pl *rollupPlan, g Group) ([]e
 				return nil
 			}
 			q, args := eventQuery(g, pl.tickets.live)
-			return s.db.WithContext(ctx).Raw(q, args...).Scan(&live).Error
+			return s.read.WithContext(ctx).Raw(q, args...).Scan(&live).Error
 		},
 		func() error {
 			if len(pl.tickets.rolled) == 0 {
 				return nil
 			}
 			w, args := rangesWhere(pl.tickets.rolled)
-			return s.db.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(extensions) AS BIGINT) AS extensions,
+			return s.read.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(extensions) AS BIGINT) AS extensions,
 				CAST(SUM(returns) AS BIGINT) AS returns
 				FROM dash_day_events WHERE dim = ? AND `+w+` GROUP BY gkey`, append([]any{dimOf(g)}, args...)...).Scan(&rolled).Error
 		},

@@ -35,12 +35,17 @@ type Options struct {
 	Tickets Actor
 	// Texter queues the SMS that tell departments of their cards; nil: NotifyCards fails.
 	Texter Texter
+	// Read, when set, is where the figures, lists and bulletins are read: a standby of db
+	// (database_read_url), so that a supervisor's year does not load the primary. Writes
+	// (cards, supervisions, answers, the roll-up passes) always go to db.
+	Read *gorm.DB
 }
 
 // Service computes the figures and keeps cards, on-site supervisions and published
 // answers.
 type Service struct {
 	db    *gorm.DB
+	read  *gorm.DB // the figures' queries: Options.Read, or db
 	opts  Options
 	rules CardRules
 	// liveOnly counts every figure live, ignoring the daily roll-ups (for comparison).
@@ -63,8 +68,12 @@ func NewService(db *gorm.DB, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	read := db
+	if opts.Read != nil {
+		read = opts.Read
+	}
 	if opts.Surveys == nil {
-		opts.Surveys = &surveyTable{db: db}
+		opts.Surveys = &surveyTable{db: read}
 	}
 	rules := DefaultCardRules()
 	if opts.Cards != nil {
@@ -73,7 +82,7 @@ func NewService(db *gorm.DB, opts Options) *Service {
 	if rules.Lookback <= 0 {
 		rules.Lookback = DefaultCardRules().Lookback
 	}
-	return &Service{db: db, opts: opts, rules: rules}
+	return &Service{db: db, read: read, opts: opts, rules: rules}
 }
 
 // Location is the city's zone.
@@ -91,11 +100,11 @@ type directory struct {
 
 func (s *Service) directory(ctx context.Context) (*directory, error) {
 	var ds []*tickets.Department
-	if err := s.db.WithContext(ctx).Find(&ds).Error; err != nil {
+	if err := s.read.WithContext(ctx).Find(&ds).Error; err != nil {
 		return nil, fmt.Errorf("dashboards: load departments: %w", err)
 	}
 	var cs []*tickets.Category
-	if err := s.db.WithContext(ctx).Find(&cs).Error; err != nil {
+	if err := s.read.WithContext(ctx).Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("dashboards: load categories: %w", err)
 	}
 	d := &directory{depts: map[uint]*tickets.Department{}, deptCode: map[string]*tickets.Department{}, cats: map[uint]*tickets.Category{}}

@@ -131,7 +131,7 @@ func (s *Service) surveyFigures(ctx context.Context, pl *rollupPlan, from, to ti
 				return nil
 			}
 			w, args := rangesWhere(pl.surveys.rolled)
-			return s.db.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(done) AS BIGINT) AS done,
+			return s.read.WithContext(ctx).Raw(`SELECT gkey AS k, CAST(SUM(done) AS BIGINT) AS done,
 				CAST(SUM(answered) AS BIGINT) AS answered, CAST(SUM(satisfied) AS BIGINT) AS satisfied
 				FROM dash_day_surveys WHERE dim = ? AND `+w+` GROUP BY gkey`, append([]any{dimOf(g)}, args...)...).Scan(&rolled).Error
 		},

@@ -57,7 +57,7 @@ func (s *Service) Trend(ctx context.Context, who *auth.Principal, buckets []Peri
 			Accepted, Completed int64
 		}
 		w, args := rangesWhere(pl.tickets.rolled)
-		err := s.db.WithContext(ctx).Raw(`SELECT day, CAST(SUM(accepted) AS BIGINT) AS accepted, CAST(SUM(completed) AS BIGINT) AS completed
+		err := s.read.WithContext(ctx).Raw(`SELECT day, CAST(SUM(accepted) AS BIGINT) AS accepted, CAST(SUM(completed) AS BIGINT) AS completed
 			FROM dash_day_tickets WHERE dim = ? AND `+w+` GROUP BY day`, append([]any{dimOf(GroupNone)}, args...)...).Scan(&rows).Error
 		if err != nil {
 			return nil, fmt.Errorf("dashboards: trend: %w", err)
@@ -77,7 +77,7 @@ func (s *Service) Trend(ctx context.Context, who *auth.Principal, buckets []Peri
 				continue
 			}
 			var r struct{ Accepted, Completed int64 }
-			err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS accepted, COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0) AS completed
+			err := s.read.WithContext(ctx).Raw(`SELECT COUNT(*) AS accepted, COALESCE(SUM(CASE WHEN t.status = ? THEN 1 ELSE 0 END), 0) AS completed
 				FROM tickets t WHERE t.created_at >= ? AND t.created_at < ? AND t.status IN ?`,
 				tickets.StatusCompleted, a.UTC(), z.UTC(), acceptedStatuses).Scan(&r).Error
 			if err != nil {

@@ -33,8 +33,9 @@ func (s *Store) Key(parts ...string) string {
 // Embedded reports whether the store runs in this process.
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
-// Open connects to the Redis at rawURL (redis://… or rediss://…), or, when rawURL is
-// empty, starts the in-process server on a loopback port.
+// Open connects to the Redis at rawURL (redis://… or rediss://…), to the master a group of
+// Redis Sentinels names (redis-sentinel://… or rediss-sentinel://…, see ParseSentinelURL),
+// or, when rawURL is empty, starts the in-process server on a loopback port.
 func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) {
 	s := &Store{Namespace: "rexian"}
 	if rawURL == "" {
@@ -48,22 +49,39 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 			log.Info("embedded live store started", "addr", m.Addr())
 		}
 	}
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("redis url: %w", err)
+	var target string
+	if IsSentinelURL(rawURL) {
+		opts, err := ParseSentinelURL(rawURL)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		setTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout)
+		s.Client = redis.NewFailoverClient(opts)
+		target = "master " + opts.MasterName + " via sentinels " + strings.Join(opts.SentinelAddrs, ",")
+	} else {
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		setTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout)
+		s.Client = redis.NewClient(opts)
+		target = opts.Addr
 	}
-	opts.DialTimeout = 3 * time.Second
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
-	s.Client = redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx).Err(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("connect to redis %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("connect to redis %s: %w", target, err)
 	}
 	return s, nil
+}
+
+func setTimeouts(dial, read, write *time.Duration) {
+	*dial = 3 * time.Second
+	*read = 2 * time.Second
+	*write = 2 * time.Second
 }
 
 // Close closes the client and stops the embedded server, if any.

@@ -119,6 +119,11 @@ type Store struct {
 	dirs dirCache
 }
 
+// ReadingFrom returns a store over db, a standby of this store's database, for what only
+// reads and may lag a moment behind: the spreadsheet exports. It must not write: a standby
+// refuses writes.
+func (s *Store) ReadingFrom(db *gorm.DB) *Store { return &Store{db: db, opts: s.opts} }
+
 // NewStore returns a store over db.
 func NewStore(db *gorm.DB, opts Options) *Store {
 	if opts.Now == nil {

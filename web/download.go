@@ -170,7 +170,7 @@ func (h *Handler) exportTickets(c *gin.Context) {
 	p := auth.Current(c)
 	h.download(c, "工单", []string{"编号", "标题", "类别", "渠道", "紧急程度", "状态", "主办单位", "来电号码", "受理时间",
 		"办理期限", "办结时间", "超期"}, func(s *sheet) error {
-		return h.opts.Tickets.Each(c.Request.Context(), p, f, func(items []tickets.Summary) error {
+		return h.opts.ReadTickets.Each(c.Request.Context(), p, f, func(items []tickets.Summary) error {
 			for _, t := range items {
 				lead := ""
 				if t.LeadDepartment != nil {
@@ -198,7 +198,7 @@ func (h *Handler) exportCalls(c *gin.Context) {
 		return
 	}
 	h.download(c, "话务记录", []string{"来电时间", "来电号码", "热线", "方向", "结果", "排队等待（秒）", "话务员", "工单", "语音留言", "通话录音"}, func(s *sheet) error {
-		return ivr.EachCall(c.Request.Context(), h.opts.IVR.DB, h.opts.Location, c.Request.URL.Query(), func(recs []ivr.Record) error {
+		return ivr.EachCall(c.Request.Context(), h.opts.ReadDB, h.opts.Location, c.Request.URL.Query(), func(recs []ivr.Record) error {
 			for _, r := range recs {
 				yes := func(v string) string {
 					if v != "" {

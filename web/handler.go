@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/audit"
@@ -32,7 +33,11 @@ type Options struct {
 	// recorded into it (nil records nothing, for tests that build the consoles alone).
 	Audit   *audit.Log
 	Tickets *tickets.Store
-	SMS     *sms.Service // nil: the knowledge base cannot send the materials list
+	// ReadTickets and ReadDB, when set, are where the exports read their rows (a standby,
+	// database_read_url); nil reads through Tickets and IVR.DB.
+	ReadTickets *tickets.Store
+	ReadDB      *gorm.DB
+	SMS         *sms.Service // nil: the knowledge base cannot send the materials list
 	// Callback is the satisfaction surveys; nil: the desk has no manual callback list.
 	Callback *callback.Service
 	// Cards is the dashboards service whose red and yellow cards the portal and the
@@ -91,6 +96,12 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	if opts.IVR.Location == nil {
 		opts.IVR.Location = opts.Location
+	}
+	if opts.ReadTickets == nil {
+		opts.ReadTickets = opts.Tickets
+	}
+	if opts.ReadDB == nil {
+		opts.ReadDB = opts.IVR.DB
 	}
 	h := &Handler{opts: opts, log: opts.Log.With("component", "web"), pages: map[string]*template.Template{}}
 	h.phone = newTelephone(opts.IVR)

@@ -217,6 +217,9 @@ func (a *App) Close() error {
 				errs = append(errs, fmt.Errorf("close live store: %w", err))
 			}
 		}
+		if err := a.domains.closeRead(); err != nil {
+			errs = append(errs, fmt.Errorf("close read database: %w", err))
+		}
 		if a.db != nil {
 			if err := database.Close(a.db); err != nil {
 				errs = append(errs, fmt.Errorf("close database: %w", err))

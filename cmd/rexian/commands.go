@@ -136,7 +136,7 @@ func (c *cli) withDomains(cmd *cobra.Command, f func(ctx context.Context, log *s
 	if err == nil {
 		err = f(ctx, log, d)
 	}
-	return errors.Join(err, database.Close(db))
+	return errors.Join(err, d.closeRead(), database.Close(db))
 }
 
 func (c *cli) seedCommand() *cobra.Command {

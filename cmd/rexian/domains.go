@@ -88,6 +88,35 @@ type domains struct {
 	mailbox mailboxWork
 	// dashboards are the supervisors' figures, cards, bulletins and published answers.
 	dashboards *dashboards.Service
+	// read is where figures and exports read: the database_read_url standby, or db.
+	read *gorm.DB
+}
+
+// openReadDatabase connects to database_read_url, where the supervisors' figures and the
+// exports read. A standby that cannot be reached at start is no reason to refuse
+// registering tickets: the reads go to the primary, and the log says so.
+func openReadDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, db *gorm.DB) *gorm.DB {
+	if cfg.DatabaseReadURL == "" {
+		return db
+	}
+	if database.DialectOf(db) != database.Postgres {
+		log.WarnContext(ctx, "database_read_url ignored: it is for a PostgreSQL standby, and database_url is not PostgreSQL")
+		return db
+	}
+	read, err := database.Open(ctx, cfg.DatabaseReadURL, log.With("database", "read"), database.SlowQuery(cfg.Log.SlowQuery))
+	if err != nil {
+		log.WarnContext(ctx, "database_read_url unreachable: figures and exports read from database_url", "err", err)
+		return db
+	}
+	return read
+}
+
+// closeRead closes the read database when it is not the primary.
+func (d *domains) closeRead() error {
+	if d == nil || d.read == nil || d.read == d.db {
+		return nil
+	}
+	return database.Close(d.read)
 }
 
 // newDomains builds the services. ls may be nil for commands that serve no requests
@@ -165,7 +194,8 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		return nil, err
 	}
 	dc := cfg.Dashboards
-	d.dashboards = dashboards.NewService(db, dashboards.Options{Location: cfg.Location(), Log: log.With("component", "dashboards"), Tickets: store,
+	d.read = openReadDatabase(ctx, cfg, log, db)
+	d.dashboards = dashboards.NewService(db, dashboards.Options{Read: d.read, Location: cfg.Location(), Log: log.With("component", "dashboards"), Tickets: store,
 		Texter: smsService, Cards: &dashboards.CardRules{YellowOnOverdue: dc.YellowOnOverdue, RedOnDoubleOverdue: dc.RedOnDoubleOverdue,
 			RedAfterYellows: dc.RedAfterYellows, Lookback: dc.CardLookback}})
 	return d, nil
@@ -457,6 +487,7 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 // the session and the role itself.
 func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 	h, err := consoles.NewHandler(consoles.Options{
+		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read,
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,

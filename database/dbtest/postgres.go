@@ -116,3 +116,38 @@ func (p *Postgres) run(t testing.TB, name string, args ...string) {
 		t.Fatalf("%s: %v: %s", name, err, out)
 	}
 }
+
+// StartStandby makes a hot standby of p (pg_basebackup with streaming replication, on a
+// free port of its own), started and read-only, stopped and removed when t ends. Writes
+// made on p reach it within moments; the test may pause its replay with
+// pg_wal_replay_pause() to stand for a lagging standby.
+func (p *Postgres) StartStandby(t testing.TB) *Postgres {
+	t.Helper()
+	s := &Postgres{bin: p.bin, cred: p.cred}
+	dir, err := os.MkdirTemp("", "rexian-pg-standby-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s.dir = dir
+	if p.cred != nil {
+		if err := os.Chown(dir, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// -R writes standby.signal and the primary_conninfo; initdb's trust rules allow
+	// replication connections from loopback.
+	s.run(t, "pg_basebackup", "-D", s.data(), "-R", "-X", "stream", "-h", "127.0.0.1", "-p", strconv.Itoa(p.port), "-U", "postgres", "--no-sync")
+	s.Start(t)
+	t.Cleanup(func() { _ = s.ctl("stop", "-m", "immediate") })
+	return s
+}
+
+// Port is the port the server listens on.
+func (p *Postgres) Port() int { return p.port }
