@@ -3,11 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,4 +170,221 @@ func closedPort(t *testing.T) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return port
+}
+
+// TestThreeNodesBehindHAProxy is the several-nodes picture: three `rexian serve`
+// processes on one PostgreSQL and one Redis, behind a real HAProxy that health-checks
+// /readyz. Writers register tickets through HAProxy; one instance is killed with SIGKILL
+// in the middle. Every ticket whose registration was answered 2xx must be in the database,
+// clients may see at most the requests in flight on the killed instance fail, and the
+// background workers must carry on on the others (a ticket made overdue after the kill is
+// marked by a surviving instance's sweeper).
+func TestThreeNodesBehindHAProxy(t *testing.T) {
+	if dbtest.Kind() != database.Postgres {
+		t.Skip("several instances share one database only on PostgreSQL (SQLite is one file on one node); this test runs in the PostgreSQL run (REXIAN_TEST_DB=postgres)")
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		dbtest.Unavailable(t, "haproxy", "apt-get install haproxy (scripts/test does)", err)
+	}
+	redisServer, err := exec.LookPath("redis-server")
+	if err != nil {
+		dbtest.Unavailable(t, "redis-server", "apt-get install redis-server", err)
+	}
+	env, tokens := seedWithTokens(t, []string{"operator"})
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "rexian")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ports := make([]int, 5) // three instances, Redis, HAProxy
+	for i := range ports {
+		ports[i] = closedPort(t)
+	}
+	// A Redis of the test's own: the instances use rexian's own key namespace, which
+	// must not meet other tests' keys.
+	startLogged(t, dir, "redis", nil, redisServer, "--bind", "127.0.0.1", "--port", strconv.Itoa(ports[3]),
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	nodeEnv := append(append(os.Environ(), env...), "REXIAN_REDIS_URL=redis://127.0.0.1:"+strconv.Itoa(ports[3])+"/0",
+		"REXIAN_LOG_LEVEL=warn", "REXIAN_WORKERS_OVERDUE_INTERVAL=1s")
+	nodes := make([]*exec.Cmd, 3)
+	for i := range nodes {
+		nodes[i] = startLogged(t, dir, fmt.Sprintf("node%d", i+1), append(nodeEnv, "REXIAN_ADDR=127.0.0.1:"+strconv.Itoa(ports[i])), bin, "serve")
+	}
+	for i := range nodes {
+		eventually(t, fmt.Sprintf("instance %d to be ready", i+1), func() bool { return answers(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[i])) })
+	}
+	cfg := fmt.Sprintf(`global
+	maxconn 2000
+defaults
+	mode http
+	timeout connect 2s
+	timeout client 30s
+	timeout server 30s
+	# A connection refused by a dead instance is tried on another: the request was
+	# never sent, so even a POST may be.
+	retries 3
+	option redispatch
+frontend hotline
+	bind 127.0.0.1:%d
+	default_backend rexian
+backend rexian
+	balance roundrobin
+	option httpchk GET /readyz
+	http-check expect status 200
+	default-server inter 500ms fall 2 rise 2
+	server n1 127.0.0.1:%d check
+	server n2 127.0.0.1:%d check
+	server n3 127.0.0.1:%d check
+`, ports[4], ports[0], ports[1], ports[2])
+	cfgFile := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startLogged(t, dir, "haproxy", nil, haproxy, "-db", "-f", cfgFile)
+	base := fmt.Sprintf("http://127.0.0.1:%d", ports[4])
+	eventually(t, "HAProxy to answer", func() bool { return answers(base + "/readyz") })
+
+	// The load: writers registering tickets, each with at most one request in flight.
+	const writers, perWriter = 8, 60
+	client := &http.Client{Timeout: 30 * time.Second}
+	var (
+		mu       sync.Mutex
+		accepted []string
+		failures []string
+		done     atomic.Int64
+	)
+	killAt := int64(writers * perWriter / 3)
+	killed := make(chan time.Time, 1)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				body := fmt.Sprintf(`{"citizen":{"name":"李女士","phone":"139%04d%04d"},"content":"多节点演练 写入者%d 第%d件：路灯不亮","category":"TS-GN"}`, w, i, w, i)
+				req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/tickets", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", tokens["operator"])
+				resp, err := client.Do(req)
+				var number string
+				if err == nil {
+					var v struct{ Number string }
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode/100 == 2 && json.Unmarshal(b, &v) == nil && v.Number != "" {
+						number = v.Number
+					} else {
+						err = fmt.Errorf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					failures = append(failures, err.Error())
+				} else {
+					accepted = append(accepted, number)
+				}
+				mu.Unlock()
+				if done.Add(1) == killAt {
+					if err := nodes[1].Process.Signal(syscall.SIGKILL); err != nil {
+						t.Errorf("kill instance 2: %v", err)
+					}
+					killed <- time.Now()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	killTime := <-killed
+	t.Logf("%d registrations through HAProxy in %s (%.0f/s) with instance 2 killed (SIGKILL) after %d: %d accepted, %d failed",
+		writers*perWriter, elapsed.Round(time.Millisecond), float64(writers*perWriter)/elapsed.Seconds(), killAt, len(accepted), len(failures))
+	for _, f := range failures {
+		t.Logf("failed: %s", f)
+	}
+	if len(failures) > writers {
+		t.Errorf("%d requests failed; at most the %d in flight on the killed instance may", len(failures), writers)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := database.Open(ctx, envValue(env, "REXIAN_DATABASE_URL"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { database.Close(db) })
+	var stored []string
+	if err := db.WithContext(ctx).Model(&tickets.Ticket{}).Pluck("number", &stored).Error; err != nil {
+		t.Fatal(err)
+	}
+	var lost []string
+	for _, n := range accepted {
+		if !slices.Contains(stored, n) {
+			lost = append(lost, n)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d tickets answered 2xx are not in the database: %v", len(lost), lost)
+	}
+	if len(stored) < len(accepted) || len(stored) > len(accepted)+len(failures) {
+		t.Errorf("%d tickets stored for %d accepted and %d failed registrations", len(stored), len(accepted), len(failures))
+	}
+
+	// The workers carry on without instance 2: a ticket past its deadline now is marked
+	// overdue by whichever survivor's sweeper holds the lock.
+	if len(accepted) == 0 {
+		t.Fatal("nothing was accepted")
+	}
+	late := accepted[len(accepted)-1]
+	if err := db.WithContext(ctx).Exec(`UPDATE tickets SET due_at = ? WHERE number = ?`, time.Now().Add(-time.Hour), late).Error; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a surviving instance to mark the ticket overdue", func() bool {
+		var overdue bool
+		return db.WithContext(ctx).Raw(`SELECT overdue FROM tickets WHERE number = ?`, late).Scan(&overdue).Error == nil && overdue
+	})
+	var events int64
+	if err := db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM events e JOIN tickets t ON t.id = e.ticket_id WHERE t.number = ? AND e.action = 'overdue'`, late).Scan(&events).Error; err != nil || events != 1 {
+		t.Errorf("overdue events of %s: %d, %v; want exactly 1 (one sweeper, not two)", late, events, err)
+	}
+	t.Logf("overdue marked %s after the kill; HAProxy still answers: %v", time.Since(killTime).Round(time.Millisecond), answers(base+"/readyz"))
+}
+
+// answers reports whether GET url is answered 200.
+func answers(url string) bool {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// startLogged starts bin with args (and env, when not nil) logging into dir/name.log,
+// killed when t ends; the log's end is shown when t failed.
+func startLogged(t *testing.T, dir, name string, env []string, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("%s log (end):\n%s", name, b)
+		}
+	})
+	return cmd
 }
