@@ -808,7 +808,9 @@ func (d *domains) dashboardsWorkers() []worker {
 			return err
 		},
 	}, {
-		name: "dashboards_rollups", interval: dashboards.RollUpInterval,
+		// Rebuilding the same days on every instance at once is safe but wasted work, and
+		// the passes that collide fail: one instance at a time.
+		name: "dashboards_rollups", interval: dashboards.RollUpInterval, exclusive: true,
 		pass: func(ctx context.Context) error {
 			_, err := d.dashboards.RollUp(ctx)
 			return err
