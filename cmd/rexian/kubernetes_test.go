@@ -64,6 +64,10 @@ type k8sContainer struct {
 		ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
 		SecretRef    *struct{ Name string } `yaml:"secretRef"`
 	} `yaml:"envFrom"`
+	Env []struct {
+		Name  string `yaml:"name"`
+		Value string `yaml:"value"`
+	} `yaml:"env"`
 	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
 	StartupProbe   *k8sProbe `yaml:"startupProbe"`
@@ -74,7 +78,7 @@ type k8sContainer struct {
 // /readyz, liveness /healthz) on the port its REXIAN_ADDR listens on; every variable in
 // the ConfigMap and Secrets is a configuration key rexian reads; the Service, the
 // PodDisruptionBudget and the Deployments agree on labels and ports; the budget leaves
-// pods to drain; and the telephone controller runs one replica with Recreate.
+// pods to drain; and the telephone controllers run two in hot standby (or one with Recreate).
 func TestKubernetesManifests(t *testing.T) {
 	dir := filepath.Join("..", "..", "deploy", "kubernetes")
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -155,6 +159,11 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Errorf("Deployment %s: containerPort %d, but REXIAN_ADDR listens on %s", d.Metadata.Name, p.ContainerPort, addr)
 				}
 			}
+			for _, e := range c.Env {
+				if !known[e.Name] {
+					t.Errorf("Deployment %s sets %s, which is no configuration key", d.Metadata.Name, e.Name)
+				}
+			}
 			for _, ref := range c.EnvFrom {
 				switch {
 				case ref.ConfigMapRef != nil && !envSources["ConfigMap/"+ref.ConfigMapRef.Name]:
@@ -194,11 +203,22 @@ func TestKubernetesManifests(t *testing.T) {
 	if api.Spec.Replicas < 2 {
 		t.Errorf("the API Deployment runs %d replicas; want at least 2", api.Spec.Replicas)
 	}
-	if tel.Spec.Replicas != 1 {
-		t.Errorf("the telephony Deployment runs %d replicas; without the controller's standby only 1 is safe", tel.Spec.Replicas)
+	// Several telephone controllers are safe only in hot standby; one alone must never
+	// be doubled by a rollout.
+	standby := false
+	for _, c := range tel.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			standby = standby || (e.Name == "REXIAN_ARI_STANDBY" && e.Value == "true")
+		}
 	}
-	if s, _ := tel.raw["spec"].(map[string]any)["strategy"].(map[string]any); s["type"] != "Recreate" {
-		t.Errorf("the telephony Deployment's strategy is %v; want Recreate, so a rollout never runs two controllers", s["type"])
+	strategy, _ := tel.raw["spec"].(map[string]any)["strategy"].(map[string]any)
+	switch {
+	case tel.Spec.Replicas > 1 && !standby:
+		t.Errorf("the telephony Deployment runs %d replicas without REXIAN_ARI_STANDBY=true: two controllers would answer the same calls", tel.Spec.Replicas)
+	case !standby && strategy["type"] != "Recreate":
+		t.Errorf("the telephony Deployment's strategy is %v without the standby; want Recreate, so a rollout never runs two controllers", strategy["type"])
+	case standby && tel.Spec.Replicas < 2:
+		t.Errorf("the telephony Deployment runs in standby with %d replica; want 2, so one can take over", tel.Spec.Replicas)
 	}
 	for _, pdb := range objs["PodDisruptionBudget"] {
 		if !mapContains(api.Spec.Template.Metadata.Labels, pdb.Spec.Selector.MatchLabels) {
