@@ -278,7 +278,8 @@ func TestAsteriskHotStandby(t *testing.T) {
 	key := func(ws []ivr.Waiting) []string {
 		var out []string
 		for _, w := range ws {
-			out = append(out, w.Key+"@"+w.Since.UTC().Format(time.RFC3339Nano))
+			// PostgreSQL keeps microseconds: the re-adopted arrival times come from it.
+			out = append(out, w.Key+"@"+w.Since.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 		}
 		return out
 	}
