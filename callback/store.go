@@ -95,6 +95,18 @@ type Filter struct {
 	Counted *bool
 }
 
+// ReadingFrom returns the service over db, a standby of its database, for what only reads
+// and may lag a moment behind: the surveys export. It must not write: a standby refuses
+// writes. Nil stays nil.
+func (s *Service) ReadingFrom(db *gorm.DB) *Service {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.db = db
+	return &c
+}
+
 func (s *Service) query(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx).Table("callback_surveys AS s").
 		Select("s.*, d.code AS department_code, c.code AS category_code").

@@ -234,7 +234,7 @@ func (h *Handler) exportSurveys(c *gin.Context) {
 		return
 	}
 	h.download(c, "回访记录", []string{"工单", "办结时间", "主办单位", "状态", "结果", "回访方式", "回访时间", "不满意原因"}, func(s *sheet) error {
-		return h.opts.Callback.EachSurvey(ctx, f, false, func(vs []callback.View) error {
+		return h.opts.ReadCallback.EachSurvey(ctx, f, false, func(vs []callback.View) error {
 			for _, v := range vs {
 				dept := ""
 				if v.Department != "" {

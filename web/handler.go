@@ -37,7 +37,9 @@ type Options struct {
 	// database_read_url); nil reads through Tickets and IVR.DB.
 	ReadTickets *tickets.Store
 	ReadDB      *gorm.DB
-	SMS         *sms.Service // nil: the knowledge base cannot send the materials list
+	// ReadCallback, when set, is where the surveys export reads; nil reads through Callback.
+	ReadCallback *callback.Service
+	SMS          *sms.Service // nil: the knowledge base cannot send the materials list
 	// Callback is the satisfaction surveys; nil: the desk has no manual callback list.
 	Callback *callback.Service
 	// Cards is the dashboards service whose red and yellow cards the portal and the
@@ -102,6 +104,9 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	if opts.ReadDB == nil {
 		opts.ReadDB = opts.IVR.DB
+	}
+	if opts.ReadCallback == nil {
+		opts.ReadCallback = opts.Callback
 	}
 	h := &Handler{opts: opts, log: opts.Log.With("component", "web"), pages: map[string]*template.Template{}}
 	h.phone = newTelephone(opts.IVR)

@@ -487,7 +487,7 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 // the session and the role itself.
 func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 	h, err := consoles.NewHandler(consoles.Options{
-		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read,
+		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read, ReadCallback: d.callback.ReadingFrom(d.read),
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,

@@ -102,32 +102,7 @@ func TestPrimaryStandby(t *testing.T) {
 	}
 	c := newCrawler(t, r.base)
 	c.login("supervisor1")
-	exported := func() []string {
-		t.Helper()
-		resp, err := c.client.Get(r.base + "/console/export/tickets")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("export: %d %s", resp.StatusCode, body)
-		}
-		f, err := excelize.OpenReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("export is no workbook: %v", err)
-		}
-		defer f.Close()
-		rows, err := f.GetRows(f.GetSheetName(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var numbers []string
-		for _, row := range rows[1:] {
-			numbers = append(numbers, row[0])
-		}
-		return numbers
-	}
+	exported := func() []string { t.Helper(); return exportedColumn(t, c, r.base+"/console/export/tickets") }
 
 	first := register("路灯不亮（主库写入，备库可见）")
 	eventually(t, "the standby to replay the first ticket", func() bool { return accepted() == 1 })
@@ -158,6 +133,62 @@ func TestPrimaryStandby(t *testing.T) {
 	if got := exported(); !slices.Contains(got, second) {
 		t.Errorf("export %v lacks %s after replay resumed", got, second)
 	}
+
+	// The surveys export reads the standby too: a survey made while replay is paused is
+	// not in it until replay resumes.
+	if err := sdb.WithContext(ctx).Exec(`SELECT pg_wal_replay_pause()`).Error; err != nil {
+		t.Fatal(err)
+	}
+	answered, err := store.Create(ctx, opr, tickets.NewTicket{Channel: tickets.ChannelPhone,
+		Citizen: tickets.NewCitizen{Name: "李四", Phone: "13900002222"}, Content: "社保关系怎么转移", Category: "ZX-SHBX",
+		Answer: "请携带身份证到市社保中心窗口办理转移手续。"})
+	if err != nil {
+		t.Fatalf("answer a consultation on the primary: %v", err)
+	}
+	if _, err := r.app.domains.callback.ScheduleOnce(ctx); err != nil {
+		t.Fatalf("schedule its survey on the primary: %v", err)
+	}
+	surveys := func() []string { t.Helper(); return exportedColumn(t, c, r.base+"/console/export/surveys") }
+	if got := surveys(); slices.Contains(got, answered.Number) {
+		t.Errorf("the surveys export holds %s's survey while the standby is paused: it does not read the standby", answered.Number)
+	}
+	if err := sdb.WithContext(ctx).Exec(`SELECT pg_wal_replay_resume()`).Error; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the surveys export to show the survey once replay resumes", func() bool {
+		return slices.Contains(surveys(), answered.Number)
+	})
+}
+
+// exportedColumn downloads a console export as c and returns its first column below the
+// header.
+func exportedColumn(t *testing.T, c *crawler, url string) []string {
+	t.Helper()
+	resp, err := c.client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export %s: %d %s", url, resp.StatusCode, body)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("export %s is no workbook: %v", url, err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(f.GetSheetName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []string
+	for _, row := range rows[1:] {
+		if len(row) > 0 {
+			first = append(first, row[0])
+		}
+	}
+	return first
 }
 
 // closedPort is a loopback port nothing listens on: connections to it are refused.
