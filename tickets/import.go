@@ -435,15 +435,7 @@ func (s *Store) prepareImport(dir *directory, in Import, now time.Time) (*prepar
 		if err != nil {
 			return nil, importError("phone", "invalid_phone", "%q is not a valid phone number: %v", raw, err)
 		}
-		t.CitizenPhone = n.National
-		switch n.Kind {
-		case phone.Mobile:
-			t.PhoneKind = PhoneMobile
-		case phone.Landline:
-			t.PhoneKind = PhoneLandline
-		default:
-			t.PhoneKind = PhoneOther
-		}
+		t.CitizenPhone, t.PhoneKind = n.National, phoneKindOf(n.Kind)
 	}
 	if e := strings.TrimSpace(in.Email); e != "" {
 		if len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \r\n<>") {

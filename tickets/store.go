@@ -290,15 +290,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, in NewTicket) (*V
 		if err != nil {
 			return nil, invalid("invalid_phone", "citizen phone %q is not a valid phone number: %v", raw, err)
 		}
-		t.CitizenPhone = n.National
-		switch n.Kind {
-		case phone.Mobile:
-			t.PhoneKind = PhoneMobile
-		case phone.Landline:
-			t.PhoneKind = PhoneLandline
-		default:
-			t.PhoneKind = PhoneOther
-		}
+		t.CitizenPhone, t.PhoneKind = n.National, phoneKindOf(n.Kind)
 	}
 	if e := strings.TrimSpace(c.Email); e != "" {
 		if len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \r\n<>") {
@@ -638,4 +630,16 @@ func (s *Store) eventView(dir *directory, e *Event) EventView {
 		_ = json.Unmarshal([]byte(e.Data), &ev.Data)
 	}
 	return ev
+}
+
+// phoneKindOf is a parsed number's kind as a ticket stores it.
+func phoneKindOf(k phone.Kind) PhoneKind {
+	switch k {
+	case phone.Mobile:
+		return PhoneMobile
+	case phone.Landline:
+		return PhoneLandline
+	default:
+		return PhoneOther
+	}
 }
