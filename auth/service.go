@@ -116,24 +116,9 @@ func NewService(db *gorm.DB, store *live.Store, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	if opts.LoginLimit.Failures <= 0 {
-		opts.LoginLimit.Failures = DefaultLoginFailures
-	}
-	if opts.LoginLimit.Window <= 0 {
-		opts.LoginLimit.Window = DefaultLoginWindow
-	}
-	if opts.AddressLimit.Failures <= 0 {
-		opts.AddressLimit.Failures = DefaultAddressFailures
-	}
-	if opts.AddressLimit.Window <= 0 {
-		opts.AddressLimit.Window = DefaultLoginWindow
-	}
-	if opts.AccountLimit.Failures <= 0 {
-		opts.AccountLimit.Failures = DefaultAccountFailures
-	}
-	if opts.AccountLimit.Window <= 0 {
-		opts.AccountLimit.Window = DefaultLoginWindow
-	}
+	opts.LoginLimit = opts.LoginLimit.or(DefaultLoginFailures)
+	opts.AddressLimit = opts.AddressLimit.or(DefaultAddressFailures)
+	opts.AccountLimit = opts.AccountLimit.or(DefaultAccountFailures)
 	if opts.Backoff.After <= 0 {
 		opts.Backoff.After = DefaultBackoffAfter
 	}
@@ -226,4 +211,15 @@ func randomToken(n int) (string, error) {
 func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// or is l with its unset parts taken from the defaults: failures, in DefaultLoginWindow.
+func (l LoginLimit) or(failures int) LoginLimit {
+	if l.Failures <= 0 {
+		l.Failures = failures
+	}
+	if l.Window <= 0 {
+		l.Window = DefaultLoginWindow
+	}
+	return l
 }
