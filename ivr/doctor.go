@@ -134,11 +134,62 @@ func diagnoseRecording(ctx context.Context, r *rest, name string) Finding {
 		return Finding{Name: name, Detail: "Asterisk refuses to record: " + err.Error(),
 			Fix: "create Asterisk's recording folder, writable by Asterisk: install -d -m 0750 -o asterisk -g asterisk /var/spool/asterisk/recording"}
 	}
-	// Cancelling a live recording removes its file.
-	if err := r.do(context.WithoutCancel(ctx), http.MethodDelete, "/recordings/live/"+esc(rec), nil, nil, nil); err != nil && !gone(err) {
+	if err := discardRecording(context.WithoutCancel(ctx), r, rec, 3*time.Second); err != nil {
 		return Finding{Name: name, OK: true, Detail: "recorded, but the test recording " + rec + " stays: " + err.Error()}
 	}
 	return Finding{Name: name, OK: true, Detail: "a test recording was made and removed"}
+}
+
+// discardRecording throws a live recording away and makes sure its file goes too.
+// Asterisk disregards a cancel that arrives while the recording is still queued on its
+// channel (state "queued"): the recording then runs to its maximum length and is
+// stored. So cancel only once it records, and if it was stored anyway, delete the
+// stored one.
+func discardRecording(ctx context.Context, r *rest, rec string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var live struct {
+			State string `json:"state"`
+		}
+		err := r.do(ctx, http.MethodGet, "/recordings/live/"+esc(rec), nil, nil, &live)
+		if gone(err) {
+			break // over already: stored or failed
+		}
+		if err != nil {
+			return err
+		}
+		if live.State != "queued" {
+			// Cancelling a recording that records removes its file.
+			if err := r.do(ctx, http.MethodDelete, "/recordings/live/"+esc(rec), nil, nil, nil); err != nil && !gone(err) {
+				return err
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// Still queued at the deadline or already over: wait for it to end, then delete
+	// what it stored.
+	for time.Now().Before(deadline.Add(wait)) {
+		if done, err := r.recordingDone(ctx, rec); err != nil || done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := r.do(ctx, http.MethodDelete, "/recordings/stored/"+esc(rec), nil, nil, nil); err != nil && !gone(err) {
+		return err
+	}
+	return nil
 }
 
 // diagnoseSpool checks the folder the fallback dialplan records into while rexian is
