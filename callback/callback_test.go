@@ -260,25 +260,42 @@ func TestSMSWaitStartsWhenTheGatewayAccepts(t *testing.T) {
 	}
 }
 
-// A survey answered by any channel while its SMS is still queued withdraws the SMS: the
-// gateway, back up, never sends it.
+// A survey answered by any channel (SMS, an operator, the survey call) while its SMS is
+// still queued withdraws the SMS: the gateway, back up, never sends it.
 func TestAnsweredWhileSMSQueued(t *testing.T) {
 	tests := []struct {
 		name   string
 		answer func(e *env, num string)
 		result Result
 		ch     Channel
+		calls  int // survey calls made in all
 	}{
 		{"by SMS", func(e *env, num string) {
 			if m := e.inbound("13800138000", "1"); m.Route != sms.RouteSurvey {
 				t.Fatalf("reply routed %s, want survey", m.Route)
 			}
-		}, ResultSatisfied, ChannelSMS},
+		}, ResultSatisfied, ChannelSMS, 0},
 		{"by an operator (web)", func(e *env, num string) {
 			if _, err := e.svc.Record(e.ctx, desk, e.survey(num).ID, ManualAnswer{Result: ResultFairlySatisfied, Note: "市民来电时顺便评价"}); err != nil {
 				t.Fatal(err)
 			}
-		}, ResultFairlySatisfied, ChannelManual},
+		}, ResultFairlySatisfied, ChannelManual, 0},
+		// A survey written before sms_queued_at existed had sent_at set when its SMS was
+		// queued, so its call comes once the wait is over even with the SMS still queued.
+		{"by a survey call", func(e *env, num string) {
+			sv := e.survey(num)
+			if err := e.db.Model(&Survey{}).Where("id = ?", sv.ID).Updates(map[string]any{
+				"sent_at": *sv.SMSQueuedAt, "due_at": e.clk.Now().UTC()}).Error; err != nil {
+				e.t.Fatal(err)
+			}
+			e.dialer.mu.Lock()
+			e.dialer.script = []dialResult{{res: ivr.SurveyResult{Outcome: ivr.SurveyAnswered, Key: "1"}}}
+			e.dialer.mu.Unlock()
+			e.run() // the wait is over: called in the same pass
+			if n := e.dialer.count(); n != 1 {
+				e.t.Fatalf("%d survey calls, want 1", n)
+			}
+		}, ResultSatisfied, ChannelIVR, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,8 +318,8 @@ func TestAnsweredWhileSMSQueued(t *testing.T) {
 			if sv := e.survey(num); sv.Status != StatusDone || sv.Result != tc.result || sv.Channel != tc.ch {
 				t.Fatalf("survey %s %s by %s, want done %s by %s", sv.Status, sv.Result, sv.Channel, tc.result, tc.ch)
 			}
-			if n := e.dialer.count(); n != 0 {
-				t.Fatalf("%d survey calls after the answer", n)
+			if n := e.dialer.count(); n != tc.calls {
+				t.Fatalf("%d survey calls, want %d: none after the answer", n, tc.calls)
 			}
 		})
 	}
