@@ -288,6 +288,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 	return &sess, nil
 }
 
+// SessionActive reports whether the session with the stored id (Session.ID, not the
+// cookie) is still live: neither logged out nor past its lifetime or idle timeout. It
+// lets what was handed out for a session (the browser phone's credentials) end with it.
+func (s *Service) SessionActive(ctx context.Context, id string) (bool, error) {
+	now := s.now()
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Session{}).
+		Where("id = ? AND expires_at > ? AND last_seen_at > ?", id, now, now.Add(-s.opts.IdleTimeout)).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("session active: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Logout ends the session of token. Ending an unknown or ended session is not an error.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	if token == "" {

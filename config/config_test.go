@@ -277,6 +277,7 @@ func TestEveryKeyFromEnv(t *testing.T) {
 		"ari.password":              "pw",
 		"ari.app":                   "hotline2",
 		"ari.lease_ttl":             "5s",
+		"ari.softphone_ws":          "wss://pbx.example:8089/ws",
 		"ivr.lines":                 `[{number: "12345", hotline: mayor, channels: 30}]`,
 		"ivr.hotlines":              `[{code: mayor, name: 市长热线, mode: direct, welcome: welcome-mayor, queue: general}, {code: government, mode: direct, queue: general}]`,
 		"ivr.menus":                 `[{name: main, prompt: menu-main, tries: 2, timeout: 4s, options: [{key: "1", action: status}], fallback: {action: voicemail}}]`,

@@ -29,6 +29,12 @@ type ARI struct {
 	// without a controller after its holder died (plus the take-over). Queued callers
 	// hear Asterisk's music meanwhile; a caller between two prompts hears silence.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// SoftphoneWS is the WebSocket URL of Asterisk's SIP transport that operators'
+	// browsers register to (ws://127.0.0.1:8088/ws on a console used on the same host,
+	// wss://pbx.example:8089/ws otherwise). Set, the desk offers the browser phone and
+	// rexian issues each session its own endpoint over ARI; empty, operators use desk
+	// phones or softphones only.
+	SoftphoneWS string `yaml:"softphone_ws"`
 }
 
 // Enabled reports whether a node is configured.
@@ -486,6 +492,12 @@ func (a ARI) Validate() error {
 	}
 	if a.App == "" {
 		errs = append(errs, errors.New("ari.app: must not be empty"))
+	}
+	if a.SoftphoneWS != "" {
+		u, err := url.Parse(a.SoftphoneWS)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("ari.softphone_ws: %q is not ws(s)://host:port/ws (e.g. wss://pbx.example:8089/ws)", a.SoftphoneWS))
+		}
 	}
 	if a.LeaseTTL < time.Second || a.LeaseTTL > time.Minute {
 		errs = append(errs, fmt.Errorf("ari.lease_ttl: must be between 1s and 1m, not %s", a.LeaseTTL))

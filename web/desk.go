@@ -14,12 +14,14 @@ import (
 // deskPage is the operator console's home: the queue, the live panel and the screen-pop.
 type deskPage struct {
 	base
-	Live     *ivr.Snapshot
-	Me       *ivr.Agent
-	Phone    string // the phone to join with, kept when joining failed
-	Waiting  []waitingRow
-	LastCall *ivr.Record // the operator's latest call, the screen-pop of a page without script
-	Now      time.Time
+	Live  *ivr.Snapshot
+	Me    *ivr.Agent
+	Phone string // the phone to join with, kept when joining failed
+	// Softphone is the browser phone's part of the page (nil: not offered).
+	Softphone *softphoneView
+	Waiting   []waitingRow
+	LastCall  *ivr.Record // the operator's latest call, the screen-pop of a page without script
+	Now       time.Time
 }
 
 // waitingRow is a waiting caller with how long they have waited.
@@ -59,6 +61,7 @@ func (h *Handler) renderDesk(c *gin.Context, status int, b base, phone string) {
 			page.LastCall = &rec
 		}
 	}
+	page.Softphone = h.softphoneView(c, page.Me)
 	h.render(c, status, "desk", page)
 }
 
@@ -85,7 +88,24 @@ func duration(d time.Duration) string {
 func (h *Handler) joinQueue(c *gin.Context) {
 	p := auth.Current(c)
 	phone := strings.TrimSpace(c.PostForm("phone"))
-	if err := h.phone.Join(c.Request.Context(), p, phone); err != nil {
+	browser := c.PostForm("device") == "browser"
+	var err error
+	if browser {
+		phone, err = h.browserPhone(c)
+	}
+	if err == nil {
+		err = h.phone.Join(c.Request.Context(), p, phone)
+	}
+	if err == nil && browser {
+		// Not offered calls until the page has the microphone and has registered: the
+		// widget makes the operator ready then. Until then the queue treats the phone as
+		// it treats any phone it cannot ring.
+		err = h.phone.SetState(c.Request.Context(), p, string(ivr.AgentPaused), ivr.PauseUnreachable)
+	}
+	if err != nil {
+		if browser {
+			phone = ""
+		}
 		b := h.base(c, "话务台")
 		b.Error = message(err)
 		h.renderDesk(c, statusOf(err), b, phone)

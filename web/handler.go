@@ -23,6 +23,7 @@ import (
 	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/sms"
+	"github.com/rexian/rexian/softphone"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -55,6 +56,8 @@ type Options struct {
 	// MaxUploadBytes is the largest attachment a form may carry (default 10 MiB, the
 	// store's own default limit).
 	MaxUploadBytes int64
+	// Softphone issues browser phones (nil: the desk offers none).
+	Softphone *softphone.Issuer
 	// Dashboards says the dashboards API (/api/v1/dashboards) is mounted: the supervisor
 	// page links to its figures, bulletins, overdue list and cards.
 	Dashboards bool
@@ -111,7 +114,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, log: opts.Log.With("component", "web"), pages: map[string]*template.Template{}}
 	h.phone = newTelephone(opts.IVR)
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(h.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(h.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/softphone.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
 		}
@@ -151,6 +154,7 @@ func (h *Handler) Routes(e gin.IRouter) {
 	desk.POST("/queue/join", h.joinQueue)
 	desk.POST("/queue/leave", h.leaveQueue)
 	desk.POST("/queue/state", h.setState)
+	desk.POST("/softphone/credentials", h.softphoneCredentials)
 	desk.GET("/tickets/new", h.showNewTicket)
 	desk.POST("/tickets", h.createTicket)
 	desk.GET("/tickets", h.deskSearch)
@@ -201,9 +205,14 @@ type base struct {
 
 // securityHeaders keep the pages from loading anything but rexian's own assets, from
 // being framed, and from being cached (they carry personal data and the CSRF token).
-func securityHeaders(w http.ResponseWriter) {
+// connect, when not empty, is the one other origin scripts may connect to: the browser
+// phone's WebSocket to Asterisk.
+func securityHeaders(w http.ResponseWriter, connect string) {
+	if connect != "" {
+		connect = " " + connect
+	}
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
-		"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"media-src 'self'; connect-src 'self'"+connect+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("X-Frame-Options", "DENY")
@@ -213,7 +222,7 @@ func securityHeaders(w http.ResponseWriter) {
 // render writes a page with status.
 func (h *Handler) render(c *gin.Context, status int, page string, data any) {
 	w := c.Writer
-	securityHeaders(w)
+	securityHeaders(w, h.connectSrc())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := h.pages[page].Execute(w, data); err != nil {

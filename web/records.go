@@ -318,7 +318,7 @@ func (h *Handler) showBulletin(c *gin.Context) {
 		h.fail(c, b, err)
 		return
 	}
-	securityHeaders(c.Writer)
+	securityHeaders(c.Writer, "")
 	// The printable page carries its own styles and no script, as the API's does.
 	c.Writer.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	c.Writer.Header().Set("Content-Type", "text/html; charset=utf-8")

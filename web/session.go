@@ -267,6 +267,7 @@ func (h *Handler) loggedIn(c *gin.Context, token string, sess *auth.Session, err
 }
 
 func (h *Handler) logout(c *gin.Context) {
+	h.revokeSoftphone(c, sessionID(c))
 	if token, err := c.Cookie(auth.CookieName); err == nil {
 		if err := h.opts.Auth.Logout(c.Request.Context(), token); err != nil {
 			h.fail(c, h.base(c, ""), err)

@@ -90,6 +90,6 @@ func (h *Handler) twoFactorQR(c *gin.Context) {
 		h.fail(c, h.base(c, "双因素认证"), err)
 		return
 	}
-	securityHeaders(c.Writer)
+	securityHeaders(c.Writer, "")
 	c.Data(http.StatusOK, "image/png", img)
 }

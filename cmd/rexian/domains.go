@@ -31,6 +31,7 @@ import (
 	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/sms/kannel"
+	"github.com/rexian/rexian/softphone"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/intake/mailbox"
 	"github.com/rexian/rexian/tickets/intake/open311"
@@ -90,6 +91,9 @@ type domains struct {
 	dashboards *dashboards.Service
 	// read is where figures and exports read: the database_read_url standby, or db.
 	read *gorm.DB
+	// softphone issues the console's browser phones (nil: not configured); see
+	// browserPhones.
+	softphone *softphone.Issuer
 }
 
 // openReadDatabase connects to database_read_url, where the supervisors' figures and the
@@ -342,7 +346,7 @@ func (d *domains) workers(cfg config.Config) []worker {
 			_, err := d.auth.PurgeExpiredSessions(ctx)
 			return err
 		},
-	}}, append(append(append(append(append(d.smsWorkers(cfg), d.dashboardsWorkers()...), d.callbackWorkers(cfg)...), d.ivrWorkers()...), d.mailboxWorkers(cfg)...), d.intakeWorkers(cfg)...)...)
+	}}, append(append(append(append(append(append(d.smsWorkers(cfg), d.dashboardsWorkers()...), d.callbackWorkers(cfg)...), d.ivrWorkers()...), d.mailboxWorkers(cfg)...), d.intakeWorkers(cfg)...), d.softphoneWorkers()...)...)
 }
 
 // collectors are the domains' Prometheus collectors.
@@ -486,7 +490,12 @@ func (d *domains) publicRoutes(e *gin.Engine, cfg config.Config) error {
 // consoleRoutes mounts the staff's HTML consoles (/console, /portal); each page checks
 // the session and the role itself.
 func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
+	phones, err := d.browserPhones()
+	if err != nil {
+		return err
+	}
 	h, err := consoles.NewHandler(consoles.Options{
+		Softphone:   phones,
 		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read, ReadCallback: d.callback.ReadingFrom(d.read),
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
