@@ -2,8 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/hashchain"
 )
 
 // Actions recorded. Other packages may record their own; these are the ones the system
@@ -57,16 +56,18 @@ type Event struct {
 
 // Record is one stored entry of the chain.
 type Record struct {
-	Seq      int64     `gorm:"primaryKey;autoIncrement:false" json:"seq"`
-	At       time.Time `json:"at"`
-	Actor    string    `json:"actor"`
-	Action   string    `json:"action"`
-	Target   string    `json:"target,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	IP       string    `gorm:"column:ip" json:"ip,omitempty"`
-	PrevHash string    `json:"prev_hash"`
-	Hash     string    `json:"hash"`
+	Seq    int64     `gorm:"primaryKey;autoIncrement:false" json:"seq"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	IP     string    `gorm:"column:ip" json:"ip,omitempty"`
+	// PrevHash and Hash are links of the chain (package hashchain): 64 hex digits made
+	// with SHA-256, or "sm3:" and 64 made with SM3.
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
 // TableName keeps the table name independent of the Go name.
@@ -76,9 +77,9 @@ func (Record) TableName() string { return "audit_records" }
 type head struct {
 	ID         int    `gorm:"primaryKey;autoIncrement:false"`
 	Seq        int64  `gorm:"not null"`
-	Hash       string `gorm:"size:64;not null"`
+	Hash       string `gorm:"size:80;not null"`
 	AnchorSeq  int64  `gorm:"not null"`
-	AnchorHash string `gorm:"size:64;not null"`
+	AnchorHash string `gorm:"size:80;not null"`
 }
 
 func (head) TableName() string { return "audit_head" }
@@ -99,6 +100,9 @@ type Options struct {
 	Shippers  []Shipper
 	// Location is the city's zone, for dates in search filters; default UTC.
 	Location *time.Location
+	// ChainHash makes the links of new records; default hashchain.Default (SHA-256).
+	// Records linked before with another algorithm still verify: each names its own.
+	ChainHash hashchain.Algorithm
 }
 
 // DefaultRetention is 180 days, the legal minimum for network logs (网络安全法 第二十一条).
@@ -172,7 +176,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 		if err != nil {
 			return err
 		}
-		return appendRecord(tx, h, r)
+		return appendRecord(tx, l.opts.ChainHash, h, r)
 	})
 	if err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
@@ -203,11 +207,11 @@ func lockHead(tx *gorm.DB) (*head, error) {
 	return &h, nil
 }
 
-// appendRecord links r after h, saves it and moves the head.
-func appendRecord(tx *gorm.DB, h *head, r *Record) error {
+// appendRecord links r after h with alg, saves it and moves the head.
+func appendRecord(tx *gorm.DB, alg hashchain.Algorithm, h *head, r *Record) error {
 	r.Seq = h.Seq + 1
 	r.PrevHash = h.Hash
-	r.Hash = recordHash(r)
+	r.Hash = alg.Link(recordFields(r)...)
 	if err := tx.Create(r).Error; err != nil {
 		return fmt.Errorf("insert record %d: %w", r.Seq, err)
 	}
@@ -218,17 +222,13 @@ func appendRecord(tx *gorm.DB, h *head, r *Record) error {
 	return nil
 }
 
-// recordHash covers every field of r and its link to the record before.
-func recordHash(r *Record) string {
-	h := sha256.New()
-	for _, f := range []string{
+// recordFields are what a record's link covers: every field of r and its link to the
+// record before.
+func recordFields(r *Record) []string {
+	return []string{
 		strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Actor, r.Action, r.Target,
 		r.Detail, r.Reason, r.IP, r.PrevHash,
-	} {
-		// Length-prefixed so that moving text from one field to the next changes the hash.
-		fmt.Fprintf(h, "%d:%s|", len(f), f)
 	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // clip cuts s to at most n bytes on a character boundary and drops control characters

@@ -18,6 +18,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/database/dbtest"
+	"github.com/rexian/rexian/hashchain"
 )
 
 type clock struct {
@@ -311,5 +312,68 @@ func TestShippers(t *testing.T) {
 	}
 	if len(lines) != 1 || lines[0]["actor"] != "operator:wang" || lines[0]["seq"] != float64(1) || lines[0]["hash"] == "" {
 		t.Errorf("file lines %v", lines)
+	}
+}
+
+// A chain made with SHA-256 (the default) goes on with SM3 once configured: the old links
+// still verify, the new ones are SM3 (and fit their columns on PostgreSQL), the report
+// counts both, and a change of an SM3-linked record, or its relabelling as SHA-256, is
+// caught.
+func TestSM3ChainContinuesASHA256One(t *testing.T) {
+	ctx := ctxT(t)
+	old, db, clk := newLog(t, audit.Options{})
+	for i := range 3 {
+		if err := old.Record(ctx, audit.Event{Action: audit.ActionLogin, Actor: "admin:li", Target: fmt.Sprint("sha", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := audit.New(db, audit.Options{Now: clk.now, ChainHash: hashchain.SM3})
+	for i := range 3 {
+		if err := l.Record(ctx, audit.Event{Action: audit.ActionPIIViewed, Actor: "operator:x", Target: fmt.Sprint("sm3-", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rs []audit.Record
+	if err := db.Order("seq").Find(&rs).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if want := r.Seq > 3; strings.HasPrefix(r.Hash, "sm3:") != want {
+			t.Errorf("record %d link %q: SM3 %v", r.Seq, r.Hash, want)
+		}
+	}
+	if rs[3].PrevHash != rs[2].Hash {
+		t.Errorf("the first SM3 record links to %q, not the last SHA-256 one %q", rs[3].PrevHash, rs[2].Hash)
+	}
+	rep := mustVerify(t, ctx, l)
+	if !rep.OK() || rep.Records != 6 || rep.Links != (hashchain.Tally{SHA256: 3, SM3: 3}) {
+		t.Fatalf("mixed chain: %+v", rep)
+	}
+	if !strings.Contains(rep.String(), "SM3 3 and SHA-256 3") {
+		t.Errorf("report %q does not say how the records are linked", rep)
+	}
+	// The default log verifies the same chain: verifying needs no configuration.
+	if rep := mustVerify(t, ctx, old); !rep.OK() {
+		t.Errorf("verified by a SHA-256 log: %+v", rep)
+	}
+	clk.add(time.Hour)
+	if _, err := l.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := db.Exec("UPDATE audit_records SET target = 'elsewhere' WHERE seq = 5").Error; err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustVerify(t, ctx, l); rep.OK() || !strings.Contains(rep.Broken, "audit record 5") {
+		t.Errorf("a changed SM3 record: %+v", rep)
+	}
+	if err := db.Exec("UPDATE audit_records SET target = 'sm3-1' WHERE seq = 5").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec("UPDATE audit_records SET hash = substr(hash, 5) WHERE seq = 6").Error; err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustVerify(t, ctx, l); rep.OK() || !strings.Contains(rep.Broken, "audit record 6") {
+		t.Errorf("an SM3 link relabelled as SHA-256: %+v", rep)
 	}
 }

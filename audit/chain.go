@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/hashchain"
 )
 
 // Report is the result of checking the chain.
@@ -16,6 +18,8 @@ type Report struct {
 	// from its hash.
 	AnchorSeq int64
 	LastSeq   int64
+	// Links counts the records linked with each algorithm.
+	Links hashchain.Tally
 	// Broken names the first record that fails, or is empty.
 	Broken string
 }
@@ -33,6 +37,7 @@ func (r Report) String() string {
 	if r.AnchorSeq > 0 {
 		fmt.Fprintf(&b, " (%d to %d; 1 to %d pruned, anchored)", r.AnchorSeq+1, r.LastSeq, r.AnchorSeq)
 	}
+	b.WriteString(r.Links.String())
 	return b.String()
 }
 
@@ -66,7 +71,7 @@ func Verify(ctx context.Context, db *gorm.DB) (Report, error) {
 				problem = fmt.Sprintf("sequence %d where %d was expected (records are missing)", r.Seq, prevSeq+1)
 			case r.PrevHash != prevHash:
 				problem = "its link to the previous record does not match"
-			case recordHash(r) != r.Hash:
+			case !hashchain.Check(r.Hash, recordFields(r)...):
 				problem = "its content does not match its hash (it was changed)"
 			}
 			if problem != "" {
@@ -75,6 +80,7 @@ func Verify(ctx context.Context, db *gorm.DB) (Report, error) {
 				return rep, nil
 			}
 			rep.Records++
+			rep.Links.Add(r.Hash)
 			prevSeq, prevHash = r.Seq, r.Hash
 		}
 		if len(rs) < batch {
@@ -125,7 +131,7 @@ func (l *Log) Prune(ctx context.Context) (int64, error) {
 			Detail: fmt.Sprintf("%d records older than %s removed (up to record %d, hash %s); the chain continues from that hash",
 				removed, before.Format(time.RFC3339), last.Seq, last.Hash),
 		}
-		return appendRecord(tx, h, rec)
+		return appendRecord(tx, l.opts.ChainHash, h, rec)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit prune: %w", err)

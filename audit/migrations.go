@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,7 +23,25 @@ func Migrations() []*database.Migration {
 			},
 			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("audit_records", "audit_head") },
 		},
+		{ID: "20261207_40_audit_sm3_links", Migrate: migrateSM3Links},
 	}
+}
+
+// migrateSM3Links widens the link columns for SM3 links ("sm3:" and 64 hex digits). On
+// PostgreSQL a wider varchar needs no rewrite; SQLite does not enforce the length.
+func migrateSM3Links(tx *gorm.DB) error {
+	if database.DialectOf(tx) != database.Postgres {
+		return nil
+	}
+	for _, q := range []string{
+		`ALTER TABLE audit_records ALTER COLUMN prev_hash TYPE varchar(80), ALTER COLUMN hash TYPE varchar(80)`,
+		`ALTER TABLE audit_head ALTER COLUMN hash TYPE varchar(80), ALTER COLUMN anchor_hash TYPE varchar(80)`,
+	} {
+		if err := tx.Exec(q).Error; err != nil {
+			return fmt.Errorf("widen the audit chain's link columns: %w", err)
+		}
+	}
+	return nil
 }
 
 // Snapshots for 20261206_30. Never edit them.

@@ -138,6 +138,11 @@ type Audit struct {
 	SyslogAddress string `yaml:"syslog_address"`
 	SyslogNetwork string `yaml:"syslog_network"`
 	SyslogTag     string `yaml:"syslog_tag"`
+	// ChainHash is the algorithm that links new records of this log and new events of
+	// every ticket's timeline: sha256 (the default) or sm3 (GB/T 32905, for the
+	// commercial-cryptography assessment). It may be changed at any time: each link names
+	// its algorithm, so chains made before still verify.
+	ChainHash string `yaml:"chain_hash"`
 }
 
 // PersonalData configures citizens' personal data at rest (package pii). With no keys,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/calendar"
+	"github.com/rexian/rexian/hashchain"
 	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/pii"
 )
@@ -113,6 +114,9 @@ func (c Config) Validate() error {
 	case "udp", "tcp", "unix":
 	default:
 		bad("audit.syslog_network", "must be udp, tcp or unix, not %q", c.Audit.SyslogNetwork)
+	}
+	if _, err := hashchain.Parse(c.Audit.ChainHash); err != nil {
+		bad("audit.chain_hash", "%v", err)
 	}
 
 	if c.Workers.OverdueInterval < time.Second {

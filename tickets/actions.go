@@ -151,10 +151,10 @@ func (w *work) touch(a *Assignment) {
 }
 
 func (w *work) event(action Action, dept *uint, note string, data map[string]any) {
-	e := newEvent(w.t, w.now, w.p.Actor(), action, w.from, note, data)
+	e := w.s.newEvent(w.t, w.now, w.p.Actor(), action, w.from, note, data)
 	if dept != nil {
 		e.DepartmentID = dept
-		e.Hash = eventHash(w.t.Number, e)
+		w.s.link(w.t.Number, e)
 		w.t.EventHash = e.Hash
 	}
 	w.events = append(w.events, e)
@@ -564,7 +564,7 @@ func (w *work) merge(into, note string) error {
 			return fmt.Errorf("reload original %s: %w", into, err)
 		}
 		old := o.Version
-		ev := newEvent(&o, now, actor, ActMerge, o.Status, note, map[string]any{"duplicate": dup})
+		ev := w.s.newEvent(&o, now, actor, ActMerge, o.Status, note, map[string]any{"duplicate": dup})
 		o.Version++
 		o.UpdatedAt = now
 		if err := tx.Create(ev).Error; err != nil {
@@ -763,9 +763,9 @@ func (s *Store) applyDispatch(t *Ticket, plan *dispatchPlan, now time.Time, acto
 	if due != nil {
 		data["due_at"] = *due
 	}
-	ev := newEvent(t, now, actor, ActDispatch, from, plan.note, data)
+	ev := s.newEvent(t, now, actor, ActDispatch, from, plan.note, data)
 	ev.DepartmentID = &plan.depts[0].ID
-	ev.Hash = eventHash(t.Number, ev)
+	s.link(t.Number, ev)
 	t.EventHash = ev.Hash
 	return as, ev, nil
 }

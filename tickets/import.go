@@ -307,7 +307,7 @@ func (s *Store) chain(p *prepared) {
 	for _, e := range p.evs {
 		e.Seq = p.t.EventSeq + 1
 		e.PrevHash = p.t.EventHash
-		e.Hash = eventHash(p.t.Number, e)
+		s.link(p.t.Number, e)
 		p.t.EventSeq, p.t.EventHash = e.Seq, e.Hash
 	}
 }
@@ -608,7 +608,7 @@ func (s *Store) prepareImport(dir *directory, in Import, now time.Time) (*prepar
 // importEvent is one imported timeline event; its sequence and hash are set by chain
 // once the ticket has its number.
 func (s *Store) importEvent(t *Ticket, at time.Time, action Action, from Status, dept *uint, note string, data map[string]any) *Event {
-	e := newEvent(t, at, ImportActor, action, from, note, data)
+	e := s.newEvent(t, at, ImportActor, action, from, note, data)
 	e.DepartmentID = dept
 	return e
 }

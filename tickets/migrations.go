@@ -33,6 +33,23 @@ func Migrations() []*database.Migration {
 		{ID: "20261206_90_tickets_imports", Migrate: migrateImports, Rollback: func(tx *gorm.DB) error {
 			return tx.Migrator().DropTable("ticket_imports")
 		}},
+		{ID: "20261207_41_tickets_sm3_links", Migrate: func(tx *gorm.DB) error {
+			// SM3 links ("sm3:" and 64 hex digits, package hashchain) are longer than
+			// SHA-256 ones. On PostgreSQL a wider varchar needs no rewrite; SQLite does not
+			// enforce the length.
+			if database.DialectOf(tx) != database.Postgres {
+				return nil
+			}
+			for _, q := range []string{
+				`ALTER TABLE tickets ALTER COLUMN event_hash TYPE varchar(80)`,
+				`ALTER TABLE events ALTER COLUMN prev_hash TYPE varchar(80), ALTER COLUMN hash TYPE varchar(80)`,
+			} {
+				if err := tx.Exec(q).Error; err != nil {
+					return fmt.Errorf("widen the timeline's link columns: %w", err)
+				}
+			}
+			return nil
+		}},
 	}
 }
 

@@ -57,9 +57,9 @@ func (s *Store) markOverdueBatch(ctx context.Context, limit int) (int, error) {
 				t.OverdueAt = &now
 			}
 			t.Version++
-			ev := newEvent(t, now, "system", ActOverdue, t.Status, "", map[string]any{"deadline": what, "lead": t.LeadDepartmentID})
+			ev := s.newEvent(t, now, "system", ActOverdue, t.Status, "", map[string]any{"deadline": what, "lead": t.LeadDepartmentID})
 			ev.DepartmentID = t.LeadDepartmentID
-			ev.Hash = eventHash(t.Number, ev)
+			s.link(t.Number, ev)
 			t.EventHash = ev.Hash
 			res := tx.Model(&Ticket{}).Where("id = ? AND version = ?", t.ID, old).Updates(map[string]any{
 				"overdue": true, "overdue_at": t.OverdueAt, "version": t.Version,

@@ -18,6 +18,7 @@ import (
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/calendar"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/hashchain"
 	"github.com/rexian/rexian/idempotency"
 	"github.com/rexian/rexian/phone"
 )
@@ -98,6 +99,9 @@ type Options struct {
 	// Audit records every view of citizens' unmasked personal data (RecordView); nil
 	// records nothing.
 	Audit *audit.Log
+	// ChainHash links new timeline events; default hashchain.Default (SHA-256). Events
+	// linked before with another algorithm still verify: each names its own.
+	ChainHash hashchain.Algorithm
 }
 
 // DefaultExtensionMax is the longest extension unless configured: 30 working days.
@@ -372,13 +376,13 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, in NewTicket) (*V
 	t.Number = FormatNumber(now.In(s.opts.Location).Year(), serial)
 
 	// Build the whole registration in memory, then write it in one transaction.
-	evs := []*Event{newEvent(t, now, p.Actor(), ActRegister, "", note, map[string]any{"channel": t.Channel, "category": cat.Code, "urgency": t.Urgency})}
+	evs := []*Event{s.newEvent(t, now, p.Actor(), ActRegister, "", note, map[string]any{"channel": t.Channel, "category": cat.Code, "urgency": t.Urgency})}
 	var as []*Assignment
 	switch {
 	case answer != "":
 		from := t.Status
 		t.Status, t.Open, t.Answer, t.CompletedAt = StatusCompleted, false, answer, &now
-		evs = append(evs, newEvent(t, now, p.Actor(), ActAnswer, from, answer, nil))
+		evs = append(evs, s.newEvent(t, now, p.Actor(), ActAnswer, from, answer, nil))
 	case plan != nil:
 		var ev *Event
 		if as, ev, err = s.applyDispatch(t, plan, now, p.Actor()); err != nil {

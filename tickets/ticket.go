@@ -120,7 +120,7 @@ type Ticket struct {
 	// The head of the tamper-evident timeline: the sequence number and hash of the last
 	// event, so that appending an event needs no extra read.
 	EventSeq  int    `gorm:"not null;default:0"`
-	EventHash string `gorm:"size:64;not null;default:''"`
+	EventHash string `gorm:"size:80;not null;default:''"`
 
 	CreatedAt time.Time `gorm:"index:idx_tickets_lead_open,priority:3,sort:desc"`
 	UpdatedAt time.Time
@@ -179,8 +179,8 @@ type Event struct {
 	Note         string `gorm:"type:text"`
 	// Data is a JSON object with the action's details (departments, deadlines, reasons).
 	Data     string `gorm:"type:text"`
-	PrevHash string `gorm:"size:64;not null"`
-	Hash     string `gorm:"size:64;not null"`
+	PrevHash string `gorm:"size:80;not null"`
+	Hash     string `gorm:"size:80;not null"`
 }
 
 // Attachment is a file kept with a ticket under the data directory.

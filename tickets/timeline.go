@@ -2,8 +2,6 @@ package tickets
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,33 +9,37 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/rexian/rexian/hashchain"
 )
 
-// eventHash is the hash of one timeline event over its content and the hash of the event
-// before it. Changing, inserting or removing any event breaks every hash after it, which
-// is what electronic supervision (电子监察) asks of the record.
+// eventFields are what an event's link covers: its content and the link of the event
+// before it. Changing, inserting or removing any event breaks every link after it, which
+// is what electronic supervision (电子监察) asks of the record. Links are made with the
+// configured algorithm (Options.ChainHash) and each names its own (package hashchain),
+// so a timeline begun with SHA-256 goes on with SM3 and still verifies.
 //
 // The chain is keyed by the ticket's number rather than its row id, so that a ticket's
 // first events can be hashed before the ticket row exists (one write instead of two).
-func eventHash(number string, e *Event) string {
+func eventFields(number string, e *Event) []string {
 	dept := ""
 	if e.DepartmentID != nil {
 		dept = strconv.FormatUint(uint64(*e.DepartmentID), 10)
 	}
-	h := sha256.New()
-	for _, f := range []string{
+	return []string{
 		number, strconv.Itoa(e.Seq), e.At.UTC().Format(time.RFC3339Nano),
 		e.Actor, string(e.Action), string(e.FromStatus), string(e.ToStatus), dept, e.Note, e.Data, e.PrevHash,
-	} {
-		// Length-prefix each field so that moving text from one field to the next changes the hash.
-		fmt.Fprintf(h, "%d:%s|", len(f), f)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+}
+
+// link sets e's link, with the configured algorithm.
+func (s *Store) link(number string, e *Event) {
+	e.Hash = s.opts.ChainHash.Link(eventFields(number, e)...)
 }
 
 // newEvent makes the next event of t's timeline and advances t's head. The caller saves
 // both in one transaction; the ticket's version check makes concurrent appends conflict.
-func newEvent(t *Ticket, at time.Time, actor string, action Action, from Status, note string, data map[string]any) *Event {
+func (s *Store) newEvent(t *Ticket, at time.Time, actor string, action Action, from Status, note string, data map[string]any) *Event {
 	e := &Event{
 		TicketID:   t.ID,
 		Seq:        t.EventSeq + 1,
@@ -55,7 +57,7 @@ func newEvent(t *Ticket, at time.Time, actor string, action Action, from Status,
 			e.Data = string(b)
 		}
 	}
-	e.Hash = eventHash(t.Number, e)
+	s.link(t.Number, e)
 	t.EventSeq, t.EventHash = e.Seq, e.Hash
 	return e
 }
@@ -64,6 +66,8 @@ func newEvent(t *Ticket, at time.Time, actor string, action Action, from Status,
 type AuditReport struct {
 	Tickets int
 	Events  int
+	// Links counts the events linked with each algorithm.
+	Links hashchain.Tally
 	// Broken names the first event that fails, or is empty.
 	Broken string
 }
@@ -105,7 +109,7 @@ func VerifyAudit(ctx context.Context, db *gorm.DB) (AuditReport, error) {
 					problem = fmt.Sprintf("sequence %d where %d was expected (an event is missing)", e.Seq, j+1)
 				case e.PrevHash != prev:
 					problem = "its link to the previous event does not match"
-				case eventHash(t.Number, e) != e.Hash:
+				case !hashchain.Check(e.Hash, eventFields(t.Number, e)...):
 					problem = "its content does not match its hash (it was changed)"
 				}
 				if problem != "" {
@@ -113,6 +117,7 @@ func VerifyAudit(ctx context.Context, db *gorm.DB) (AuditReport, error) {
 						t.Number, e.Seq, e.ID, e.Action, e.At.Format(time.RFC3339), problem)
 					return rep, nil
 				}
+				rep.Links.Add(e.Hash)
 				prev = e.Hash
 			}
 			if t.EventSeq != len(evs) || t.EventHash != prev {
@@ -129,7 +134,7 @@ func VerifyAudit(ctx context.Context, db *gorm.DB) (AuditReport, error) {
 func (r AuditReport) String() string {
 	var b strings.Builder
 	if r.OK() {
-		fmt.Fprintf(&b, "ok: %d tickets, %d events", r.Tickets, r.Events)
+		fmt.Fprintf(&b, "ok: %d tickets, %d events%s", r.Tickets, r.Events, r.Links)
 	} else {
 		fmt.Fprintf(&b, "broken: %s", r.Broken)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/calendar"
+	"github.com/rexian/rexian/hashchain"
 )
 
 func TestParallelDispatchReturnAndArbitration(t *testing.T) {
@@ -587,4 +588,46 @@ func verifyAuditOK(f *fixture) error {
 		return fmt.Errorf("audit broken: %s", r)
 	}
 	return nil
+}
+
+// A timeline begun with SHA-256 (the default) goes on with SM3 once configured: its old
+// events still verify, the new ones are SM3 (and fit their columns on PostgreSQL), the
+// report counts both, and a change of an SM3-linked event is caught.
+func TestAuditSM3TimelineContinuesASHA256One(t *testing.T) {
+	f := newFixture(t)
+	v := f.create(t, heating())
+	sm := NewStore(f.store.DB(), Options{Calendar: f.store.opts.Calendar, Location: shanghai, Now: f.clock.Now, ChainHash: hashchain.SM3})
+	if _, err := sm.Act(f.ctx, operator, v.Number, ActDispatch, ActionRequest{Note: "请尽快处理"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sm.Create(f.ctx, operator, heating())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []Event
+	if err := f.store.DB().Order("id").Find(&evs).Error; err != nil {
+		t.Fatal(err)
+	}
+	var sm3 int
+	for _, e := range evs {
+		if strings.HasPrefix(e.Hash, "sm3:") {
+			sm3++
+		}
+	}
+	if len(evs) != 3 || sm3 != 2 || strings.HasPrefix(evs[0].Hash, "sm3:") || evs[1].PrevHash != evs[0].Hash {
+		t.Fatalf("events %+v: want the first SHA-256 and the two after it SM3, linked", evs)
+	}
+	rep, err := VerifyAudit(f.ctx, f.store.DB())
+	if err != nil || !rep.OK() || rep.Events != 3 || rep.Links != (hashchain.Tally{SHA256: 1, SM3: 2}) {
+		t.Fatalf("mixed timelines: %+v %v", rep, err)
+	}
+	if !strings.Contains(rep.String(), "SM3 2 and SHA-256 1") {
+		t.Errorf("report %q does not say how the events are linked", rep)
+	}
+	if err := f.store.DB().Model(&Event{}).Where("id = ?", evs[2].ID).Update("note", "改过").Error; err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := VerifyAudit(f.ctx, f.store.DB()); rep.OK() || !strings.Contains(rep.Broken, w.Number+" event 1") {
+		t.Errorf("a changed SM3 event: %+v", rep)
+	}
 }

@@ -267,3 +267,43 @@ func TestRefusalReasonsMatchTickets(t *testing.T) {
 		t.Errorf("config defaults differ from tickets.DefaultRefusalReasons (-tickets +config):\n%s", diff)
 	}
 }
+
+// audit.chain_hash: sm3 links what is written from then on with SM3; `rexian audit
+// verify` checks the chains made before with SHA-256 and the SM3 links after them, with
+// whichever algorithm is configured, and names a changed SM3-linked event.
+func TestAuditVerifySM3AfterSHA256(t *testing.T) {
+	env := testEnv(t, "")
+	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
+		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
+	}
+	sm3 := append(env, "REXIAN_AUDIT_CHAIN_HASH=sm3")
+	if code, _, stderr := runCLI(t, sm3, "correct-horse-battery\n", "users", "add", "--username", "zhao", "--role", "operator", "--password-stdin"); code != exitOK {
+		t.Fatalf("users add with SM3: exit %d: %s", code, stderr)
+	}
+	var number string
+	withDomainsFor(t, sm3, func(ctx context.Context, d *domains) {
+		view, err := d.tickets.Create(ctx, &auth.Principal{UserID: 1, Name: "operator1", Role: auth.RoleOperator}, tickets.NewTicket{
+			Channel: tickets.Channel("phone"), Citizen: tickets.NewCitizen{Name: "王先生", Phone: "13800138000"},
+			Content: "东胜区某小区近一周室温不足十六度，请供热公司处理。", Category: "ZX-SHBX",
+		})
+		if err != nil {
+			t.Fatalf("register a ticket: %v", err)
+		}
+		number = view.Number
+	})
+	for _, e := range [][]string{env, sm3} {
+		code, stdout, stderr := runCLI(t, e, "", "audit", "verify")
+		if code != exitOK || !regexp.MustCompile(`^ok: [1-9]\d* audit records, linked with SM3 1 and SHA-256 [1-9]\d*\nok: 1 tickets, 1 events, linked with SM3 1 and SHA-256 0\n$`).MatchString(stdout) {
+			t.Fatalf("audit verify of a mixed chain: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+		}
+	}
+	withDomainsFor(t, env, func(ctx context.Context, d *domains) {
+		if err := d.db.WithContext(ctx).Model(&tickets.Event{}).Where("seq = ?", 1).Update("note", "edited afterwards").Error; err != nil {
+			t.Fatal(err)
+		}
+	})
+	code, stdout, stderr := runCLI(t, env, "", "audit", "verify")
+	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "ticket "+number+" event 1") {
+		t.Errorf("audit verify after tampering with an SM3 event: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}

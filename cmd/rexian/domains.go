@@ -25,6 +25,7 @@ import (
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/dashboards"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/hashchain"
 	"github.com/rexian/rexian/idempotency"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/spool"
@@ -146,7 +147,11 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	if err != nil {
 		return nil, fmt.Errorf("tickets.extension_max: %w", err)
 	}
-	auditLog, err := newAudit(cfg, log, db)
+	chainHash, err := hashchain.Parse(cfg.Audit.ChainHash)
+	if err != nil {
+		return nil, fmt.Errorf("audit.chain_hash: %w", err)
+	}
+	auditLog, err := newAudit(cfg, log, db, chainHash)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +166,7 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 		RefusalReasons:     reasons,
 		Audit:              auditLog,
 		ExtensionMax:       extensionMax,
+		ChainHash:          chainHash,
 	})
 	totpKey, err := loadTOTPKey(cfg)
 	if err != nil {
@@ -250,7 +256,7 @@ func loadTOTPKey(cfg config.Config) ([]byte, error) {
 
 // newAudit builds the security audit log with its shippers. Who acts comes from the
 // request's principal; the client's address from audit.Middleware on the engine.
-func newAudit(cfg config.Config, log *slog.Logger, db *gorm.DB) (*audit.Log, error) {
+func newAudit(cfg config.Config, log *slog.Logger, db *gorm.DB, chainHash hashchain.Algorithm) (*audit.Log, error) {
 	var shippers []audit.Shipper
 	if cfg.Audit.File != "" {
 		f, err := audit.NewFileShipper(cfg.Audit.File)
@@ -267,7 +273,7 @@ func newAudit(cfg config.Config, log *slog.Logger, db *gorm.DB) (*audit.Log, err
 		shippers = append(shippers, s)
 	}
 	return audit.New(db, audit.Options{
-		Log: log, Retention: cfg.Audit.Retention, Shippers: shippers, Location: cfg.Location(),
+		Log: log, Retention: cfg.Audit.Retention, Shippers: shippers, Location: cfg.Location(), ChainHash: chainHash,
 		ActorOf: func(ctx context.Context) string { return auth.FromContext(ctx).Actor() },
 	}), nil
 }
