@@ -166,7 +166,10 @@ func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
 // is killed with SIGKILL. The standby takes over: the conversations stay up with their
 // operators, the ten keep their queue and order and the first two are later put through
 // to the operators, and every call has one record, closed with the end it reached. The
-// time from the kill to the standby's control and to the queue's re-adoption is logged.
+// time from the kill to the standby's control and to the queue's re-adoption is logged,
+// and so is what the ten heard: Asterisk keeps playing the music on hold to channels in
+// Stasis when the app's socket drops, so a caller on hold hears no gap; one whom the kill
+// caught between two prompts hears silence until the take-over. None may hear over 5 s.
 func TestAsteriskHotStandby(t *testing.T) {
 	tel := startAsterisk(t, asterisktest.Options{})
 	redisURL := privateRedis(t)
@@ -184,7 +187,7 @@ func TestAsteriskHotStandby(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	env := append(append(os.Environ(), tel.env...),
-		"REXIAN_REDIS_URL="+redisURL, "REXIAN_ARI_STANDBY=true", "REXIAN_ARI_LEASE_TTL=2s", "REXIAN_LOG_LEVEL=info")
+		"REXIAN_REDIS_URL="+redisURL, "REXIAN_ARI_STANDBY=true", "REXIAN_LOG_LEVEL=info") // the shipped lease_ttl
 	a := startServe(t, bin, env)
 	poll(t, 60*time.Second, "the first instance controls the node", func() bool { return a.role() == ivr.RoleActive })
 	b := startServe(t, bin, env)
@@ -245,16 +248,29 @@ func TestAsteriskHotStandby(t *testing.T) {
 		}
 		return busy == 2
 	})
-	go func() {
-		results <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
-			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Silence(80 * time.Second),
-		}}, queued...)
-	}()
+	// What the ten hear is measured beside their SIPp (a raw socket, root only).
+	ear, earErr := tel.ast.NewEar()
+	queuedCall := asterisktest.Citizen{Steps: []asterisktest.Step{
+		asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Silence(80 * time.Second),
+	}}
+	if earErr == nil {
+		queuedCall.MediaPort = ear.Port()
+	} else if os.Getenv("REXIAN_TEST_REQUIRE_SERVICES") != "" {
+		t.Fatal(earErr)
+	} else {
+		t.Logf("what queued callers hear is not measured: %v", earErr)
+	}
+	go func() { results <- tel.ast.Carrier(ctx, queuedCall, queued...) }()
 	var before ivr.Snapshot
 	poll(t, 60*time.Second, "ten callers wait", func() bool {
 		before = a.snapshot(t, sup)
 		return len(before.Waiting) == 10
 	})
+	allWaiting := time.Now()
+	if earErr == nil {
+		// A baseline: what they hear in the queue before anything goes wrong.
+		poll(t, 10*time.Second, "the queue has played for two seconds", func() bool { return time.Since(allWaiting) > 2*time.Second })
+	}
 	busyWith := map[string]uint64{}
 	for _, ag := range before.Agents {
 		busyWith[ag.User] = ag.CallID
@@ -272,8 +288,14 @@ func TestAsteriskHotStandby(t *testing.T) {
 		return len(after.Waiting) == 10
 	})
 	adopted := time.Since(killed)
-	t.Logf("kill -9 of the active instance (lease ttl 2s, %d cores): the standby controlled the node after %s, the queue was re-adopted after %s",
+	t.Logf("kill -9 of the active instance (lease ttl 3s, %d cores): the standby controlled the node after %s, the queue was re-adopted after %s",
 		runtime.NumCPU(), active.Round(time.Millisecond), adopted.Round(time.Millisecond))
+	if earErr == nil {
+		// The take-over, and a while after it for whatever the new controller does to
+		// the calls it adopts (music restarted, say).
+		poll(t, 10*time.Second, "three seconds after the re-adoption", func() bool { return time.Since(killed) > adopted+3*time.Second })
+		checkSilences(t, ear, allWaiting, killed, time.Now(), len(queued))
+	}
 
 	key := func(ws []ivr.Waiting) []string {
 		var out []string
@@ -335,6 +357,37 @@ func TestAsteriskHotStandby(t *testing.T) {
 			t.Errorf("%s left the queue with %q, want abandoned_queue", c, rec.Outcome)
 		}
 	}
+}
+
+// checkSilences logs what each of n queued callers heard before the kill (from waiting
+// until killed) and through the take-over (from killed until end), and fails the test when
+// one heard no audio or a silence over the target of 5 s during the take-over.
+func checkSilences(t *testing.T, ear *asterisktest.Ear, waiting, killed, end time.Time, n int) {
+	t.Helper()
+	const target = 5 * time.Second
+	before, during := ear.Heard(waiting, killed), ear.Heard(killed, end)
+	if len(during) != n {
+		t.Errorf("%d of the %d queued callers heard audio through the take-over", len(during), n)
+	}
+	var load string
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	longestBefore := time.Duration(0)
+	for _, h := range before {
+		longestBefore = max(longestBefore, h.Silence)
+	}
+	var figures []string
+	for _, h := range during {
+		figures = append(figures, fmt.Sprintf("%s from +%s", h.Silence.Round(10*time.Millisecond), h.At.Sub(killed).Round(10*time.Millisecond)))
+		if h.Silence > target {
+			t.Errorf("a queued caller (Asterisk port %d) heard %s of silence from %s after the kill, over the %s target",
+				h.Source, h.Silence.Round(time.Millisecond), h.At.Sub(killed).Round(time.Millisecond), target)
+		}
+	}
+	t.Logf("queued callers' longest silence (%d cores, load %s): over %s before the kill %s; over %s from the kill: %s",
+		runtime.NumCPU(), load, killed.Sub(waiting).Round(time.Millisecond), longestBefore.Round(10*time.Millisecond),
+		end.Sub(killed).Round(time.Millisecond), strings.Join(figures, ", "))
 }
 
 // maskedOrPlain finds how the live picture names caller c (the picture may mask numbers).

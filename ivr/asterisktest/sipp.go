@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -54,6 +55,8 @@ type Citizen struct {
 	AwaitHangup time.Duration
 	// Trace keeps SIPp's message log (with each message's time) in Result.Messages.
 	Trace bool
+	// MediaPort is where the calls take their audio (an Ear's Port); a free port if zero.
+	MediaPort int
 }
 
 // Result is what SIPp reported.
@@ -99,6 +102,9 @@ func (a *Asterisk) Carrier(ctx context.Context, c Citizen, callers ...string) Re
 	log := filepath.Join(dir, "messages.log")
 	if c.Trace {
 		args = append(args, "-trace_msg", "-message_file", log)
+	}
+	if c.MediaPort != 0 {
+		args = append(args, "-mp", strconv.Itoa(c.MediaPort))
 	}
 	res := a.sipp(ctx, dir, "citizen.xml", data, port, args...)
 	if c.Trace {
@@ -188,7 +194,8 @@ func (p *Phone) Answer(ctx context.Context, calls int, ringFor time.Duration) Re
 	}
 }
 
-// sipp runs one SIPp with the named scenario rendered into dir, from local port port.
+// sipp runs one SIPp with the named scenario rendered into dir, from local port port,
+// taking audio on a free media port unless args name one (-mp).
 func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, port int, args ...string) Result {
 	var xml bytes.Buffer
 	if err := scenarios.ExecuteTemplate(&xml, scenario, data); err != nil {
@@ -198,11 +205,14 @@ func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, por
 	if err := os.WriteFile(file, xml.Bytes(), 0o644); err != nil {
 		return Result{Err: err}
 	}
-	all := append([]string{
-		"-sf", file, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freeUDPPort(a.t)),
+	all := []string{
+		"-sf", file, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
 		"-timeout", "120s", "-timeout_error", "-trace_err", "-nostdin",
-	}, args...)
+	}
+	if !slices.Contains(args, "-mp") {
+		all = append(all, "-mp", strconv.Itoa(freeUDPPort(a.t)))
+	}
+	all = append(all, args...)
 	all = append(all, a.SIPAddr())
 	cmd := exec.CommandContext(ctx, "sipp", all...)
 	cmd.Dir = dir
