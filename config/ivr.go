@@ -82,6 +82,22 @@ type IVR struct {
 	// AnswerTarget is the service level: a call answered by a person within this time
 	// counts as answered in time (GB/T 33358: 15 s).
 	AnswerTarget time.Duration `yaml:"answer_target"`
+	// PauseReasons are the reasons an operator gives for being not ready (示忙): the
+	// console offers them and the figures count not-ready time by them. Empty: the
+	// defaults (DefaultPauseReasons).
+	PauseReasons []string `yaml:"pause_reasons"`
+}
+
+// DefaultPauseReasons are the not-ready reasons a hotline room uses: a short break, a
+// training, a meeting, a meal.
+func DefaultPauseReasons() []string { return []string{"小休", "培训", "会议", "就餐"} }
+
+// Reasons are the configured not-ready reasons, or the defaults.
+func (s IVR) Reasons() []string {
+	if len(s.PauseReasons) == 0 {
+		return DefaultPauseReasons()
+	}
+	return s.PauseReasons
 }
 
 // Line is one hotline number on the trunk.
@@ -451,6 +467,13 @@ func (s IVR) Validate(prefix string) error {
 	}
 	if s.AnswerTarget <= 0 {
 		bad("answer_target", "must be more than 0")
+	}
+	seen := map[string]bool{}
+	for i, r := range s.PauseReasons {
+		if strings.TrimSpace(r) != r || r == "" || len(r) > 32 || seen[r] {
+			bad(fmt.Sprintf("pause_reasons[%d]", i), "%q is empty, padded, longer than 32 bytes or listed twice", r)
+		}
+		seen[r] = true
 	}
 	return errors.Join(errs...)
 }

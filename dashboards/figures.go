@@ -131,6 +131,8 @@ type FigureSet struct {
 	Total  Figures     `json:"total"`
 	Groups []Figures   `json:"groups,omitempty"`
 	Calls  CallFigures `json:"calls"`
+	// Agents are the operators' occupancy, handle time and not-ready time.
+	Agents AgentFigures `json:"agents"`
 	// SurveysAvailable is false while the survey tables do not exist.
 	SurveysAvailable bool `json:"surveys_available"`
 }
@@ -215,6 +217,7 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 		surveys   []SurveyCount
 		available bool
 		calls     CallFigures
+		agents    AgentFigures
 	)
 	pl, err := s.plan(ctx, from, to)
 	if err != nil {
@@ -235,6 +238,10 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 		},
 		func() (err error) {
 			calls, err = s.callFigures(ctx, pl)
+			return err
+		},
+		func() (err error) {
+			agents, err = s.agentFigures(ctx, from, to)
 			return err
 		},
 	)
@@ -298,6 +305,7 @@ func (s *Service) figures(ctx context.Context, dir *directory, p Period, g Group
 
 	set.Calls = calls
 	set.Calls.Links = callLinks(p)
+	set.Agents = agents
 	return set, nil
 }
 

@@ -37,6 +37,8 @@ type Agent struct {
 	IdleSince time.Time  `json:"idle_since"`
 	Calls     int        `json:"calls"`
 	CallID    uint64     `json:"call_id,omitempty"`
+	// Until is when a wrap-up ends by itself (zero in other states).
+	Until time.Time `json:"until,omitzero"`
 }
 
 func (a *Agent) serves(skill string) bool {
@@ -83,6 +85,25 @@ type acd struct {
 	// aht is the moving average handling time, for the caller's expected wait.
 	aht     time.Duration
 	changed func() // called (outside the lock) after every change
+	// spell, when set, receives every state an operator leaves, with how long it lasted
+	// (for the figures); called with mu held, so it must not block.
+	spell func(Spell)
+}
+
+// set moves an operator to a state, handing the state left to the spell log. Called
+// with q.mu held.
+func (q *acd) set(a *Agent, st AgentState, reason string, now time.Time) {
+	q.closeSpell(a, now)
+	a.State, a.Reason, a.Since, a.Until = st, reason, now, time.Time{}
+}
+
+// closeSpell logs the operator's current state up to now. Called with q.mu held.
+func (q *acd) closeSpell(a *Agent, now time.Time) {
+	if q.spell == nil || a.Since.IsZero() || !now.After(a.Since) {
+		return
+	}
+	q.spell(Spell{Operator: a.User, State: a.State, Reason: a.Reason, CallID: a.CallID,
+		StartedAt: a.Since.UTC(), EndedAt: now.UTC(), MS: now.Sub(a.Since).Milliseconds()})
 }
 
 func newACD(now func() time.Time, changed func()) *acd {
@@ -104,7 +125,7 @@ func (q *acd) login(user, name, phone string, skills []string) Agent {
 	}
 	a.Name, a.Phone, a.Skills = name, phone, slices.Clone(skills)
 	if a.State == AgentPaused {
-		a.State, a.Reason, a.Since = AgentReady, "", now
+		q.set(a, AgentReady, "", now)
 	}
 	out := *a
 	q.match()
@@ -117,7 +138,10 @@ func (q *acd) login(user, name, phone string, skills []string) Agent {
 // simply not offered another.
 func (q *acd) logout(user string) bool {
 	q.mu.Lock()
-	_, ok := q.agents[user]
+	a, ok := q.agents[user]
+	if ok {
+		q.closeSpell(a, q.now())
+	}
 	delete(q.agents, user)
 	if t := q.timers[user]; t != nil {
 		t.Stop()
@@ -141,13 +165,19 @@ func (q *acd) setState(user string, ready bool, reason string) (Agent, bool) {
 	now := q.now()
 	switch {
 	case ready && (a.State == AgentPaused || a.State == AgentWrapUp):
-		a.State, a.Reason, a.Since, a.IdleSince = AgentReady, "", now, now
+		// Ending a wrap-up early is the same switch: the operator is done.
+		q.set(a, AgentReady, "", now)
+		a.IdleSince = now
 		if t := q.timers[user]; t != nil {
 			t.Stop()
 			delete(q.timers, user)
 		}
-	case !ready && (a.State == AgentReady || a.State == AgentWrapUp):
-		a.State, a.Reason, a.Since = AgentPaused, reason, now
+	case !ready && (a.State == AgentReady || a.State == AgentWrapUp || a.State == AgentPaused && a.Reason != reason):
+		q.set(a, AgentPaused, reason, now)
+		if t := q.timers[user]; t != nil {
+			t.Stop()
+			delete(q.timers, user)
+		}
 	}
 	out := *a
 	q.match()
@@ -264,7 +294,7 @@ func (q *acd) match() {
 		}
 		now := q.now()
 		for _, a := range picked {
-			a.State, a.Since = AgentOffered, now
+			q.set(a, AgentOffered, "", now)
 		}
 		q.waiting = slices.Delete(q.waiting, i, i+1)
 		w.offer <- picked // capacity 1 and only one offer is ever outstanding
@@ -278,7 +308,7 @@ func (q *acd) match() {
 // ready, keeping their idle time. Called with q.mu held.
 func (q *acd) release(a *Agent) {
 	if cur := q.agents[a.User]; cur == a && a.State == AgentOffered {
-		a.State, a.Since = AgentReady, q.now()
+		q.set(a, AgentReady, "", q.now())
 	}
 }
 
@@ -286,7 +316,8 @@ func (q *acd) release(a *Agent) {
 func (q *acd) answered(a *Agent, callID uint64) {
 	q.mu.Lock()
 	if q.agents[a.User] == a {
-		a.State, a.Since, a.CallID = AgentBusy, q.now(), callID
+		q.set(a, AgentBusy, "", q.now())
+		a.CallID = callID
 	}
 	q.mu.Unlock()
 	q.changed()
@@ -300,7 +331,7 @@ func (q *acd) missed(paused []*Agent, reason string, released []*Agent) {
 	now := q.now()
 	for _, a := range paused {
 		if q.agents[a.User] == a && a.State == AgentOffered {
-			a.State, a.Reason, a.Since = AgentPaused, reason, now
+			q.set(a, AgentPaused, reason, now)
 		}
 	}
 	for _, a := range released {
@@ -323,15 +354,16 @@ func (q *acd) finished(a *Agent, talked time.Duration, wrapUp time.Duration) {
 	}
 	now := q.now()
 	a.Calls++
-	a.CallID = 0
 	if wrapUp <= 0 {
-		a.State, a.Since, a.IdleSince = AgentReady, now, now
+		q.set(a, AgentReady, "", now)
+		a.IdleSince, a.CallID = now, 0
 		q.match()
 		q.mu.Unlock()
 		q.changed()
 		return
 	}
-	a.State, a.Since = AgentWrapUp, now
+	q.set(a, AgentWrapUp, "", now)
+	a.CallID, a.Until = 0, now.Add(wrapUp)
 	user := a.User
 	if t := q.timers[user]; t != nil {
 		t.Stop()
@@ -341,7 +373,8 @@ func (q *acd) finished(a *Agent, talked time.Duration, wrapUp time.Duration) {
 		delete(q.timers, user)
 		if cur := q.agents[user]; cur == a && a.State == AgentWrapUp {
 			n := q.now()
-			a.State, a.Since, a.IdleSince = AgentReady, n, n
+			q.set(a, AgentReady, "", n)
+			a.IdleSince = n
 			q.match()
 		}
 		q.mu.Unlock()
@@ -418,7 +451,8 @@ func (q *acd) claim(user string, callID uint64) *Agent {
 		return nil
 	}
 	if a.State != AgentBusy || a.CallID != callID {
-		a.State, a.Since, a.CallID = AgentBusy, q.now(), callID
+		q.set(a, AgentBusy, "", q.now())
+		a.CallID = callID
 	}
 	return a
 }
@@ -431,7 +465,8 @@ func (q *acd) settle(keep func(callID uint64) bool) {
 	freed := 0
 	for _, a := range q.agents {
 		if a.State == AgentBusy && a.CallID != 0 && !keep(a.CallID) {
-			a.State, a.Since, a.IdleSince, a.CallID = AgentReady, now, now, 0
+			q.set(a, AgentReady, "", now)
+			a.IdleSince, a.CallID = now, 0
 			freed++
 		}
 	}

@@ -51,6 +51,7 @@ type Controller struct {
 	records records
 	tickets *tickets.Store
 	acd     *acd
+	spells  *spellLog
 	live    *liveState
 
 	nodes []*node
@@ -132,6 +133,8 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.live = newLiveState(opts.Live, c.log)
 	c.acd = newACD(c.now, c.live.touch)
+	c.spells = newSpellLog(opts.DB, c.log)
+	c.acd.spell = c.spells.add
 	c.live.snapshot = c.snapshot
 	c.live.apply = c.applyCommand
 	for _, u := range opts.ARI.URL {
@@ -179,6 +182,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.live.run(ctx) }()
+	spellsDone := make(chan struct{})
+	go func() { defer close(spellsDone); c.spells.run(ctx) }()
 	for _, n := range c.nodes {
 		wg.Add(1)
 		go func() {
@@ -194,6 +199,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	wg.Wait()
 	c.wg.Wait()
 	c.acd.stop()
+	<-spellsDone
 	for _, n := range c.nodes {
 		n.rest.close()
 	}

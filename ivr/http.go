@@ -178,9 +178,12 @@ func (h *Handler) logout(c *gin.Context) error {
 	return nil
 }
 
-// StateRequest switches an operator between ready and paused.
+// StateRequest switches an operator between ready and not ready (paused). Ready also
+// ends a wrap-up early.
 type StateRequest struct {
-	State  string `json:"state"` // ready or paused
+	State string `json:"state"` // ready or paused
+	// Reason is one of ivr.pause_reasons (小休, 培训, 会议, 就餐 by default); empty
+	// takes the first.
 	Reason string `json:"reason"`
 }
 
@@ -192,8 +195,15 @@ func (h *Handler) state(c *gin.Context) error {
 	if in.State != string(AgentReady) && in.State != string(AgentPaused) {
 		return api.Errorf(api.ErrInvalid, "invalid_state", "state must be ready or paused, not %q", in.State)
 	}
-	if len(in.Reason) > 64 {
-		return api.Errorf(api.ErrInvalid, "invalid_reason", "reason is longer than 64 bytes")
+	in.Reason = strings.TrimSpace(in.Reason)
+	if in.State == string(AgentReady) {
+		in.Reason = ""
+	} else if reasons := h.cfg.Reasons(); in.Reason == "" {
+		in.Reason = reasons[0]
+	} else if !slices.Contains(reasons, in.Reason) && in.Reason != PauseUnreachable && in.Reason != PauseNoAnswer {
+		// The controller's own reasons are accepted too: a browser phone that has not
+		// registered yet joins as unreachable.
+		return api.Errorf(api.ErrInvalid, "invalid_reason", "reason must be one of %s, not %q", strings.Join(reasons, ", "), in.Reason)
 	}
 	p := auth.Current(c)
 	if h.local() {

@@ -72,6 +72,8 @@ func TestAgentAPI(t *testing.T) {
 		{"log in", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001","skills":["complaint"]}`, 200, `"state":"ready"`},
 		{"pause", "POST", "/ivr/agents/me/state", `{"state":"paused","reason":"培训"}`, 200, `"state":"paused"`},
 		{"bogus state", "POST", "/ivr/agents/me/state", `{"state":"asleep"}`, 400, "invalid_state"},
+		{"reason not configured", "POST", "/ivr/agents/me/state", `{"state":"paused","reason":"打游戏"}`, 400, "invalid_reason"},
+		{"reason changed while paused", "POST", "/ivr/agents/me/state", `{"state":"paused","reason":"就餐"}`, 200, `"reason":"就餐"`},
 		{"ready", "POST", "/ivr/agents/me/state", `{"state":"ready"}`, 200, `"state":"ready"`},
 		{"live picture", "GET", "/ivr/live", ``, 200, `"user":"wang"`},
 		{"log out", "POST", "/ivr/agents/me/logout", ``, 204, ""},

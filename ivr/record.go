@@ -159,7 +159,7 @@ func Migrations() []*database.Migration {
 			}
 			return tx.Migrator().DropColumn("ivr_calls", "in_target_arrival")
 		},
-	}}
+	}, spellsMigration()}
 }
 
 // recountInTarget sets in_target of the answered calls from their queue entry, a batch of

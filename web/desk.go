@@ -22,6 +22,7 @@ type deskPage struct {
 	Waiting   []waitingRow
 	LastCall  *ivr.Record // the operator's latest call, the screen-pop of a page without script
 	Now       time.Time
+	Reasons   []string // the not-ready reasons offered
 }
 
 // waitingRow is a waiting caller with how long they have waited.
@@ -38,7 +39,7 @@ func (h *Handler) renderDesk(c *gin.Context, status int, b base, phone string) {
 	ctx := c.Request.Context()
 	p := auth.Current(c)
 	b.Nav = "desk"
-	page := deskPage{base: b, Live: h.phone.Snapshot(ctx), Phone: phone, Now: h.opts.Now()}
+	page := deskPage{base: b, Live: h.phone.Snapshot(ctx), Phone: phone, Now: h.opts.Now(), Reasons: h.opts.IVR.Settings.Reasons()}
 	if page.Live != nil {
 		for i := range page.Live.Agents {
 			if page.Live.Agents[i].User == p.Name {
@@ -132,5 +133,9 @@ func (h *Handler) setState(c *gin.Context) {
 		h.renderDesk(c, statusOf(err), b, "")
 		return
 	}
-	redirect(c, "/console/desk", state)
+	flash := state
+	if state == "paused" {
+		flash = "paused:" + strings.TrimSpace(c.PostForm("reason"))
+	}
+	redirect(c, "/console/desk", flash)
 }

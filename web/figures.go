@@ -57,9 +57,14 @@ type figuresPage struct {
 	// CallLabels go with Calls, in order.
 	CallLabels       []string
 	SurveysAvailable bool
-	Trend            *trendChart
-	TrendError       bool
-	Download         string // the table as a workbook
+	// Agents are the operators' figures (occupancy, handle time, not-ready by reason).
+	Agents      []figureCell
+	AgentLabels []string
+	NotReady    []figureCell // Key: the reason, Text: the time
+	AgentsShown bool
+	Trend       *trendChart
+	TrendError  bool
+	Download    string // the table as a workbook
 }
 
 var figureColumns = []string{"受理", "办结", "办结率", "按期办结", "按期办结率", "当前超期", "延期", "退单", "回访", "满意率"}
@@ -102,6 +107,8 @@ func (h *Handler) showFigures(c *gin.Context) {
 	}
 	page.Rows = append(page.Rows, figureRowOf(set.Total, true))
 	page.CallLabels, page.Calls = callCells(set.Calls)
+	page.AgentsShown = set.Agents.Available
+	page.AgentLabels, page.Agents, page.NotReady = agentCells(set.Agents)
 	page.Trend, err = h.trend(ctx, who, p, now)
 	if err != nil {
 		if api.Status(err) < 500 {
@@ -374,4 +381,24 @@ func layoutTrend(buckets []trendBucket, monthly, capped bool) *trendChart {
 	ch.BaseY, ch.XLabelY, ch.PlotRight = num(base), num(base+16), ch.Width-ch.Right
 	ch.XTitleX, ch.XTitleY = num(float64(ch.Left)+plotW/2), num(float64(ch.Height)-6)
 	return ch
+}
+
+// agentCells are the operators' figures as the page shows them.
+func agentCells(a dashboards.AgentFigures) ([]string, []figureCell, []figureCell) {
+	hours := func(secs float64) string { return duration(time.Duration(secs * float64(time.Second))) }
+	labels := []string{"占用率", "接听通话", "平均处理时长", "通话时长", "话后整理", "示闲等待", "示忙合计"}
+	cells := []figureCell{
+		{"occupancy", pct(a.Occupancy), ""},
+		{"handled", count(a.Handled), ""},
+		{"avg_handle", seconds(a.AvgHandleSeconds), ""},
+		{"talk", hours(a.TalkSeconds), ""},
+		{"wrap_up", hours(a.WrapUpSeconds), ""},
+		{"idle", hours(a.IdleSeconds), ""},
+		{"not_ready", hours(a.NotReadySeconds), ""},
+	}
+	var reasons []figureCell
+	for _, r := range a.NotReady {
+		reasons = append(reasons, figureCell{Key: pauseReasonName(r.Reason), Text: hours(r.Seconds)})
+	}
+	return labels, cells, reasons
 }

@@ -40,8 +40,8 @@ var (
 		tickets.AssignDispatched: "待签收", tickets.AssignSigned: "办理中", tickets.AssignReplied: "已回复",
 		tickets.AssignReturned: "已退单", tickets.AssignClosed: "已结束", tickets.AssignDelegated: "已下派",
 	}
-	agentStates = map[ivr.AgentState]string{ivr.AgentReady: "就绪", ivr.AgentPaused: "小休", ivr.AgentOffered: "振铃",
-		ivr.AgentBusy: "通话中", ivr.AgentWrapUp: "整理"}
+	agentStates = map[ivr.AgentState]string{ivr.AgentReady: "就绪", ivr.AgentPaused: "示忙", ivr.AgentOffered: "振铃",
+		ivr.AgentBusy: "通话中", ivr.AgentWrapUp: "话后整理"}
 	urgencyNames = map[tickets.Urgency]string{tickets.UrgencyNormal: "一般", tickets.UrgencyUrgent: "紧急", tickets.UrgencyCritical: "特急"}
 )
 
@@ -68,7 +68,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"urgency":    func(u tickets.Urgency) string { return nameOr(urgencyNames[u], string(u)) },
 		"ms":         func(ms int64) string { return duration(time.Duration(ms) * time.Millisecond) },
 		"kb":         func(n int64) string { return strconv.FormatInt((n+1023)/1024, 10) + " KB" },
-		"agentState": func(s ivr.AgentState) string { return nameOr(agentStates[s], string(s)) },
+		"agentState": agentLabel,
 		"timezone": func() string {
 			// "Local" means nothing to a browser; it then shows its own zone.
 			if n := h.opts.Location.String(); n != "Local" {
@@ -154,3 +154,25 @@ func pad2(n int) string {
 
 // statusOf is the HTTP status of a failed form post.
 func statusOf(err error) int { return api.Status(err) }
+
+// agentLabel is an operator's state as the room says it: a not-ready operator shows the
+// reason (小休, 培训 …), since that is what a supervisor wants to know.
+func agentLabel(a ivr.Agent) string {
+	if a.State == ivr.AgentPaused && a.Reason != "" {
+		return pauseReasonName(a.Reason)
+	}
+	return nameOr(agentStates[a.State], string(a.State))
+}
+
+// pauseReasonName names a not-ready reason; the controller's own are explained.
+func pauseReasonName(r string) string {
+	switch r {
+	case ivr.PauseNoAnswer:
+		return "未接听（系统示忙）"
+	case ivr.PauseUnreachable:
+		return "分机不可达（系统示忙）"
+	case "":
+		return "示忙"
+	}
+	return r
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -367,7 +368,7 @@ var flashes = map[string]string{
 	"joined":                 "已签入队列。",
 	"left":                   "已签出队列。",
 	"ready":                  "状态：就绪。",
-	"paused":                 "状态：小休。",
+	"paused":                 "状态：示忙。",
 	"created":                "工单已登记。",
 	"dispatched":             "工单已派单。",
 	"approve":                "审核通过，工单已办结。",
@@ -397,4 +398,11 @@ var flashes = map[string]string{
 	"request_extension":      "延期申请已提交。",
 }
 
-func (h *Handler) flash(c *gin.Context) string { return flashes[c.Query("ok")] }
+func (h *Handler) flash(c *gin.Context) string {
+	ok := c.Query("ok")
+	// A not-ready reason is shown only when it is one configured: still fixed texts.
+	if r, found := strings.CutPrefix(ok, "paused:"); found && slices.Contains(h.opts.IVR.Settings.Reasons(), r) {
+		return "状态：示忙（" + r + "），队列不再为您分配来电。"
+	}
+	return flashes[ok]
+}

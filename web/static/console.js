@@ -9,7 +9,13 @@
 (function () {
   "use strict";
 
-  var agentStates = {ready: "就绪", paused: "小休", offered: "振铃", busy: "通话中", wrap_up: "整理"};
+  var agentStates = {ready: "就绪", paused: "示忙", offered: "振铃", busy: "通话中", wrap_up: "话后整理"};
+  var systemReasons = {no_answer: "未接听（系统示忙）", unreachable: "分机不可达（系统示忙）"};
+  // agentLabel is a state as the server renders it: a not-ready operator shows the reason.
+  function agentLabel(a) {
+    if (a.state === "paused" && a.reason) { return systemReasons[a.reason] || a.reason; }
+    return agentStates[a.state] || a.state;
+  }
 
   function el(tag, text) {
     var e = document.createElement(tag);
@@ -104,12 +110,16 @@
         card.classList.add(left < 0 ? "due-late" : (left <= 4 * 3600 * 1000 ? "due-near" : "due-ok"));
       }
     });
+    document.querySelectorAll("[data-left]").forEach(function (e) {
+      var left = Date.parse(e.getAttribute("data-left")) - now;
+      if (!isNaN(left)) { e.textContent = span(left); }
+    });
     document.querySelectorAll("[data-since]").forEach(function (e) {
       var t = Date.parse(e.getAttribute("data-since"));
       if (!isNaN(t)) { e.textContent = span(now - t); }
     });
   }
-  if (document.querySelector("[data-due],[data-since]")) {
+  if (document.querySelector("[data-due],[data-since],[data-left],#live")) {
     tick();
     setInterval(tick, 1000);
   }
@@ -120,15 +130,31 @@
   var me = document.getElementById("my-state");
   var user = me ? me.getAttribute("data-user") : "";
 
-  // myState shows the operator's own state and the queue button that fits it: 就绪 when
-  // paused or in wrap-up, 小休 otherwise (as the server renders the page).
-  function myState(state) {
-    me.textContent = agentStates[state] || state;
+  // myState shows the operator's own state and the queue buttons that fit it: 就绪 when
+  // not ready or in wrap-up (as the server renders the page), and how long a wrap-up
+  // has left.
+  function myState(a) {
+    var state = a.state;
+    me.textContent = agentLabel(a);
     me.setAttribute("data-state", state);
     var idle = state === "paused" || state === "wrap_up";
-    var ready = document.getElementById("ready-form"), pause = document.getElementById("pause-form");
-    if (ready) { ready.hidden = !idle; }
-    if (pause) { pause.hidden = idle; }
+    var ready = document.getElementById("ready-form");
+    if (ready) {
+      ready.hidden = !idle;
+      var b = document.getElementById("ready");
+      if (b) { b.textContent = state === "wrap_up" ? "结束整理，就绪" : "就绪"; }
+    }
+    var until = document.getElementById("my-until");
+    if (until) {
+      while (until.firstChild) { until.removeChild(until.firstChild); }
+      if (state === "wrap_up" && a.until) {
+        var d = el("span");
+        d.setAttribute("data-left", a.until);
+        until.appendChild(d);
+        until.appendChild(document.createTextNode("后自动就绪"));
+      }
+      until.hidden = state !== "wrap_up";
+    }
   }
 
   function snapshot(s) {
@@ -152,8 +178,12 @@
       return tr;
     }));
     fill(document.getElementById("agents"), (s.agents || []).map(function (a) {
-      if (me && a.user === user) { myState(a.state); }
-      return row([a.name, a.phone, agentStates[a.state] || a.state, a.calls]);
+      if (me && a.user === user) { myState(a); }
+      var tr = row([a.name, a.phone, agentLabel(a), "", a.calls]);
+      tr.setAttribute("data-agent", a.user);
+      tr.setAttribute("data-state", a.state);
+      tr.children[3].setAttribute("data-since", a.since);
+      return tr;
     }));
     tick();
   }
