@@ -41,7 +41,7 @@ type browser struct {
 	step *int
 }
 
-func newBrowser(t *testing.T, ctx context.Context, name, artifacts string, step *int) *browser {
+func newBrowser(t *testing.T, ctx context.Context, name, artifacts string, step *int, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -56,6 +56,7 @@ func newBrowser(t *testing.T, ctx context.Context, name, artifacts string, step 
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
