@@ -32,6 +32,7 @@ type telephony struct {
 	r      *running
 	tokens map[string]string // role → "Bearer …"
 	opts   []Option          // for each start of rexian
+	runFor time.Duration     // how long rexian may run (default 3 minutes)
 }
 
 // startAsterisk starts an Asterisk with every prompt the demo city's rexian plays and
@@ -75,7 +76,11 @@ func (tel *telephony) start(t *testing.T, mod func(*config.Config)) {
 	if mod != nil {
 		mod(&cfg)
 	}
-	tel.r = startAppFor(t, 3*time.Minute, cfg, append([]Option{withShutdownTimeout(5 * time.Second)}, tel.opts...)...)
+	runFor := tel.runFor
+	if runFor <= 0 {
+		runFor = 3 * time.Minute
+	}
+	tel.r = startAppFor(t, runFor, cfg, append([]Option{withShutdownTimeout(5 * time.Second)}, tel.opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := tel.ast.WaitApp(ctx, cfg.ARI.App); err != nil {

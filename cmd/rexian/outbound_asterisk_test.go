@@ -116,6 +116,15 @@ func (tel *telephony) waitSnapshot(t *testing.T, ctx context.Context, what strin
 // returned to end (it hangs up after talking for talk).
 func (tel *telephony) queueForCallback(t *testing.T, ctx context.Context, citizen string, talk time.Duration) func() asterisktest.Result {
 	t.Helper()
+	blocker := tel.blockOperator(t, ctx, talk)
+	tel.pressForCallback(t, ctx, citizen)
+	return blocker
+}
+
+// blockOperator: a caller takes the general queue (0) and talks to the only operator for
+// talk; it returns once the operator is busy, with a function that waits for the call.
+func (tel *telephony) blockOperator(t *testing.T, ctx context.Context, talk time.Duration) func() asterisktest.Result {
+	t.Helper()
 	blocker := make(chan asterisktest.Result, 1)
 	go func() {
 		blocker <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
@@ -125,14 +134,20 @@ func (tel *telephony) queueForCallback(t *testing.T, ctx context.Context, citize
 	tel.waitSnapshot(t, ctx, "operator busy", func(s ivr.Snapshot) bool {
 		return len(s.Agents) == 1 && s.Agents[0].State == ivr.AgentBusy
 	})
+	return func() asterisktest.Result { return <-blocker }
+}
+
+// pressForCallback: the citizens call at once, take the general queue (0), press 8 to be
+// called back and hang up once the hotline has confirmed it.
+func (tel *telephony) pressForCallback(t *testing.T, ctx context.Context, citizens ...string) {
+	t.Helper()
 	r := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
 		asterisktest.Silence(800 * time.Millisecond), asterisktest.Press("0"), asterisktest.Silence(1500 * time.Millisecond),
 		asterisktest.Press("8"),
-	}, AwaitHangup: 10 * time.Second}, citizen)
+	}, AwaitHangup: 10 * time.Second}, citizens...)
 	if r.Err != nil {
-		t.Fatalf("citizen queueing for a call-back: %v\n%s", r.Err, r.Output)
+		t.Fatalf("citizens %v queueing for a call-back: %v\n%s", citizens, r.Err, r.Output)
 	}
-	return func() asterisktest.Result { return <-blocker }
 }
 
 // TestAsteriskCallback: virtual hold end to end. The operator answers the call-back,

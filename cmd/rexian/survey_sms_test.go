@@ -14,19 +14,33 @@ import (
 )
 
 // TestSurveySMSWaitsForKannel: "SMS sent" means the gateway took it. With the real
-// Kannel's sendsms (smsbox) stopped, two completed tickets' survey SMS stay queued: no
+// Kannel's sendsms (smsbox) stopped, or the whole gateway (bearerbox, and with it smsbox
+// and the link to the SMS centre), two completed tickets' survey SMS stay queued: no
 // survey call is placed on their account however long past the SMS wait, and the API shows
 // them queued, not sent. An operator records the second citizen's answer meanwhile, which
 // withdraws that SMS. Kannel is started again: the first SMS is accepted, the wait starts
 // then, and the survey call reaches the citizen (through the real Asterisk) only once it
 // is over; the second SMS never reaches the SMS centre.
 func TestSurveySMSWaitsForKannel(t *testing.T) {
+	tests := []struct {
+		name        string
+		stop, start func(*kanneltest.Kannel, context.Context) error
+	}{
+		{"smsbox stopped", (*kanneltest.Kannel).StopSmsbox, (*kanneltest.Kannel).StartSmsbox},
+		{"bearerbox stopped", (*kanneltest.Kannel).StopBearerbox, (*kanneltest.Kannel).StartBearerbox},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { surveySMSWaitsForKannel(t, tc.stop, tc.start) })
+	}
+}
+
+func surveySMSWaitsForKannel(t *testing.T, stop, start func(*kanneltest.Kannel, context.Context) error) {
 	tel := startAsterisk(t, asterisktest.Options{})
 	addr := freeAddr(t)
 	k := kanneltest.Start(t, kanneltest.Options{MOURL: "http://" + addr + "/sms/kannel/mo?secret=" + testCallbackSecret, MORecode: true, LogLevel: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := k.StopSmsbox(ctx); err != nil {
+	if err := stop(k, ctx); err != nil {
 		t.Fatal(err)
 	}
 	tel.env = append(tel.env,
@@ -118,7 +132,7 @@ func TestSurveySMSWaitsForKannel(t *testing.T) {
 		asterisktest.Silence(1500 * time.Millisecond), asterisktest.Press("1"),
 	}})
 	restarted := time.Now()
-	if err := k.StartSmsbox(ctx); err != nil {
+	if err := start(k, ctx); err != nil {
 		t.Fatal(err)
 	}
 	var sv survey

@@ -205,9 +205,16 @@ func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, por
 	if err := os.WriteFile(file, xml.Bytes(), 0o644); err != nil {
 		return Result{Err: err}
 	}
+	// -timeout is SIPp's whole run, not one call's: with -timeout_error, reaching it ends
+	// SIPp with status 255 however many calls are still to come. A run the test gives
+	// longer than two minutes (many calls, retries minutes apart) keeps that time.
+	timeout := 120 * time.Second
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > timeout {
+		timeout = time.Until(dl).Round(time.Second)
+	}
 	all := []string{
 		"-sf", file, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
-		"-timeout", "120s", "-timeout_error", "-trace_err", "-nostdin",
+		"-timeout", strconv.Itoa(int(timeout.Seconds())) + "s", "-timeout_error", "-trace_err", "-nostdin",
 	}
 	if !slices.Contains(args, "-mp") {
 		all = append(all, "-mp", strconv.Itoa(freeUDPPort(a.t)))
@@ -360,8 +367,8 @@ func (st *dtmf) write(file, keys string, gap time.Duration) (time.Duration, erro
 // Callee is what a citizen that rexian calls (a survey, a call-back) does with the call
 // the carrier delivers.
 type Callee struct {
-	// Number is a regular expression on the dialled number that picks this behaviour ("":
-	// any number; put it last).
+	// Number is a regular expression (POSIX extended) on the whole dialled number that
+	// picks this behaviour ("": any number; put it last). ^ and $ may be left out.
 	Number string
 	// Ring is how long the phone rings (180 Ringing) before the answer or the rejection.
 	Ring time.Duration
@@ -422,7 +429,10 @@ func (a *Asterisk) Citizens(ctx context.Context, calls int, who ...Callee) Deliv
 		if c.Reject != 0 && reasons[c.Reject] == "" {
 			return Delivered{Result: Result{Err: fmt.Errorf("asterisktest: no reason phrase for status %d", c.Reject)}}
 		}
-		bs = append(bs, behaviour{Pattern: c.Number, Ring: c.Ring.Milliseconds(), Reject: c.Reject, Reason: reasons[c.Reject],
+		// The scenario anchors the pattern between "INVITE sip:" and "@"; anchors of its
+		// own would match nothing there.
+		pattern := strings.TrimSuffix(strings.TrimPrefix(c.Number, "^"), "$")
+		bs = append(bs, behaviour{Pattern: pattern, Ring: c.Ring.Milliseconds(), Reject: c.Reject, Reason: reasons[c.Reject],
 			NoAnswer: c.NoAnswer, Steps: steps, HangUp: c.HangUp, Wait: c.Wait.Milliseconds()})
 	}
 	data := map[string]any{"Rules": bs[:len(bs)-1], "Behaviours": bs}

@@ -190,11 +190,21 @@ func Run(ctx context.Context, dir string, opts Options) (k *Kannel, err error) {
 		return k, fmt.Errorf("write kannel.conf: %w", err)
 	}
 
-	if k.bearerbox, err = k.spawn("bearerbox", Bearerbox, []string{"-v", "4", conf}, nil, nil); err != nil {
+	if err := k.startBoxes(ctx, conf); err != nil {
 		return k, err
 	}
+	return k, nil
+}
+
+// startBoxes starts bearerbox, the fake SMS centre and smsbox on k's ports and waits
+// until smsbox takes sendsms requests.
+func (k *Kannel) startBoxes(ctx context.Context, conf string) error {
+	var err error
+	if k.bearerbox, err = k.spawn("bearerbox", Bearerbox, []string{"-v", "4", conf}, nil, nil); err != nil {
+		return err
+	}
 	if err := k.waitStatus(ctx, func(s string) bool { return strings.Contains(s, "Status: running") }); err != nil {
-		return k, fmt.Errorf("bearerbox did not come up: %w", err)
+		return fmt.Errorf("bearerbox did not come up: %w", err)
 	}
 
 	// fakesmsc reads inbound lines from stdin and crashes at its end: give it a pipe whose
@@ -203,20 +213,20 @@ func Run(ctx context.Context, dir string, opts Options) (k *Kannel, err error) {
 	// InjectLine waits for.
 	r, w, err := os.Pipe()
 	if err != nil {
-		return k, err
+		return err
 	}
 	k.moWriter = w
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		r.Close()
-		return k, err
+		return err
 	}
 	k.fakesmsc, err = k.spawn("fakesmsc", Fakesmsc, []string{"-H", "127.0.0.1", "-r", strconv.Itoa(k.smscPort), "-v", "0", "-i", "0.02"}, r, outW)
 	r.Close()
 	outW.Close()
 	if err != nil {
 		outR.Close()
-		return k, err
+		return err
 	}
 	k.readerDone = make(chan struct{})
 	go func() {
@@ -225,19 +235,19 @@ func Run(ctx context.Context, dir string, opts Options) (k *Kannel, err error) {
 	}()
 
 	if k.smsbox, err = k.spawn("smsbox", Smsbox, []string{"-v", "4", conf}, nil, nil); err != nil {
-		return k, err
+		return err
 	}
 	if err := k.waitStatus(ctx, func(s string) bool {
 		box, smsc, _ := strings.Cut(s, "SMSC connections:")
 		return strings.Contains(box, "smsbox:") && strings.Contains(smsc, "(online")
 	}); err != nil {
-		return k, fmt.Errorf("smsbox or the fake SMS centre did not connect: %w", err)
+		return fmt.Errorf("smsbox or the fake SMS centre did not connect: %w", err)
 	}
 	// smsbox connects to bearerbox before it opens its sendsms port.
 	if err := waitDial(ctx, k.smsPort); err != nil {
-		return k, fmt.Errorf("smsbox's sendsms port did not open: %w", err)
+		return fmt.Errorf("smsbox's sendsms port did not open: %w", err)
 	}
-	return k, nil
+	return nil
 }
 
 func (k *Kannel) config(o Options) string {
@@ -467,6 +477,56 @@ func (k *Kannel) StartSmsbox(ctx context.Context) error {
 	return nil
 }
 
+// StopBearerbox stops the whole gateway as an operator or a crash of bearerbox would:
+// bearerbox and the smsbox that depends on it (SIGTERM to both, as bearerbox waits for
+// its boxes), then the fake SMS centre, whose link to bearerbox is gone. It waits for all
+// three. What the fake SMS centre received so far is kept.
+func (k *Kannel) StopBearerbox(ctx context.Context) error {
+	err := k.stopAll(ctx)
+	// Stopped on purpose: not "exited" to waitStatus while the gateway starts again.
+	k.bearerbox, k.smsbox, k.fakesmsc, k.moWriter = nil, nil, nil, nil
+	return err
+}
+
+// stopAll stops both boxes at once (bearerbox waits for its boxes to go before it exits),
+// then the fake SMS centre, and waits for the reader of its output.
+func (k *Kannel) stopAll(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []*exec.Cmd{k.smsbox, k.bearerbox} {
+		wg.Go(func() { errs[i] = k.stop(ctx, c, syscall.SIGTERM) })
+	}
+	wg.Wait()
+	if k.fakesmsc != nil && k.fakesmsc.Process != nil {
+		_ = k.fakesmsc.Process.Kill()
+		<-k.waits[k.fakesmsc]
+	}
+	if k.moWriter != nil {
+		k.moWriter.Close()
+	}
+	// The reader writes fakesmsc.out until the pipe ends; the folder may go after that.
+	if k.readerDone != nil {
+		<-k.readerDone
+	}
+	return errors.Join(errs...)
+}
+
+// StartBearerbox starts the gateway again after StopBearerbox, on the same ports and with
+// the same store, and waits until smsbox takes sendsms requests.
+func (k *Kannel) StartBearerbox(ctx context.Context) error {
+	for _, c := range []*exec.Cmd{k.bearerbox, k.smsbox, k.fakesmsc} {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-k.waits[c]:
+		default:
+			return fmt.Errorf("%s is still running", filepath.Base(c.Path))
+		}
+	}
+	return k.startBoxes(ctx, filepath.Join(k.dir, "kannel.conf"))
+}
+
 func (k *Kannel) stop(ctx context.Context, c *exec.Cmd, sig syscall.Signal) error {
 	if c == nil || c.Process == nil {
 		return nil
@@ -500,34 +560,7 @@ func (k *Kannel) Close() error {
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var errs []error
-	// Both boxes at once: bearerbox waits for its boxes to go before it exits.
-	var wg sync.WaitGroup
-	var emu sync.Mutex
-	for _, c := range []*exec.Cmd{k.smsbox, k.bearerbox} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := k.stop(ctx, c, syscall.SIGTERM); err != nil {
-				emu.Lock()
-				errs = append(errs, err)
-				emu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if k.fakesmsc != nil && k.fakesmsc.Process != nil {
-		_ = k.fakesmsc.Process.Kill()
-		<-k.waits[k.fakesmsc]
-	}
-	if k.moWriter != nil {
-		k.moWriter.Close()
-	}
-	// The reader writes fakesmsc.out until the pipe ends; the folder may go after that.
-	if k.readerDone != nil {
-		<-k.readerDone
-	}
-	return errors.Join(errs...)
+	return k.stopAll(ctx)
 }
 
 func (k *Kannel) tail(name string, n int) string {
@@ -546,7 +579,8 @@ func (k *Kannel) tail(name string, n int) string {
 // lines it has passed on, keeping a copy in fakesmsc.out.
 func (k *Kannel) readFakesmsc(r io.ReadCloser) {
 	defer r.Close()
-	logf, _ := os.Create(filepath.Join(k.dir, "fakesmsc.out"))
+	// Appended to: a restarted fake SMS centre (StartBearerbox) keeps the earlier lines.
+	logf, _ := os.OpenFile(filepath.Join(k.dir, "fakesmsc.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if logf != nil {
 		defer logf.Close()
 	}
