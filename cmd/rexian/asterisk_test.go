@@ -30,6 +30,7 @@ type telephony struct {
 	ast    *asterisktest.Asterisk
 	env    []string
 	r      *running
+	proc   *serveProcess     // rexian as a process of its own instead of r (startProcess)
 	tokens map[string]string // role → "Bearer …"
 	opts   []Option          // for each start of rexian
 	runFor time.Duration     // how long rexian may run (default 3 minutes)
@@ -99,12 +100,20 @@ func (tel *telephony) start(t *testing.T, mod func(*config.Config)) {
 	}
 }
 
+// base is the URL of the running rexian.
+func (tel *telephony) base() string {
+	if tel.proc != nil {
+		return tel.proc.base
+	}
+	return tel.r.base
+}
+
 // api sends a request as role and decodes the JSON answer into out (when not nil).
 func (tel *telephony) api(t *testing.T, role, method, path, body string, out any) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, tel.r.base+"/api/v1"+path, strings.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, method, tel.base()+"/api/v1"+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", tel.tokens[role])
 	resp, err := http.DefaultClient.Do(req)
@@ -150,7 +159,7 @@ func (tel *telephony) ended(t *testing.T, caller string, cond func(ivr.Record) b
 // at least min of sound (8 kHz 16-bit: 16000 bytes a second).
 func (tel *telephony) recordingBytes(t *testing.T, id uint64, kind string, min time.Duration) []byte {
 	t.Helper()
-	status, body := get(t, tel.r.base+"/api/v1/ivr/calls/"+strconv.FormatUint(id, 10)+"/recording?kind="+kind, "Authorization", tel.tokens["supervisor"])
+	status, body := get(t, tel.base()+"/api/v1/ivr/calls/"+strconv.FormatUint(id, 10)+"/recording?kind="+kind, "Authorization", tel.tokens["supervisor"])
 	if status != http.StatusOK || !strings.HasPrefix(body, "RIFF") {
 		t.Fatalf("recording of call %d (%s): %d %.80q", id, kind, status, body)
 	}
@@ -780,27 +789,43 @@ func TestAsteriskFlowFailureFallback(t *testing.T) {
 }
 
 // TestAsteriskRestartReadopts: rexian stops (gracefully) and starts again while phone 8001
-// talks with one citizen and two more wait in the complaint queue; the third hangs up
+// talks with one citizen and two more wait in the general queue; the third hangs up
 // while rexian is down. Nobody is cut off: the conversation goes on (SIPp fails a call
 // the hotline hangs up first), the second caller keeps queue and arrival and reaches the
 // operator once the first hangs up, and every call keeps one record, closed with the end
 // it reached, the third's too.
-func TestAsteriskRestartReadopts(t *testing.T) {
+func TestAsteriskRestartReadopts(t *testing.T) { restartReadopts(t, false) }
+
+// TestAsteriskKill9Readopts is TestAsteriskRestartReadopts with `rexian serve` as a
+// process of its own killed with SIGKILL instead of stopped: nothing is wound down or
+// written at the end, and the next run finds the calls, their open records and the
+// operator's state as the killed one left them.
+func TestAsteriskKill9Readopts(t *testing.T) { restartReadopts(t, true) }
+
+func restartReadopts(t *testing.T, kill bool) {
 	tel := startAsterisk(t, asterisktest.Options{})
-	// Operators' states live in Redis across the restart.
-	redisURL, ns := testRedis(t)
+	// Operators' states live in Redis across the restart: a Redis both runs share.
+	redisURL := privateRedis(t)
 	for i, kv := range tel.env {
 		if strings.HasPrefix(kv, "REXIAN_REDIS_URL=") {
 			tel.env[i] = "REXIAN_REDIS_URL=" + redisURL
 		}
 	}
-	tel.opts = []Option{withLiveNamespace(ns)}
 	noWrapUp := func(c *config.Config) {
 		for i := range c.IVR.Queues {
 			c.IVR.Queues[i].WrapUp = 0
 		}
 	}
-	tel.start(t, noWrapUp)
+	start, stop := func() { tel.start(t, noWrapUp) }, func() {
+		tel.r.stop()
+		if err := tel.r.wait(t); err != nil {
+			t.Fatalf("rexian stopped with %v", err)
+		}
+	}
+	if kill {
+		start, stop = tel.startProcess(t, noWrapUp)
+	}
+	start()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	ph, err := tel.ast.Register(ctx, "8001")
@@ -838,14 +863,11 @@ func TestAsteriskRestartReadopts(t *testing.T) {
 	call(leaving, 4*time.Second)
 	until(leaving, "queued", func(r ivr.Record) bool { return r.QueuedAt != nil })
 
-	tel.r.stop()
-	if err := tel.r.wait(t); err != nil {
-		t.Fatalf("rexian stopped with %v", err)
-	}
+	stop()
 	if r := <-results[leaving]; r.Err != nil {
 		t.Fatalf("the caller who left while rexian was down: %v\n%s", r.Err, r.Output)
 	}
-	tel.start(t, noWrapUp)
+	start()
 
 	if r := <-results[talking]; r.Err != nil {
 		t.Errorf("the conversation across the restart: %v\n%s", r.Err, r.Output)

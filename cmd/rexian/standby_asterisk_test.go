@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/asterisktest"
@@ -73,12 +74,33 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startServe(t *testing.T, bin string, env []string) *serveProcess {
+// TestMain runs rexian itself when a test starts this test binary as `rexian`
+// (rexianBinary), so that tests which kill -9 a process need no build of their own.
+func TestMain(m *testing.M) {
+	if os.Getenv("REXIAN_TEST_RUN_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// rexianBinary returns a program that runs as the rexian binary does: this test binary,
+// told by its environment to run main (startServe sets it).
+func rexianBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// startServe runs `rexian serve` with env and the further args (--config FILE).
+func startServe(t *testing.T, bin string, env []string, args ...string) *serveProcess {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &serveProcess{base: "http://" + addr, log: &lockedBuffer{}}
-	p.cmd = exec.Command(bin, "serve")
-	p.cmd.Env = append(slices.Clone(env), "REXIAN_ADDR="+addr)
+	p.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
+	p.cmd.Env = append(slices.Clone(env), "REXIAN_ADDR="+addr, "REXIAN_TEST_RUN_MAIN=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -91,6 +113,43 @@ func startServe(t *testing.T, bin string, env []string) *serveProcess {
 		}
 	})
 	return p
+}
+
+// startProcess returns how to start rexian attached to tel's Asterisk as a process of its
+// own (the configuration changed by mod, given as a --config file; tel.env on top), and
+// how to kill it with SIGKILL. start returns once the controller is up.
+func (tel *telephony) startProcess(t *testing.T, mod func(*config.Config)) (start, kill func()) {
+	t.Helper()
+	cfg := testConfig(t, tel.env)
+	if mod != nil {
+		mod(&cfg)
+	}
+	doc, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "rexian.yaml")
+	if err := os.WriteFile(file, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := rexianBinary(t)
+	env := append(append(os.Environ(), tel.env...), "REXIAN_LOG_LEVEL=info")
+	start = func() {
+		tel.proc = startServe(t, bin, env, "--config", file)
+		poll(t, 60*time.Second, "rexian controls the telephone", func() bool { return tel.proc.role() == ivr.RoleActive })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := tel.ast.WaitApp(ctx, cfg.ARI.App); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill = func() {
+		if err := tel.proc.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = tel.proc.cmd.Wait()
+	}
+	return start, kill
 }
 
 func lastLines(s string, n int) string {
@@ -182,10 +241,7 @@ func TestAsteriskHotStandby(t *testing.T) {
 		tokens[name] = "Bearer " + strings.TrimSpace(tok)
 	}
 	sup := tel.tokens["supervisor"]
-	bin := filepath.Join(t.TempDir(), "rexian")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := rexianBinary(t)
 	env := append(append(os.Environ(), tel.env...),
 		"REXIAN_REDIS_URL="+redisURL, "REXIAN_ARI_STANDBY=true", "REXIAN_LOG_LEVEL=info") // the shipped lease_ttl
 	a := startServe(t, bin, env)
