@@ -124,6 +124,7 @@ var routeScopes = []routeScope{
 	{http.MethodGet, "/api/v1/categories", ScopeTicketsRead},
 	{http.MethodGet, "/api/v1/refusal-reasons", ScopeTicketsRead},
 	{"", "/api/v1/notices/", ScopeNotices},
+	{"", "/api/v1/ivr/prompts", ScopeAdmin}, // configuration, like the directory
 	{http.MethodGet, "/api/v1/ivr/calls/:id/recording", ScopeFilesRead},
 	{http.MethodGet, "/api/v1/ivr/", ScopeCallsRead},
 	{http.MethodPost, "/api/v1/ivr/", ScopeCallsWrite},

@@ -28,9 +28,11 @@ type Handler struct {
 	live *Live
 	db   *gorm.DB
 	cfg  config.IVR
-	ops  map[string]string
-	loc  *time.Location
-	log  *slog.Logger
+	// prompts are the prompt texts (nil: not offered here).
+	prompts *Prompts
+	ops     map[string]string
+	loc     *time.Location
+	log     *slog.Logger
 	// stopping ends event streams at shutdown (nil: never).
 	stopping <-chan struct{}
 }
@@ -41,8 +43,10 @@ type HandlerOptions struct {
 	Live       *Live
 	DB         *gorm.DB
 	Settings   config.IVR
-	Location   *time.Location
-	Log        *slog.Logger
+	// Prompts are the prompt texts an administrator rewords; nil: the routes answer 503.
+	Prompts  *Prompts
+	Location *time.Location
+	Log      *slog.Logger
 	// Stopping, when set, is closed when the server begins to shut down: open event
 	// streams end then instead of holding the shutdown until its timeout.
 	Stopping <-chan struct{}
@@ -56,7 +60,7 @@ func NewHandler(o HandlerOptions) *Handler {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
-	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, ops: map[string]string{}, loc: o.Location, log: o.Log, stopping: o.Stopping}
+	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, prompts: o.Prompts, ops: map[string]string{}, loc: o.Location, log: o.Log, stopping: o.Stopping}
 	for _, s := range o.Settings.Operators {
 		name, dial, _ := config.ParseNamedDial(s)
 		h.ops[name] = dial
@@ -77,7 +81,46 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 	g.GET("/ivr/calls/:id/recording", desk, h.handle(h.recording))
 	g.POST("/ivr/calls/:id/transfer", desk, h.handle(h.transfer))
 	g.GET("/ivr/stats", desk, h.handle(h.stats))
+	admin := auth.Require(auth.RoleAdmin)
+	g.GET("/ivr/prompts", admin, h.handle(h.promptTexts))
+	g.PUT("/ivr/prompts", admin, h.handle(h.savePromptTexts))
 }
+
+func (h *Handler) promptTexts(c *gin.Context) error {
+	if h.prompts == nil {
+		return api.Errorf(api.ErrUnavailable, "prompts_off", "the prompt texts are not available on this instance")
+	}
+	list, err := h.prompts.List(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"prompts": list})
+	return nil
+}
+
+// savePromptTexts rewords prompts: {"prompts": {"welcome-mayor": "您好……"}}; prompts not
+// named keep their text. The answer names what changed and what must follow: the audio
+// is rendered by `rexian prompts` and installed on every Asterisk node.
+func (h *Handler) savePromptTexts(c *gin.Context) error {
+	if h.prompts == nil {
+		return api.Errorf(api.ErrUnavailable, "prompts_off", "the prompt texts are not available on this instance")
+	}
+	var in struct {
+		Prompts map[string]string `json:"prompts"`
+	}
+	if err := api.BindJSON(c, &in); err != nil {
+		return err
+	}
+	list, changed, err := h.prompts.Save(c.Request.Context(), auth.Current(c), in.Prompts)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"prompts": list, "changed": changed, "next": PromptsNextStep})
+	return nil
+}
+
+// PromptsNextStep is what has to follow a rewording before callers hear it.
+const PromptsNextStep = "run `rexian prompts` with rexian's configuration and copy the files to the sounds folder of every Asterisk node (deploy/asterisk/README.md)"
 
 func (h *Handler) handle(f api.HandlerFunc) gin.HandlerFunc { return api.Handle(h.log, f) }
 

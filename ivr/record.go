@@ -159,7 +159,10 @@ func Migrations() []*database.Migration {
 			}
 			return tx.Migrator().DropColumn("ivr_calls", "in_target_arrival")
 		},
-	}, spellsMigration()}
+	}, spellsMigration(), {
+		ID:      "20261207_50_ivr_prompt_texts",
+		Migrate: migratePrompts, Rollback: rollbackPrompts,
+	}}
 }
 
 // recountInTarget sets in_target of the answered calls from their queue entry, a batch of

@@ -15,6 +15,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 )
@@ -48,6 +49,7 @@ func (h *Handler) adminRoutes(g gin.IRoutes) {
 	g.POST("/synonyms", h.saveSynonyms)
 	g.GET("/settings", h.showSettings)
 	g.POST("/refusal-reasons", h.saveRefusalReasons)
+	g.POST("/prompts", h.savePrompts)
 }
 
 // adminPage is every administration page: which section, its rows and the form that
@@ -66,7 +68,7 @@ type adminPage struct {
 	Items       []sms.MaterialItemView
 	Synonyms    string
 	Refusals    string // the refusal reasons as the form edits them, one "code = 理由" a line
-	Prompts     map[string]string
+	Prompts     []adminPrompt
 	// Secret is a new token's secret, shown on this page only.
 	Secret string
 	// Scopes are what a new token can be given; a fresh form checks auth.DefaultScopes.
@@ -105,6 +107,13 @@ func scopeOptions(form url.Values) []scopeOption {
 	return out
 }
 
+// adminPrompt is one prompt's row on the settings page: its text as the form edits it.
+type adminPrompt struct {
+	ivr.PromptText
+	Field string // the form field: "prompt." + name
+	By    string // who reworded it, in words
+}
+
 type adminCategory struct {
 	tickets.CategoryView
 	Depth      int
@@ -128,6 +137,8 @@ var adminFlashes = map[string]string{
 	"department_saved": "单位已保存。", "category_saved": "类别已保存。", "template_saved": "短信模板已保存。",
 	"item_saved": "事项已保存。", "item_deleted": "事项已删除。", "synonyms_saved": "同义词已保存。",
 	"refusals_saved": "不予受理理由已保存。",
+	"prompts_saved":  "语音提示文本已保存。来电者要等音频重新生成并安装后才能听到新文本：请在服务器上用与服务相同的配置运行 rexian prompts，再把生成的文件复制到每台 Asterisk 的声音目录（见 deploy/asterisk/README.md）。",
+	"prompts_same":   "语音提示文本没有改动。",
 }
 
 func init() {
@@ -209,7 +220,9 @@ func (h *Handler) renderAdmin(c *gin.Context, status int, b base, section string
 			}
 		}
 	case "settings":
-		page.Prompts = h.opts.IVR.Settings.Prompts
+		if page.Prompts, err = h.adminPrompts(ctx, page.Dir, form); err != nil {
+			break
+		}
 		var rs []tickets.RefusalReason
 		rs, err = h.opts.Tickets.RefusalReasons(ctx)
 		page.Refusals = tickets.FormatRefusalReasons(rs)
@@ -545,4 +558,58 @@ func (h *Handler) saveRefusalReasons(c *gin.Context) {
 	}
 	h.audit(c, "", "save_refusal_reasons", "refusal_reasons", "reasons", len(rs))
 	redirect(c, "/console/admin/settings", "refusals_saved")
+}
+
+// adminPrompts are the prompt rows of the settings page, with what form holds when it
+// failed. Without the prompt texts (an instance built without them) the section is empty.
+func (h *Handler) adminPrompts(ctx context.Context, dir *directory, form url.Values) ([]adminPrompt, error) {
+	if h.opts.IVR.Prompts == nil {
+		return nil, nil
+	}
+	list, err := h.opts.IVR.Prompts.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminPrompt, len(list))
+	var actors []*string
+	for i, p := range list {
+		out[i] = adminPrompt{PromptText: p, Field: "prompt." + p.Name, By: p.UpdatedBy}
+		if form != nil && form.Has(out[i].Field) {
+			out[i].Text = form.Get(out[i].Field)
+		}
+		if p.Saved {
+			actors = append(actors, &out[i].By)
+		}
+	}
+	if err := h.nameAll(ctx, actors, dir); err != nil {
+		h.log.WarnContext(ctx, "name the prompts' editors", "err", err)
+	}
+	return out, nil
+}
+
+// savePrompts rewords the prompts whose text the form changed, through the same service
+// call and checks as PUT /api/v1/ivr/prompts, which records the change in the audit log.
+// The page then says what must follow before callers hear it.
+func (h *Handler) savePrompts(c *gin.Context) {
+	if h.opts.IVR.Prompts == nil {
+		h.adminFailed(c, "不予受理理由与语音提示", "settings", api.Errorf(api.ErrUnavailable, "prompts_off", "语音提示文本在本实例上不可用。"))
+		return
+	}
+	texts := map[string]string{}
+	for k, v := range c.Request.PostForm {
+		if name, ok := strings.CutPrefix(k, "prompt."); ok && len(v) > 0 {
+			texts[name] = v[0]
+		}
+	}
+	_, changed, err := h.opts.IVR.Prompts.Save(c.Request.Context(), auth.Current(c), texts)
+	if err != nil {
+		h.adminFailed(c, "不予受理理由与语音提示", "settings", err)
+		return
+	}
+	if len(changed) == 0 {
+		redirect(c, "/console/admin/settings#prompts", "prompts_same")
+		return
+	}
+	h.audit(c, "", "save_prompt_texts", "prompt_texts", "prompts", strings.Join(changed, ","))
+	redirect(c, "/console/admin/settings", "prompts_saved")
 }

@@ -19,9 +19,11 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/dashboards/dashtest"
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/database/dbtest"
+	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -51,6 +53,11 @@ func TestSpeed(t *testing.T) {
 	// As in production: the desk page reads the operator's last call, and the supervisor
 	// page links to the dashboards.
 	f.h.opts.IVR.DB = f.env.DB
+	prompts, err := ivr.NewPrompts(f.env.DB, config.DefaultIVR().Prompts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.opts.IVR.Prompts = prompts // the settings page lists them
 	f.h.opts.Dashboards = true
 	if u, err := url.Parse(f.env.URL); err == nil {
 		schema := u.Query().Get("search_path")

@@ -76,6 +76,8 @@ type domains struct {
 	// instance's view of the live telephone picture.
 	ivr     *ivr.Controller
 	ivrLive *ivr.Live
+	// prompts are the prompt texts, as configured or as an administrator reworded them.
+	prompts *ivr.Prompts
 	// stopping is closed when the HTTP server begins to shut down (long-lived streams
 	// end then); stop closes it once.
 	stopping chan struct{}
@@ -197,6 +199,9 @@ func newDomains(ctx context.Context, cfg config.Config, log *slog.Logger, db *go
 	if err := d.newIVR(cfg); err != nil {
 		return nil, err
 	}
+	if d.prompts, err = ivr.NewPrompts(db, cfg.IVR.Prompts, auditLog); err != nil {
+		return nil, err
+	}
 	if d.mailbox, err = newMailbox(cfg, log, store); err != nil {
 		return nil, err
 	}
@@ -290,7 +295,7 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	callback.NewHandler(d.callback, d.log.With("component", "callback")).Routes(v1)
 	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).Routes(v1)
 	ivr.NewHandler(ivr.HandlerOptions{
-		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR,
+		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR, Prompts: d.prompts,
 		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
 	}).Routes(v1)
 }
@@ -505,7 +510,7 @@ func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read, ReadCallback: d.callback.ReadingFrom(d.read),
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
-			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR,
+			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR, Prompts: d.prompts,
 			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
 		},
 	})

@@ -256,6 +256,11 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 		rs[1].(map[string]any)["code"] != "civil_dispute" {
 		t.Errorf("PUT /refusal-reasons answered %v, want the example's two reasons", rs)
 	}
+	// The example rewords one prompt; the answer says so and what must follow.
+	if pr := send("admin", "PUT", "/ivr/prompts", "PUT /ivr/prompts", nil, nil); fmt.Sprint(pr["changed"]) != "[welcome-mayor]" ||
+		!strings.Contains(fmt.Sprint(pr["next"]), "rexian prompts") {
+		t.Errorf("PUT /ivr/prompts answered changed %v, next %v; want welcome-mayor and the step after", pr["changed"], pr["next"])
+	}
 	send("operator", "POST", "/sms/materials-notices", "POST /sms/materials-notices", nil, nil)
 	notice := send("integrator", "POST", "/notices/application-confirmations", "POST /notices/application-confirmations", nil, nil)
 	if m, _ := notice["message"].(map[string]any); m == nil || m["status"] != "queued" {

@@ -14,7 +14,7 @@ import (
 
 func (c *cli) promptsCommand() *cobra.Command {
 	var out, formats, voice string
-	var departments, force bool
+	var departments, force, configuredOnly bool
 	var speed int
 	cmd := &cobra.Command{
 		Use:   "prompts [--out DIR] [--departments]",
@@ -27,6 +27,10 @@ department's name from the database as dept-<code>, which the progress lookup pl
 With a Chinese language (ivr.language zh) it also renders Mandarin digits into
 DIR/digits/, which Asterisk's digits: and number: playback need and Asterisk does not
 ship.
+
+Texts an administrator reworded on /console/admin/settings (or with PUT
+/api/v1/ivr/prompts) are read from the database and replace the configured ones;
+--configured-only renders the configuration alone, without a database.
 
 Prompts whose text and settings did not change since the last run are skipped, so it is
 cheap to run on every deployment. Copy the folder to Asterisk's sounds folder under the
@@ -45,6 +49,11 @@ and DIR/digits to /var/lib/asterisk/sounds/zh/digits/ (see deploy/asterisk/READM
 			texts, err := prompt.Merge(cfg.IVR.Prompts, prompt.DialplanTexts())
 			if err != nil {
 				return fmt.Errorf("ivr.prompts: %w", err)
+			}
+			if !configuredOnly {
+				if texts, err = c.savedPromptTexts(cmd, texts); err != nil {
+					return err
+				}
 			}
 			if departments {
 				depts, err := c.departmentTexts(cmd)
@@ -80,10 +89,41 @@ and DIR/digits to /var/lib/asterisk/sounds/zh/digits/ (see deploy/asterisk/READM
 	f.StringVar(&out, "out", "", "output folder (default <data_dir>/prompts)")
 	f.BoolVar(&departments, "departments", false, "also render department names from the database (dept-<code>)")
 	f.BoolVar(&force, "force", false, "render every prompt, even those up to date")
+	f.BoolVar(&configuredOnly, "configured-only", false, "render the configuration's texts, without reading those reworded on the admin page from the database")
 	f.StringVar(&formats, "formats", "wav", "audio formats, comma-separated: wav (always), alaw, ulaw, sln, gsm")
 	f.StringVar(&voice, "voice", prompt.DefaultVoice, "espeak-ng voice (yue for Cantonese)")
 	f.IntVar(&speed, "speed", 0, "speaking speed in words per minute (default espeak-ng's, 175)")
 	return cmd
+}
+
+// savedPromptTexts lays the texts an administrator reworded over texts. A database that
+// has never been migrated has none.
+func (c *cli) savedPromptTexts(cmd *cobra.Command, texts map[string]string) (map[string]string, error) {
+	err := c.withDomains(cmd, func(ctx context.Context, log *slog.Logger, d *domains) error {
+		if !d.db.Migrator().HasTable("ivr_prompt_texts") {
+			log.Info("no reworded prompt texts: the database is not migrated; rendering the configured texts")
+			return nil
+		}
+		list, err := d.prompts.List(ctx)
+		if err != nil {
+			return err
+		}
+		var reworded []string
+		for _, p := range list {
+			if p.Saved {
+				texts[p.Name] = p.Text
+				reworded = append(reworded, p.Name)
+			}
+		}
+		if len(reworded) > 0 {
+			fmt.Fprintf(c.stdout, "reworded on the admin page: %s\n", strings.Join(reworded, " "))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the prompt texts saved by the administrator (--configured-only renders without them): %w", err)
+	}
+	return texts, nil
 }
 
 // departmentTexts reads the department directory and returns its prompt texts. A

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/database/dbtest"
+	"github.com/rexian/rexian/ivr"
 )
 
 // requireAudioTools skips (or fails under REXIAN_TEST_REQUIRE_SERVICES=1) when the
@@ -77,6 +82,34 @@ func TestPromptsRendersConfigDialplanAndDepartments(t *testing.T) {
 	code, stdout, stderr = runCLI(t, env, "", "prompts", "--out", out, "--config", file)
 	if code != exitOK || !strings.Contains(stdout, "rendered: welcome-mayor\n") || !strings.Contains(stdout, ": 1 rendered, ") {
 		t.Errorf("after changing one text: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// A text the administrator reworded (saved in the database) replaces the configured
+	// one; --configured-only leaves it out.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := testConfig(t, env)
+	db, err := openDatabase(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts, err := ivr.NewPrompts(db, cfg.IVR.Prompts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := prompts.Save(ctx, &auth.Principal{Name: "adm", Role: auth.RoleAdmin}, map[string]string{"menu-main": "咨询请按1，投诉请按2。"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := database.Close(db); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, env, "", "prompts", "--out", out)
+	if code != exitOK || !strings.Contains(stdout, "reworded on the admin page: menu-main\n") || !regexp.MustCompile(`rendered: .*menu-main`).MatchString(stdout) {
+		t.Errorf("after a rewording on the admin page: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, env, "", "prompts", "--out", out, "--configured-only")
+	if code != exitOK || strings.Contains(stdout, "reworded") || !strings.Contains(stdout, "rendered: menu-main\n") {
+		t.Errorf("--configured-only: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 
