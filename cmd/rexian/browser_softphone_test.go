@@ -150,37 +150,15 @@ func soxRMS(t *testing.T, file string, effects ...string) float64 {
 // from the queue offering the call to the operator until the browser rings.
 func TestAsteriskBrowserPhone(t *testing.T) {
 	artifacts := browserArtifacts(t, "browser-softphone")
-	if _, err := exec.LookPath("sox"); err != nil {
-		t.Skip("sox is needed to check the recording: apt-get install sox")
-	}
 	calls := 1
 	if n, err := strconv.Atoi(os.Getenv("REXIAN_TEST_SOFTPHONE_CALLS")); err == nil && n > 1 {
 		calls = n
 	}
-	tel := startAsterisk(t, asterisktest.Options{})
-	tel.env = append(tel.env, "REXIAN_ARI_SOFTPHONE_WS=ws"+strings.TrimPrefix(tel.ast.ARIURL(), "http")+"/ws")
-	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+time.Duration(calls)*10*time.Second)
 	defer cancel()
-	tone := filepath.Join(t.TempDir(), "operator.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", tone, "synth", "120", "sine", "1000", "vol", "0.5").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v\n%s", err, out)
-	}
 	step := 0
+	tel, op, tone := browserPhoneReady(t, ctx, artifacts, &step)
 	base := tel.r.base
-
-	op := phoneBrowser(t, ctx, "operator", artifacts, &step, tone, false)
-	op.login(base, "operator1")
-	op.joinWithBrowserPhone(base)
-	if got := tel.agentPhone(t, "operator1"); !strings.HasPrefix(got, "PJSIP/webrtc-") {
-		t.Fatalf("operator1 joined with %q, want the browser phone", got)
-	}
-	op.phoneIs("已注册", 20*time.Second)
-	eventually(t, "operator1 made ready by the registration", func() bool {
-		a, ok := tel.agent(t, "operator1")
-		return ok && a.State == ivr.AgentReady
-	})
-	op.shot("registered")
 
 	var latencies []time.Duration
 	for i := range calls {
@@ -246,7 +224,7 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 			checkBothSides(t, tel, rec)
 		}
 		// The next call is offered once the operator is ready again (after wrap-up).
-		eventually(t, "operator1 ready again", func() bool {
+		eventually(t, "operator1 ready after the call", func() bool {
 			a, ok := tel.agent(t, "operator1")
 			if ok && a.State == ivr.AgentWrapUp {
 				op.eval(`(document.getElementById("ready-form").requestSubmit(), true)`)
@@ -303,6 +281,92 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 	}
 	if errs := tel.ast.Errors(); len(errs) > 0 {
 		t.Errorf("Asterisk logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// browserPhoneReady starts Asterisk and rexian with the browser phone, and operator1's
+// Chromium (whose microphone plays the returned tone file) logged in and joined with the
+// browser phone, registered and ready.
+func browserPhoneReady(t *testing.T, ctx context.Context, artifacts string, step *int) (*telephony, *browser, string) {
+	t.Helper()
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox is needed for the operator's voice and to check the recording: apt-get install sox")
+	}
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.env = append(tel.env, "REXIAN_ARI_SOFTPHONE_WS=ws"+strings.TrimPrefix(tel.ast.ARIURL(), "http")+"/ws")
+	tel.start(t, nil)
+	tone := filepath.Join(t.TempDir(), "operator.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", tone, "synth", "120", "sine", "1000", "vol", "0.5").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v\n%s", err, out)
+	}
+	op := phoneBrowser(t, ctx, "operator", artifacts, step, tone, false)
+	op.login(tel.r.base, "operator1")
+	op.joinWithBrowserPhone(tel.r.base)
+	if got := tel.agentPhone(t, "operator1"); !strings.HasPrefix(got, "PJSIP/webrtc-") {
+		t.Fatalf("operator1 joined with %q, want the browser phone", got)
+	}
+	op.phoneIs("已注册", 20*time.Second)
+	tel.waitReady(t, "operator1")
+	op.shot("registered")
+	return tel, op, tone
+}
+
+func (tel *telephony) waitReady(t *testing.T, user string) {
+	t.Helper()
+	eventually(t, user+" ready in the queue", func() bool {
+		a, ok := tel.agent(t, user)
+		return ok && a.State == ivr.AgentReady
+	})
+}
+
+// TestAsteriskBrowserPhoneAsteriskRestart: Asterisk restarts while the operator talks
+// on the browser phone. The page says the connection dropped and the call ended; it
+// reconnects by itself, finds its endpoint gone (Asterisk keeps it in memory), asks
+// rexian again, registers, and the operator is ready for the next caller, who is
+// answered on the browser.
+func TestAsteriskBrowserPhoneAsteriskRestart(t *testing.T) {
+	artifacts := browserArtifacts(t, "browser-softphone-restart")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	step := 0
+	tel, op, _ := browserPhoneReady(t, ctx, artifacts, &step)
+	citizen := make(chan asterisktest.Result, 1)
+	go func() {
+		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(30 * time.Second),
+		}, AwaitHangup: 30 * time.Second}, "13600136000")
+	}()
+	op.phoneIs("来电", 30*time.Second)
+	op.do("answer", chromedp.Click(chromedp.ID("sp-answer")))
+	op.phoneIs("通话中", 10*time.Second)
+	if err := tel.ast.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-citizen // hung up by the restart, however SIPp reports it
+	op.until("the page says the connection dropped", `document.getElementById("sp-status").textContent !== "通话中" && document.getElementById("sp-message").textContent.includes("中断")`, 30*time.Second)
+	op.shot("asterisk-restarted")
+	op.phoneIs("已注册", 90*time.Second)
+	op.shot("registered-again")
+	if err := tel.ast.WaitApp(ctx, "hotline"); err != nil {
+		t.Fatal(err)
+	}
+	tel.waitReady(t, "operator1")
+
+	// The next caller reaches the operator on the browser phone.
+	go func() {
+		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(3 * time.Second),
+		}}, "13600136001")
+	}()
+	op.phoneIs("来电", 30*time.Second)
+	op.do("answer", chromedp.Click(chromedp.ID("sp-answer")))
+	op.phoneIs("通话中", 10*time.Second)
+	if res := <-citizen; res.Err != nil {
+		t.Fatalf("second citizen: %v\n%s", res.Err, res.Output)
+	}
+	op.phoneIs("已注册", 10*time.Second)
+	if rec := tel.ended(t, "13600136001", nil); rec.Outcome != ivr.OutcomeAnswered || rec.Operator != "operator1" {
+		t.Errorf("call after the restart: %+v; want answered by operator1", rec)
 	}
 }
 

@@ -592,3 +592,25 @@ func (a *Asterisk) CPU() (time.Duration, error) {
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticks, nil
 }
+
+// Restart restarts Asterisk in place (core restart now: every call is hung up, the
+// WebSocket connections drop, what sorcery keeps in memory is lost) and waits until its
+// ARI answers again.
+func (a *Asterisk) Restart(ctx context.Context) error {
+	old := a.pid()
+	if _, err := a.CLI(ctx, "core restart now"); err != nil {
+		return err
+	}
+	for a.pid() == old || a.pid() == 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("asterisktest: Asterisk did not restart: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := a.waitARI(ctx); err != nil {
+		return err
+	}
+	_, err := a.CLI(ctx, "core set verbose 3")
+	return err
+}

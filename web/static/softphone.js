@@ -23,9 +23,8 @@
   var LOCK = "rexian-softphone";
   var ua = null, session = null, mic = null, registered = false, stopped = false;
   var retryDelay = 2000, retryTimer = null, release = null, ringer = null;
-  // waitingReady: the operator was joined paused because the phone was not reachable
-  // yet; the first registration makes them ready. A pause the operator chose is theirs.
-  var waitingReady = root.getAttribute("data-state") === "paused" && root.getAttribute("data-reason") === "unreachable";
+  // dropped: the WebSocket went down since the last registration.
+  var dropped = false;
   var bc = window.BroadcastChannel ? new BroadcastChannel(LOCK) : null;
 
   function status(text) {
@@ -62,6 +61,20 @@
     if (state === "paused") { f.reason = "unreachable"; }
     return post("/console/queue/state", f).catch(function () {});
   }
+  // readyIfUnreachable makes the operator ready once the phone is registered, when they
+  // are not ready only because the phone could not be rung (joined before registering,
+  // or the queue failed to ring it while Asterisk was away). A pause the operator chose
+  // is theirs to end.
+  function readyIfUnreachable() {
+    var me = document.getElementById("my-state");
+    var user = me && me.getAttribute("data-user");
+    fetch("/api/v1/ivr/live", {credentials: "same-origin", headers: {Accept: "application/json"}}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (s) {
+      var a = s && (s.agents || []).filter(function (x) { return x.user === user; })[0];
+      if (a && a.state === "paused" && a.reason === "unreachable") { setState("ready"); }
+    }).catch(function () {});
+  }
 
   // credentials asks rexian for this session's endpoint; rexian creates it again on
   // Asterisk when it was lost.
@@ -95,21 +108,26 @@
         connection_recovery_min_interval: 2, connection_recovery_max_interval: 30,
         user_agent: "rexian console"
       });
-      ua.on("connected", function () { if (!registered) { message(""); } });
       ua.on("disconnected", function () {
+        var inCall = !!session;
         registered = false;
+        dropped = true;
+        if (session) {
+          // Its media and dialog went with the server: end it here too.
+          var s = session;
+          finished(null);
+          try { s.terminate(); } catch (e) { /* already over */ }
+        }
         status("未注册");
-        message(session ? "与电话服务器的连接中断：通话可能已断开。正在重连…" : "与电话服务器的连接中断，正在重连…（此期间不会接到来电）");
+        message("与电话服务器的连接中断" + (inCall ? "，本通电话已结束" : "") + "。正在重连…（此期间不会接到来电）");
       });
       ua.on("registered", function () {
         registered = true;
         retryDelay = 2000;
         status(session ? (session.isEstablished() ? "通话中" : "来电") : "已注册");
-        message("");
-        if (waitingReady) {
-          waitingReady = false;
-          setState("ready");
-        }
+        message(dropped ? "与电话服务器的连接曾中断，现已重新注册。" : "");
+        dropped = false;
+        readyIfUnreachable();
       });
       ua.on("unregistered", function () { registered = false; if (!session) { status("未注册"); } });
       ua.on("registrationFailed", function (e) {
@@ -165,7 +183,8 @@
     session = s;
     root.setAttribute("data-rang-at", String(Date.now()));
     var who = s.remote_identity;
-    callerEl.textContent = "来电：" + ((who && (who.display_name || who.uri.user)) || "未知号码");
+    var name = who && who.display_name, number = who && who.uri && who.uri.user;
+    callerEl.textContent = "来电：" + ([name, number].filter(Boolean).join(" ") || "未知号码");
     callerEl.hidden = false;
     status("来电");
     message("");
@@ -177,8 +196,9 @@
     });
     s.on("accepted", function () { ring(false); status("通话中"); controls(); });
     s.on("confirmed", function () { status("通话中"); controls(); });
-    s.on("ended", function () { finished(""); });
+    s.on("ended", function () { if (s === session) { finished(""); } });
     s.on("failed", function (e) {
+      if (s !== session) { return; }
       var C = JsSIP.C.causes;
       finished(e.cause === C.CANCELED ? "来电已被对方挂断或转给其他话务员。" : e.cause === C.REJECTED || e.cause === C.BUSY ? "" : "通话未能接通（" + e.cause + "）。");
     });
@@ -186,7 +206,9 @@
     answerBtn.focus();
   }
 
+  // finished clears the call; text, when not null, replaces the message line.
   function finished(text) {
+    if (!session) { return; }
     ring(false);
     session = null;
     audio.srcObject = null;
@@ -194,7 +216,7 @@
     muteBtn.setAttribute("aria-pressed", "false");
     muteBtn.textContent = "静音";
     status(registered ? "已注册" : "未注册");
-    if (text) { message(text); }
+    if (text !== null) { message(text); }
     controls();
   }
 
@@ -208,7 +230,7 @@
     }
   });
   hangupBtn.addEventListener("click", function () {
-    if (session) { try { session.terminate(); } catch (e) { finished(""); } }
+    if (session) { var s = session; try { s.terminate(); } catch (e) { finished(""); } }
   });
   muteBtn.addEventListener("click", function () {
     if (!session || !session.isEstablished()) { return; }
@@ -232,12 +254,11 @@
 
   // The page holds the phone: desk forms go through fetch, other pages open in a new
   // tab, and leaving during a call asks first.
-  document.querySelectorAll("#ready-form, #pause-form").forEach(function (f) {
+  document.querySelectorAll("form[action='/console/queue/state']").forEach(function (f) {
     f.addEventListener("submit", function (e) {
       e.preventDefault();
       var fields = {};
       new FormData(f).forEach(function (v, k) { fields[k] = v; });
-      waitingReady = false;
       post(f.action, fields);
     });
   });
