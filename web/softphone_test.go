@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/softphone"
+)
+
+// TestBrowserPhoneOff: without ari.softphone_ws the desk offers no browser phone, and
+// asking for one anyway gets a clear answer.
+func TestBrowserPhoneOff(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	csrf := c.login("op")
+	_, desk := c.do("GET", "/console/desk", nil)
+	if strings.Contains(desk, `id="device-browser"`) {
+		t.Error("the desk offers the browser phone without ari.softphone_ws")
+	}
+	resp, body := c.do("POST", "/console/softphone/credentials", url.Values{"csrf_token": {csrf}})
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "未启用浏览器电话") {
+		t.Errorf("credentials without a browser phone: %d %s", resp.StatusCode, body)
+	}
+	_, page := c.do("POST", "/console/queue/join", url.Values{"csrf_token": {csrf}, "device": {"browser"}})
+	if !strings.Contains(page, "未启用浏览器电话") {
+		t.Errorf("joining with the browser phone when there is none does not say so:\n%s", page)
+	}
+}
+
+// TestBrowserPhoneCSP: with the browser phone the pages may connect to its WebSocket
+// origin and nowhere else; the desk offers the choice.
+func TestBrowserPhoneCSP(t *testing.T) {
+	f := newFixture(t)
+	store, err := live.Open(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	iss, err := softphone.New(softphone.Options{Nodes: []string{"http://127.0.0.1:1"}, WS: "wss://pbx.example:8089/ws", Live: store,
+		Alive: func(context.Context, string) (bool, error) { return true, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.opts.Softphone = iss
+	c := f.client()
+	c.login("op")
+	resp, desk := c.do("GET", "/console/desk", nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "connect-src 'self' wss://pbx.example:8089;") {
+		t.Errorf("Content-Security-Policy %q; want connect-src 'self' wss://pbx.example:8089", csp)
+	}
+	if !strings.Contains(desk, `id="device-browser"`) {
+		t.Error("the desk does not offer the browser phone")
+	}
+}
