@@ -11,6 +11,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 )
@@ -58,7 +59,7 @@ func (s *Service) Answer(ctx context.Context, from, text string, at time.Time) (
 	// A survey whose SMS is queued but not yet known to be accepted still takes a reply:
 	// the gateway may have sent it a moment before this pass learnt of it.
 	var cands []Survey
-	if err := s.db.WithContext(ctx).Where("phone = ? AND (sent_at IS NOT NULL OR sms_queued_at IS NOT NULL)", from).
+	if err := s.db.WithContext(ctx).Where(pii.Is(s.db, "phone", "phone_idx", from)).Where("sent_at IS NOT NULL OR sms_queued_at IS NOT NULL").
 		Order("id DESC").Limit(10).Find(&cands).Error; err != nil {
 		return false, fmt.Errorf("callback: find surveys of %s: %w", phone.Mask(from), err)
 	}

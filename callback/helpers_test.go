@@ -15,6 +15,7 @@ import (
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 )
@@ -274,7 +275,7 @@ func (e *env) inbound(from, text string) sms.InboundMessage {
 		e.t.Fatal(err)
 	}
 	var m sms.InboundMessage
-	if err := e.db.Where("\"from\" = ?", from).Order("id DESC").First(&m).Error; err != nil {
+	if err := e.db.Where(pii.Is(e.db, "from", "from_idx", from)).Order("id DESC").First(&m).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	return m

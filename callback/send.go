@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 )
@@ -50,6 +51,13 @@ func (s *Service) SendOnce(ctx context.Context) (int, error) {
 		}
 		if len(due) == 0 {
 			return total, nil
+		}
+		// Read with SQL of its own: the numbers are opened here.
+		keys := pii.Keys(s.db)
+		for i := range due {
+			if due[i].Phone, err = keys.Open(due[i].Phone); err != nil {
+				return total, fmt.Errorf("callback: send: survey %d: %w", due[i].ID, err)
+			}
 		}
 		n, err := s.send(ctx, due, now)
 		total += n

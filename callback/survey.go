@@ -1,11 +1,13 @@
 package callback
 
 import (
+	"context"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
 )
 
 // Status is where a survey stands.
@@ -100,9 +102,12 @@ type Survey struct {
 	// so that the dashboards break surveys down without reading the tickets.
 	TicketChannel string `gorm:"size:16;not null;default:''"`
 	DistrictID    *uint
-	Phone         string `gorm:"size:32;not null;index:idx_callback_surveys_phone,priority:1"`
-	PhoneKind     string `gorm:"size:16;not null"`
-	Status        Status `gorm:"size:16;not null;index:idx_callback_surveys_due,priority:1"`
+	// Phone is sealed at rest when personal-data keys are configured (package pii) and
+	// found through PhoneIndex.
+	Phone      string `gorm:"not null;pii"`
+	PhoneIndex string `gorm:"column:phone_idx;size:64;not null;default:'';index;blindindex:phone"`
+	PhoneKind  string `gorm:"size:16;not null"`
+	Status     Status `gorm:"size:16;not null;index:idx_callback_surveys_due,priority:1"`
 	// DueAt is when the next step (the SMS, the next call) may happen.
 	DueAt time.Time `gorm:"not null;index:idx_callback_surveys_due,priority:2"`
 	Note  string    `gorm:"size:64"` // why skipped or on the manual list
@@ -181,7 +186,15 @@ func Migrations() []*database.Migration {
 			return tx.Exec(`UPDATE callback_surveys SET sms_queued_at = sent_at WHERE sent_at IS NOT NULL`).Error
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropColumn(&surveyV3{}, "sms_queued_at") },
+	}, {
+		ID:      "20261207_44_callback_surveys_personal_data",
+		Migrate: func(tx *gorm.DB) error { return pii.Migrate(tx, "callback_surveys", []string{"phone"}, "phone_idx") },
 	}}
+}
+
+// PersonalData names the surveys' personal data, for `rexian keys rotate`.
+func PersonalData() []pii.Table {
+	return []pii.Table{{Name: "callback_surveys", Key: "id", Sealed: []string{"phone"}, Index: map[string]string{"phone_idx": "phone"}}}
 }
 
 // surveyV3 is the column the SMS-queued step adds.
@@ -258,3 +271,10 @@ type cursorV1 struct {
 }
 
 func (cursorV1) TableName() string { return "callback_cursors" }
+
+// EraseNumber empties the number tel (national format) in the finished surveys of it,
+// for a citizen's deletion request; the results stay for the figures. It returns how
+// many surveys it changed.
+func EraseNumber(ctx context.Context, db *gorm.DB, tel string) (int64, error) {
+	return pii.Erase(ctx, db, "callback_surveys", "phone", "phone_idx", tel, "status IN ?", []Status{StatusDone, StatusSkipped})
+}

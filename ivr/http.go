@@ -19,6 +19,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/pii"
 )
 
 // Handler serves the telephone API: operators' queue log-in and state, the live picture
@@ -350,7 +351,11 @@ func callsQuery(ctx context.Context, db *gorm.DB, loc *time.Location, query url.
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"caller", "operator", "ticket_number"} {
+	if v := query.Get("caller"); v != "" {
+		// Sealed at rest: found through its blind index.
+		q = q.Where(pii.Is(db, "caller", "caller_idx", v))
+	}
+	for _, k := range []string{"operator", "ticket_number"} {
 		key := k
 		if k == "ticket_number" {
 			key = "ticket"

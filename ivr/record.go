@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
 )
 
 // Outcome is how a call ended, for the call record and the supervisors' rates.
@@ -33,9 +34,12 @@ type Record struct {
 	ID        uint64 `gorm:"primaryKey" json:"id"`
 	Node      string `gorm:"size:64;not null" json:"node"`
 	ChannelID string `gorm:"size:64;not null;index" json:"channel_id"`
-	Caller    string `gorm:"size:32;not null;index" json:"caller"`
-	Dialled   string `gorm:"size:32;not null" json:"dialled"`
-	Hotline   string `gorm:"size:32;not null;index" json:"hotline"`
+	// Caller is the caller's number, sealed at rest when personal-data keys are
+	// configured (package pii) and found through CallerIndex.
+	Caller      string `gorm:"not null;pii" json:"caller"`
+	CallerIndex string `gorm:"column:caller_idx;size:64;not null;default:'';index;blindindex:caller" json:"-"`
+	Dialled     string `gorm:"size:32;not null" json:"dialled"`
+	Hotline     string `gorm:"size:32;not null;index" json:"hotline"`
 	// Direction is inbound, or callback for a virtual-hold call back to the citizen.
 	Direction string `gorm:"size:16;not null" json:"direction"`
 	Topic     string `gorm:"size:32" json:"topic,omitempty"`
@@ -162,7 +166,15 @@ func Migrations() []*database.Migration {
 	}, spellsMigration(), {
 		ID:      "20261207_50_ivr_prompt_texts",
 		Migrate: migratePrompts, Rollback: rollbackPrompts,
+	}, {
+		ID:      "20261207_42_ivr_calls_personal_data",
+		Migrate: func(tx *gorm.DB) error { return pii.Migrate(tx, "ivr_calls", []string{"caller"}, "caller_idx") },
 	}}
+}
+
+// PersonalData names the call records' personal data, for `rexian keys rotate`.
+func PersonalData() []pii.Table {
+	return []pii.Table{{Name: "ivr_calls", Key: "id", Sealed: []string{"caller"}, Index: map[string]string{"caller_idx": "caller"}}}
 }
 
 // recountInTarget sets in_target of the answered calls from their queue entry, a batch of
@@ -264,4 +276,11 @@ func (r records) save(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("save call record %d: %w", rec.ID, err)
 	}
 	return nil
+}
+
+// EraseCaller empties the caller's number tel (national format) in the records of their
+// finished calls, for a citizen's deletion request; the calls stay for the figures. It
+// returns how many records it changed.
+func EraseCaller(ctx context.Context, db *gorm.DB, tel string) (int64, error) {
+	return pii.Erase(ctx, db, "ivr_calls", "caller", "caller_idx", tel, "ended_at IS NOT NULL")
 }

@@ -101,7 +101,12 @@ func (p *Plugin) seal(db *gorm.DB) {
 		for idx, src := range t.blind {
 			v, _ := src.ValueOf(ctx, rv)
 			if s, ok := v.(string); ok {
-				if err := idx.Set(ctx, rv, p.keys.Index(s)); err != nil {
+				// A value copied sealed from another row is indexed by what it holds.
+				plain, err := p.keys.Open(s)
+				if err != nil {
+					return err
+				}
+				if err := idx.Set(ctx, rv, p.keys.Index(plain)); err != nil {
 					return err
 				}
 			}
@@ -128,9 +133,12 @@ func (p *Plugin) sealMap(db *gorm.DB, t tagged, m map[string]any) {
 	for idx, src := range t.blind {
 		for _, key := range []string{src.DBName, src.Name} {
 			if s, ok := m[key].(string); ok {
-				if _, done := IsSealed(s); !done {
-					m[idx.DBName] = p.keys.Index(s)
+				plain, err := p.keys.Open(s)
+				if err != nil {
+					db.AddError(err)
+					return
 				}
+				m[idx.DBName] = p.keys.Index(plain)
 			}
 		}
 	}

@@ -91,12 +91,15 @@ var finalPart = []PartStatus{PartDelivered, PartFailed}
 // Message is one SMS to one recipient: a row before it is sent, so that a crash loses
 // nothing. Its parts are rows of their own.
 type Message struct {
-	ID        uint64 `gorm:"primaryKey"`
-	Kind      Kind   `gorm:"size:24;not null"`
-	Recipient string `gorm:"size:20;not null;index"` // national mobile number
-	Text      string `gorm:"type:text;not null"`     // signature included, as sent
-	Template  string `gorm:"size:64"`
-	Variables string `gorm:"type:text"` // JSON object
+	ID   uint64 `gorm:"primaryKey"`
+	Kind Kind   `gorm:"size:24;not null"`
+	// Recipient is the national mobile number, sealed at rest when personal-data keys
+	// are configured (package pii) and found through RecipientIndex.
+	Recipient      string `gorm:"not null;pii"`
+	RecipientIndex string `gorm:"column:recipient_idx;size:64;not null;default:'';index;blindindex:recipient"`
+	Text           string `gorm:"type:text;not null"` // signature included, as sent
+	Template       string `gorm:"size:64"`
+	Variables      string `gorm:"type:text"` // JSON object
 	// IdempotencyKey makes a second enqueue of the same message return the first.
 	IdempotencyKey string    `gorm:"size:160;not null;uniqueIndex"`
 	Status         Status    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1;index:idx_sms_messages_expiry,priority:1"`
@@ -169,9 +172,11 @@ type InboundMessage struct {
 	// GatewayRef is the gateway's id when it gives one, so that a callback repeated by the
 	// gateway is stored once. NULL when absent: NULLs never collide.
 	GatewayRef *string `gorm:"size:64;uniqueIndex"`
-	From       string  `gorm:"size:32;not null;index"` // national format when it parses
-	To         string  `gorm:"size:32"`
-	Text       string  `gorm:"type:text;not null"`
+	// From is in national format when it parses; sealed at rest like Message.Recipient.
+	From       string `gorm:"not null;pii"`
+	FromIndex  string `gorm:"column:from_idx;size:64;not null;default:'';index;blindindex:from"`
+	To         string `gorm:"size:32"`
+	Text       string `gorm:"type:text;not null"`
 	ReceivedAt time.Time
 	// Route is what the text was taken for; RouteError why routing failed.
 	Route        Route  `gorm:"size:16;not null;index"`

@@ -1,12 +1,14 @@
 package sms
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
 )
 
 // Migrations returns the outbox's versioned schema steps. Each step creates tables from
@@ -17,6 +19,21 @@ func Migrations() []*database.Migration {
 		{ID: "20261126_20_sms_init", Migrate: migrateInit},
 		{ID: "20261126_80_sms_material_item_elements", Migrate: migrateItemElements, Rollback: rollbackItemElements},
 		{ID: "20261206_50_sms_synonyms", Migrate: migrateSynonyms, Rollback: rollbackSynonyms},
+		{ID: "20261207_43_sms_personal_data", Migrate: func(tx *gorm.DB) error {
+			if err := pii.Migrate(tx, "sms_messages", []string{"recipient"}, "recipient_idx"); err != nil {
+				return err
+			}
+			return pii.Migrate(tx, "sms_inbound", []string{"from"}, "from_idx")
+		}},
+	}
+}
+
+// PersonalData names the outbox's and inbox's personal data, for `rexian keys rotate`.
+// The numbers of opt-outs and conversations are their tables' keys and stay plain.
+func PersonalData() []pii.Table {
+	return []pii.Table{
+		{Name: "sms_messages", Key: "id", Sealed: []string{"recipient"}, Index: map[string]string{"recipient_idx": "recipient"}},
+		{Name: "sms_inbound", Key: "id", Sealed: []string{"from"}, Index: map[string]string{"from_idx": "from"}},
 	}
 }
 
@@ -188,4 +205,17 @@ func rollbackItemElements(tx *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// EraseNumber empties the number tel (national format) in the finished messages sent to
+// it and in the messages received from it, for a citizen's deletion request. Messages
+// still waiting to go keep it until they are sent; an opt-out is kept, since it is what
+// the citizen asked for. It returns how many rows it changed.
+func EraseNumber(ctx context.Context, db *gorm.DB, tel string) (int64, error) {
+	n, err := pii.Erase(ctx, db, "sms_messages", "recipient", "recipient_idx", tel, "status NOT IN ?", []Status{StatusQueued, StatusSubmitting})
+	if err != nil {
+		return n, err
+	}
+	m, err := pii.Erase(ctx, db, "sms_inbound", "from", "from_idx", tel)
+	return n + m, err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/pii"
 )
 
 // MessageView is a message as the API shows it.
@@ -122,7 +123,7 @@ func (s *Service) Messages(ctx context.Context, f MessageFilter, page api.Page, 
 		if err != nil {
 			return nil, false, api.Errorf(api.ErrInvalid, "invalid_phone", "recipient %q is not a phone number: %v", f.Recipient, err)
 		}
-		q = q.Where("recipient = ?", n.National)
+		q = q.Where(pii.Is(s.db, "recipient", "recipient_idx", n.National))
 	}
 	if f.Ticket != "" {
 		q = q.Where("ticket_number = ?", strings.TrimSpace(f.Ticket))
@@ -241,7 +242,7 @@ func (s *Service) InboundMessages(ctx context.Context, f InboundFilter, page api
 		if n, err := phone.Parse(from); err == nil {
 			from = n.National
 		}
-		q = q.Where(`"from" = ?`, from)
+		q = q.Where(pii.Is(s.db, "from", "from_idx", from))
 	}
 	if f.Route != "" {
 		q = q.Where("route = ?", f.Route)

@@ -16,6 +16,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -500,8 +501,8 @@ func (s *Service) lockPhone(ctx context.Context, number string) (func(), error) 
 func (s *Service) suppressQueued(ctx context.Context, number string) error {
 	now := s.clock()
 	err := s.db.WithContext(ctx).Exec(`UPDATE sms_messages SET status = ?, finished_at = ?, updated_at = ?, error = ?
-WHERE recipient = ? AND status = ? AND kind IN ?`, StatusSuppressed, now, now, "the recipient opted out before it was sent",
-		number, StatusQueued, []Kind{KindSurvey, KindFreeText}).Error
+WHERE ? AND status = ? AND kind IN ?`, StatusSuppressed, now, now, "the recipient opted out before it was sent",
+		pii.Is(s.db, "recipient", "recipient_idx", number), StatusQueued, []Kind{KindSurvey, KindFreeText}).Error
 	if err != nil {
 		return fmt.Errorf("sms: suppress queued messages to %s: %w", phone.Mask(number), err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rexian/rexian/database"
 	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/pii"
 )
 
 // How a message goes out, and why nothing is lost or sent twice:
@@ -120,9 +121,16 @@ RETURNING id, kind, recipient, coding, part_count, attempts, expires_at`,
 	ids := make([]uint64, len(rows))
 	byID := make(map[uint64]*claimed, len(rows))
 	out := make([]*claimed, len(rows))
+	keys := pii.Keys(s.db)
 	for i, r := range rows {
 		ids[i] = r.ID
-		out[i] = &claimed{id: r.ID, kind: r.Kind, to: r.Recipient, coding: r.Coding, count: r.PartCount,
+		// The claim reads the row with SQL of its own: the number is opened here.
+		to, err := keys.Open(r.Recipient)
+		if err != nil {
+			// The claim stands; the lease runs out and reconcile puts the message back.
+			return nil, fmt.Errorf("sms: claim: message %d: %w", r.ID, err)
+		}
+		out[i] = &claimed{id: r.ID, kind: r.Kind, to: to, coding: r.Coding, count: r.PartCount,
 			attempts: r.Attempts, expiresAt: r.ExpiresAt, owner: owner, leaseUntil: lease}
 		byID[r.ID] = out[i]
 	}

@@ -20,11 +20,7 @@ import (
 // blind index under every index key; tickets written before the keys were configured,
 // and not yet re-sealed (rexian keys rotate), still hold it in plain text.
 func phoneIs(db *gorm.DB, tel string) clause.Expr {
-	idx := pii.Keys(db).Indexes(tel)
-	if len(idx) == 0 {
-		return gorm.Expr("citizen_phone = ?", tel)
-	}
-	return gorm.Expr("(citizen_phone_idx IN ? OR citizen_phone = ?)", idx, tel)
+	return pii.Is(db, "citizen_phone", "citizen_phone_idx", tel)
 }
 
 // seesPII reports whether p is shown citizens' phone numbers, names and e-mail addresses

@@ -30,6 +30,7 @@ import (
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/spool"
 	"github.com/rexian/rexian/live"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/sms/kannel"
 	"github.com/rexian/rexian/softphone"
@@ -113,6 +114,12 @@ func openReadDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, 
 	read, err := database.Open(ctx, cfg.DatabaseReadURL, log.With("database", "read"), database.SlowQuery(cfg.Log.SlowQuery))
 	if err != nil {
 		log.WarnContext(ctx, "database_read_url unreachable: figures and exports read from database_url", "err", err)
+		return db
+	}
+	// The exports read citizens' personal data: the standby opens it with the same keys.
+	if err := pii.Install(read, pii.Keys(db)); err != nil {
+		log.WarnContext(ctx, "database_read_url: figures and exports read from database_url", "err", err)
+		database.Close(read)
 		return db
 	}
 	return read

@@ -9,8 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rexian/rexian/audit"
+	"github.com/rexian/rexian/callback"
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/phone"
 	"github.com/rexian/rexian/pii"
+	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
+	"github.com/rexian/rexian/tickets/intake/mailbox"
 )
 
 func (c *cli) keysNewCommand() *cobra.Command {
@@ -62,12 +67,23 @@ was stopped goes on where it stopped. Prints how many tickets were sealed again.
 				if err != nil {
 					return err
 				}
+				others, changed := []string{}, rep.Changed
+				for _, t := range personalDataTables() {
+					r, err := pii.Reseal(ctx, d.db, t, batch)
+					if err != nil {
+						return err
+					}
+					log.Info("sealing personal data again", "table", t.Name, "rows", r.Resealed)
+					others = append(others, fmt.Sprintf("%s %d", t.Name, r.Resealed))
+					changed += r.Changed
+				}
 				if err := d.audit.Record(ctx, audit.Event{Action: audit.ActionConfig, Actor: "system:keys",
-					Target: "personal_data.keys", Detail: fmt.Sprintf("personal data of %d tickets sealed again with key %s, index key %s", rep.Resealed, seal, index)}); err != nil {
+					Target: "personal_data.keys", Detail: fmt.Sprintf("personal data of %d tickets (and %s) sealed again with key %s, index key %s",
+						rep.Resealed, strings.Join(others, ", "), seal, index)}); err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(c.stdout, "resealed %d tickets with key %s (index key %s); %d changed meanwhile, run again for them\n",
-					rep.Resealed, seal, index, rep.Changed)
+				_, err = fmt.Fprintf(c.stdout, "resealed %d tickets with key %s (index key %s); %d changed meanwhile, run again for them\nresealed rows: %s\n",
+					rep.Resealed, seal, index, changed, strings.Join(others, ", "))
 				return err
 			})
 		},
@@ -97,12 +113,12 @@ erased and those kept.`,
 				if by != "" {
 					actor = "admin:" + by
 				}
-				e, err := d.tickets.EraseCitizen(ctx, actor, tel, reason)
+				e, err := d.eraseCitizen(ctx, actor, tel, reason)
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(c.stdout, "erased %d tickets: %s\nkept %d open tickets: %s\n",
-					len(e.Erased), strings.Join(e.Erased, " "), len(e.Open), strings.Join(e.Open, " "))
+				_, err = fmt.Fprintf(c.stdout, "erased %d tickets: %s\nkept %d open tickets: %s\nerased the number from %d call records, %d SMS and %d surveys\n",
+					len(e.Erased), strings.Join(e.Erased, " "), len(e.Open), strings.Join(e.Open, " "), e.Calls, e.SMS, e.Surveys)
 				return err
 			})
 		},
@@ -112,4 +128,48 @@ erased and those kept.`,
 	f.StringVar(&reason, "reason", "", "why, e.g. \"citizen's request of 2026-12-06, letter 12\"")
 	f.StringVar(&by, "by", "", "the administrator who handled the request")
 	return cmd
+}
+
+// personalDataTables are the tables besides tickets that hold citizens' personal data
+// sealed at rest, for rexian keys rotate.
+func personalDataTables() []pii.Table {
+	var ts []pii.Table
+	for _, f := range []func() []pii.Table{ivr.PersonalData, sms.PersonalData, callback.PersonalData, mailbox.PersonalData} {
+		ts = append(ts, f()...)
+	}
+	return ts
+}
+
+// citizenErasure is what eraseCitizen erased.
+type citizenErasure struct {
+	tickets.Erasure
+	Calls, SMS, Surveys int64
+}
+
+// eraseCitizen serves a citizen's deletion request everywhere their number is kept: the
+// closed tickets (tickets.Store.EraseCitizen), the records of their finished calls, the
+// SMS sent to and received from them, and their finished surveys. Both parts are audited.
+func (d *domains) eraseCitizen(ctx context.Context, actor, tel, reason string) (citizenErasure, error) {
+	var out citizenErasure
+	e, err := d.tickets.EraseCitizen(ctx, actor, tel, reason)
+	out.Erasure = e
+	if err != nil {
+		return out, err
+	}
+	n, err := phone.Parse(tel)
+	if err != nil {
+		return out, err
+	}
+	if out.Calls, err = ivr.EraseCaller(ctx, d.db, n.National); err != nil {
+		return out, err
+	}
+	if out.SMS, err = sms.EraseNumber(ctx, d.db, n.National); err != nil {
+		return out, err
+	}
+	if out.Surveys, err = callback.EraseNumber(ctx, d.db, n.National); err != nil {
+		return out, err
+	}
+	err = d.audit.Record(ctx, audit.Event{Action: audit.ActionPIIErased, Actor: actor, Target: "calls,sms,surveys",
+		Detail: fmt.Sprintf("number %s erased from %d call records, %d SMS and %d surveys: %s", phone.Mask(n.National), out.Calls, out.SMS, out.Surveys, reason)})
+	return out, err
 }

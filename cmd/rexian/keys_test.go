@@ -54,6 +54,20 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		number = v.Number
+		// The citizen's call and SMS from before the keys.
+		now := time.Now().UTC()
+		for _, q := range []string{
+			`INSERT INTO ivr_calls (node, channel_id, caller, dialled, hotline, direction, arrived_at, ended_at, updated_at) VALUES ('n1', 'c1', '13800138000', '12345', '12345', 'inbound', ?, ?, ?)`,
+			`INSERT INTO sms_inbound (gateway_ref, "from", "to", text, received_at, route, created_at) VALUES (NULL, '13800138000', '12345', '谢谢', ?, 'ignored', ?)`,
+		} {
+			args := []any{now, now, now}
+			if strings.Contains(q, "sms_inbound") {
+				args = args[:2]
+			}
+			if err := d.db.WithContext(ctx).Exec(q, args...).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 
 	code, keys, stderr := runCLI(t, env, "", "keys", "new", "--id", "2027a")
@@ -67,7 +81,11 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 	sealed := append(env, "REXIAN_PERSONAL_DATA_KEYS_FILE="+file)
 	for run, want := range []string{"resealed 1 tickets with key 2027a", "resealed 0 tickets with key 2027a"} {
 		code, stdout, stderr := runCLI(t, sealed, "", "keys", "rotate", "--batch", "10")
-		if code != exitOK || !strings.HasPrefix(stdout, want) {
+		others := "ivr_calls 1, sms_messages 0, sms_inbound 1, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+		if run > 0 {
+			others = "ivr_calls 0, sms_messages 0, sms_inbound 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+		}
+		if code != exitOK || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "resealed rows: "+others) {
 			t.Fatalf("keys rotate run %d: exit %d, stdout %q, stderr %s", run+1, code, stdout, stderr)
 		}
 	}
@@ -79,6 +97,14 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 		}
 		if id, ok := pii.IsSealed(raw); !ok || id != "2027a" || strings.Contains(raw, "13800138000") {
 			t.Errorf("citizen_phone in the database = %q, want it sealed with 2027a", raw)
+		}
+		for _, col := range []string{`SELECT caller FROM ivr_calls`, `SELECT "from" FROM sms_inbound`} {
+			if err := d.db.WithContext(ctx).Raw(col).Scan(&raw).Error; err != nil {
+				t.Fatal(err)
+			}
+			if id, ok := pii.IsSealed(raw); !ok || id != "2027a" {
+				t.Errorf("%s = %q, want it sealed with 2027a", col, raw)
+			}
 		}
 		items, _, err := d.tickets.List(ctx, operator, tickets.Filter{Phone: "13800138000"}, api.Page{Page: 1, PerPage: 10})
 		if err != nil || len(items) != 1 || items[0].CitizenPhone != "13800138000" {
@@ -111,7 +137,8 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 		t.Errorf("privacy erase without --reason: exit %d, stderr %s", code, stderr)
 	}
 	code, stdout, stderr := runCLI(t, sealed, "", "privacy", "erase", "--phone", "13800138000", "--reason", "市民来电要求删除", "--by", "zhao")
-	if code != exitOK || !strings.HasPrefix(stdout, "erased 1 tickets: "+number+"\nkept 0 open tickets") {
+	if code != exitOK || !strings.HasPrefix(stdout, "erased 1 tickets: "+number+"\nkept 0 open tickets") ||
+		!strings.Contains(stdout, "erased the number from 1 call records, 1 SMS and 0 surveys") {
 		t.Fatalf("privacy erase: exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	withDomainsFor(t, sealed, func(ctx context.Context, d *domains) {
@@ -120,9 +147,17 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 			t.Errorf("after erasure: %+v, %v", v.Citizen, err)
 		}
 		var detail string
-		if err := d.db.WithContext(ctx).Raw(`SELECT detail FROM audit_records WHERE action = 'pii_erased' AND actor = 'admin:zhao'`).Scan(&detail).Error; err != nil ||
+		if err := d.db.WithContext(ctx).Raw(`SELECT detail FROM audit_records WHERE action = 'pii_erased' AND actor = 'admin:zhao' AND target = 'tickets'`).Scan(&detail).Error; err != nil ||
 			!strings.Contains(detail, number) || strings.Contains(detail, "13800138000") {
 			t.Errorf("audit record of the erasure: %q, %v", detail, err)
+		}
+		var n int64
+		if err := d.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM ivr_calls WHERE caller = '' AND caller_idx = ''`).Scan(&n).Error; err != nil || n != 1 {
+			t.Errorf("the call record after erasure: %d erased, %v", n, err)
+		}
+		if err := d.db.WithContext(ctx).Raw(`SELECT detail FROM audit_records WHERE action = 'pii_erased' AND target = 'calls,sms,surveys'`).Scan(&detail).Error; err != nil ||
+			!strings.Contains(detail, "1 call records, 1 SMS") || strings.Contains(detail, "13800138000") {
+			t.Errorf("audit record of the erasure of calls and SMS: %q, %v", detail, err)
 		}
 	})
 }

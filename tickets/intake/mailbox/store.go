@@ -6,12 +6,28 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
 )
 
 // Migrations returns the mailbox schema's versioned steps; they run after the tickets'.
 func Migrations() []*database.Migration {
 	return []*database.Migration{
 		{ID: "20261126_30_mailbox_init", Migrate: migrateInit},
+		{ID: "20261207_45_mailbox_personal_data", Migrate: func(tx *gorm.DB) error {
+			if err := pii.Migrate(tx, "mailbox_letters", []string{"sender"}); err != nil {
+				return err
+			}
+			return pii.Migrate(tx, "mailbox_replies", []string{"recipient"})
+		}},
+	}
+}
+
+// PersonalData names the letters' personal data (the writer's name and address, as the
+// letter's From gave them, and the address replies go to), for `rexian keys rotate`.
+func PersonalData() []pii.Table {
+	return []pii.Table{
+		{Name: "mailbox_letters", Key: "id", Sealed: []string{"sender"}},
+		{Name: "mailbox_replies", Key: "id", Sealed: []string{"recipient"}},
 	}
 }
 
@@ -81,7 +97,7 @@ type letterRecord struct {
 	TicketNumber    string
 	Outcome         string
 	Subject         string
-	Sender          string
+	Sender          string `gorm:"pii"` // sealed at rest (package pii)
 	References      string
 	AttachmentsDone bool
 	Note            string
@@ -113,7 +129,7 @@ type replyRecord struct {
 	EventSeq  int
 	State     string
 	MessageID string
-	Recipient string
+	Recipient string `gorm:"pii"` // sealed at rest (package pii)
 	Attempts  int
 	LastError string
 	ClaimedAt time.Time
