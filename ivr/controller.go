@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -59,6 +60,9 @@ type Controller struct {
 	// this instance holds now.
 	standby bool
 	holding int
+	// restoring counts the take-overs bringing the operators back from the live store:
+	// meanwhile this instance's own picture (empty) must not overwrite theirs there.
+	restoring atomic.Int32
 
 	mu       sync.Mutex
 	occupied map[string]int // line number → callers on it
@@ -157,7 +161,7 @@ func New(opts Options) (*Controller, error) {
 		}
 		c.standby = true
 	}
-	c.live.active = c.Controlling
+	c.live.active = func() bool { return c.Controlling() && c.restoring.Load() == 0 }
 	c.callsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "rexian_ivr_active_calls", Help: "Calls the controller is handling now.",
 	}, func() float64 { return float64(c.ActiveCalls()) })
@@ -231,8 +235,11 @@ func (c *Controller) standBy(ctx context.Context, n *node) {
 		if first {
 			// What this instance knew of the operators is stale (or empty): the holder
 			// that went kept the picture in the live store.
+			c.restoring.Add(1)
 			c.acd.forget()
 			c.restoreAgents(held)
+			c.restoring.Add(-1)
+			c.live.touch()
 		}
 		n.log.Info("ari: lease taken; this instance controls the node", "took", time.Since(start))
 		n.control(held)
@@ -489,6 +496,29 @@ type Snapshot struct {
 	Lines     []LineUse `json:"lines"`
 	Agents    []Agent   `json:"agents"`
 	Waiting   []Waiting `json:"waiting"`
+	// Roles is what the instance that answers is for each node (active or standby): the
+	// picture itself comes from the active one, through the live store on a standby.
+	Roles []NodeRole `json:"roles,omitempty"`
+}
+
+// Picture is the live picture as this instance shows it: its own when it controls the
+// calls, else the active instance's from the live store (nil when none is there), with
+// this instance's roles.
+func (c *Controller) Picture(ctx context.Context, l *Live) (*Snapshot, error) {
+	var s *Snapshot
+	if c != nil && c.Controlling() {
+		own := c.snapshot()
+		s = &own
+	} else if l != nil {
+		var err error
+		if s, err = l.Snapshot(ctx); err != nil || s == nil {
+			return nil, err
+		}
+	}
+	if s != nil && c != nil {
+		s.Roles = c.Roles()
+	}
+	return s, nil
 }
 
 func (c *Controller) snapshot() Snapshot {

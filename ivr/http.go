@@ -139,6 +139,21 @@ func errNoController() error {
 	return api.Errorf(api.ErrUnavailable, "ivr_off", "the telephone controller is not running on any instance (set REXIAN_ARI_URL)")
 }
 
+// command sends cmd to the instance that controls the calls. When none listens (the
+// moment of a take-over) the command is refused with 503 and Retry-After rather than
+// lost: nothing was done, and the operator tries again.
+func (h *Handler) command(ctx context.Context, cmd command) error {
+	err := h.live.send(ctx, cmd)
+	switch {
+	case errors.Is(err, errNoReceiver):
+		return api.Errorf(api.ErrUnavailable, "no_controller_now",
+			"no instance controls the telephone at this moment (a take-over after a failure takes a few seconds); nothing was done: try again shortly")
+	case err != nil:
+		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	}
+	return nil
+}
+
 // local reports whether this instance's controller keeps the queue: it then answers
 // from its own state; a standby (or an instance without telephony) asks the live store
 // and sends commands to the one that controls the calls.
@@ -196,8 +211,8 @@ func (h *Handler) login(c *gin.Context) error {
 	if !h.controllerRunning(ctx) {
 		return errNoController()
 	}
-	if err := h.live.send(ctx, command{Op: "login", User: p.Name, Name: name, Phone: in.Phone, Skills: skills}); err != nil {
-		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	if err := h.command(ctx, command{Op: "login", User: p.Name, Name: name, Phone: in.Phone, Skills: skills}); err != nil {
+		return err
 	}
 	c.JSON(http.StatusAccepted, Agent{User: p.Name, Name: name, Phone: in.Phone, Skills: skills, State: AgentReady})
 	return nil
@@ -215,8 +230,8 @@ func (h *Handler) logout(c *gin.Context) error {
 	if !h.controllerRunning(c.Request.Context()) {
 		return errNoController()
 	}
-	if err := h.live.send(c.Request.Context(), command{Op: "logout", User: p.Name}); err != nil {
-		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	if err := h.command(c.Request.Context(), command{Op: "logout", User: p.Name}); err != nil {
+		return err
 	}
 	c.Status(http.StatusAccepted)
 	return nil
@@ -265,19 +280,15 @@ func (h *Handler) state(c *gin.Context) error {
 	if in.State == string(AgentPaused) {
 		op = "pause"
 	}
-	if err := h.live.send(c.Request.Context(), command{Op: op, User: p.Name, Reason: in.Reason}); err != nil {
-		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	if err := h.command(c.Request.Context(), command{Op: op, User: p.Name, Reason: in.Reason}); err != nil {
+		return err
 	}
 	c.Status(http.StatusAccepted)
 	return nil
 }
 
 func (h *Handler) liveSnapshot(c *gin.Context) error {
-	if h.local() {
-		c.JSON(http.StatusOK, h.ctrl.Snapshot())
-		return nil
-	}
-	s, err := h.live.Snapshot(c.Request.Context())
+	s, err := h.ctrl.Picture(c.Request.Context(), h.live)
 	if err != nil {
 		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
 	}
@@ -600,8 +611,8 @@ func (h *Handler) transfer(c *gin.Context) error {
 	if !h.controllerRunning(c.Request.Context()) {
 		return errNoController()
 	}
-	if err := h.live.send(c.Request.Context(), command{Op: "transfer", User: p.Actor(), CallID: rec.ID, Target: in.Target}); err != nil {
-		return api.Errorf(api.ErrUnavailable, "live_down", "the live store is unreachable: %v", err)
+	if err := h.command(c.Request.Context(), command{Op: "transfer", User: p.Actor(), CallID: rec.ID, Target: in.Target}); err != nil {
+		return err
 	}
 	c.JSON(http.StatusAccepted, gin.H{"call_id": rec.ID, "target": in.Target})
 	return nil

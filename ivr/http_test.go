@@ -28,13 +28,18 @@ var (
 
 // api serves the handler for one principal on a real socket (SSE needs one).
 func (h *harness) api(p *auth.Principal, withController bool) *httptest.Server {
-	gin.SetMode(gin.TestMode)
-	e := gin.New()
-	g := e.Group("/api/v1", authtest.As(p))
 	ctrl, lv := h.ctrl, h.ctrl.Live()
 	if !withController {
 		ctrl, lv = nil, NewLive(nil, testLogger(h.t))
 	}
+	return h.serve(p, ctrl, lv)
+}
+
+// serve serves the handler of controller ctrl (nil: none) and live store lv for p.
+func (h *harness) serve(p *auth.Principal, ctrl *Controller, lv *Live) *httptest.Server {
+	gin.SetMode(gin.TestMode)
+	e := gin.New()
+	g := e.Group("/api/v1", authtest.As(p))
 	NewHandler(HandlerOptions{Controller: ctrl, Live: lv, DB: h.opts.DB, Settings: h.opts.Settings, Location: shanghai, Log: testLogger(h.t)}).Routes(g)
 	srv := httptest.NewServer(e)
 	h.t.Cleanup(srv.Close)

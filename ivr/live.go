@@ -167,8 +167,19 @@ func (l *Live) send(ctx context.Context, cmd command) error {
 	}
 	cmd.Origin = l.origin
 	data, _ := json.Marshal(cmd)
-	return l.store.Publish(ctx, l.store.Key(chanCommands), data).Err()
+	n, err := l.store.Publish(ctx, l.store.Key(chanCommands), data).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNoReceiver
+	}
+	return nil
 }
+
+// errNoReceiver: no instance controls the calls at this moment to take a command (only
+// the active one listens): a take-over is under way, or none runs.
+var errNoReceiver = errors.New("no controller listens")
 
 // Relay copies messages published by other instances' controllers into this instance's
 // hub until ctx ends. go-redis re-subscribes by itself after Redis comes back.
@@ -288,13 +299,32 @@ func (s *liveState) run(ctx context.Context) {
 }
 
 func (s *liveState) commands(ctx context.Context) {
-	ps := s.store.Subscribe(ctx, s.store.Key(chanCommands))
+	// Only an instance that controls the calls listens, so that a command published
+	// while none does (the take-over after a kill) reaches nobody and its sender says so
+	// (errNoReceiver) instead of its being dropped by a standby.
+	key := s.store.Key(chanCommands)
+	ps := s.store.Subscribe(ctx)
 	defer ps.Close()
 	ch := ps.Channel()
+	listening := false
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
 	for {
+		if want := s.active == nil || s.active(); want != listening {
+			var err error
+			if want {
+				err = ps.Subscribe(ctx, key)
+			} else {
+				err = ps.Unsubscribe(ctx, key)
+			}
+			if err == nil {
+				listening = want
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-check.C:
 		case m, ok := <-ch:
 			if !ok {
 				return

@@ -146,10 +146,12 @@ func (c *Controller) adoptOrphans(ctx context.Context, n *node, orphans []channe
 			// Registered now, not in the call's goroutine: settleOperators, which runs
 			// next, must see the conversation taken over and keep its operator busy.
 			c.register(cl.rec.ID, cl)
+			// Once launched, the record belongs to the call's goroutine (which saves it).
+			id, operator := cl.rec.ID, cl.rec.Operator
 			if c.launch(n, cl, func(ctx context.Context) { cl.watchBridge(ctx, b.ID, others, a) }) {
-				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID, "operator", cl.rec.Operator)
+				n.log.Info("ivr: re-adopted a conversation in progress", "channel", ch.ID, "bridge", b.ID, "operator", operator)
 			} else {
-				c.unregister(cl.rec.ID)
+				c.unregister(id)
 			}
 		default:
 			waiting = append(waiting, ch)

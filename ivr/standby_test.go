@@ -2,9 +2,12 @@ package ivr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -377,5 +380,94 @@ func TestLeaseLostIsFenced(t *testing.T) {
 	}
 	if v, _ := ls.Get(h.ctx, key).Result(); v != "another-instance" {
 		t.Errorf("the fenced controller touched the other's lease: %q", v)
+	}
+}
+
+// TestStandbyCommandsAndRoles: a standby shows the active instance's picture with its own
+// role, and passes an operator's commands on; while no instance controls the node (the
+// holder cut off, its lease not yet expired) a command is refused with 503 and
+// Retry-After, not accepted and lost; once the standby took over it acts at once.
+func TestStandbyCommandsAndRoles(t *testing.T) {
+	ls := livetest.Open(t)
+	proxy := newCuttable(t, ls.Options().Addr)
+	h := newHarness(t, withLive(openVia(t, ls, proxy)), withStandby())
+	b := h.startPeer(ls)
+	if role(h.ctrl) != RoleActive {
+		t.Fatalf("the first controller is %s, want active", role(h.ctrl))
+	}
+	onB := h.serve(wang, b.ctrl, b.ctrl.Live())
+	h.eventually("the standby shows the active instance's picture", func() bool {
+		code, _ := request(t, onB, "GET", "/ivr/live", "")
+		return code == http.StatusOK
+	})
+	var pic Snapshot
+	_, body := request(t, onB, "GET", "/ivr/live", "")
+	if err := json.Unmarshal([]byte(body), &pic); err != nil {
+		t.Fatal(err)
+	}
+	if len(pic.Roles) != 1 || pic.Roles[0].Role != RoleStandby || pic.Roles[0].Node == "" {
+		t.Errorf("roles on the standby: %+v, want the node as standby", pic.Roles)
+	}
+	h.eventually("the active instance listens for commands", func() bool {
+		code, _ := request(t, onB, "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`)
+		return code == http.StatusAccepted
+	})
+	h.eventually("wang logs in on the active instance through the standby, which mirrors it", func() bool {
+		agents, err := b.ctrl.Live().Agents(h.ctx)
+		return err == nil && len(agents) == 1 && agents[0].User == "wang"
+	})
+
+	proxy.setCut(true)
+	refused := false
+	for deadline := time.Now().Add(10 * testLeaseTTL); !refused && role(b.ctrl) != RoleActive; {
+		if time.Now().After(deadline) {
+			t.Fatal("the standby never took over")
+		}
+		req, _ := http.NewRequest("POST", onB.URL+"/api/v1/ivr/agents/me/state", strings.NewReader(`{"state":"paused","reason":"会议"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			// The holder still listened: the pause was applied there.
+		case http.StatusServiceUnavailable:
+			refused = true
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "no_controller_now") {
+				t.Errorf("refusal during the take-over: Retry-After %q, body %s", resp.Header.Get("Retry-After"), b)
+			}
+		case http.StatusOK:
+			// Taken over meanwhile: applied at once.
+		default:
+			t.Fatalf("pause during the take-over: %d %s", resp.StatusCode, b)
+		}
+	}
+	if !refused {
+		t.Error("no command was refused while no instance controlled the node")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := b.ctrl.acd.agent("wang"); ok && role(b.ctrl) == RoleActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			agents, err := b.ctrl.Live().Agents(h.ctx)
+			ags, _ := b.ctrl.acd.snapshot()
+			t.Fatalf("the standby did not take over with the operators: %s, its operators %+v, the live store's %+v (%v)", role(b.ctrl), ags, agents, err)
+		}
+	}
+	code, body := request(t, onB, "POST", "/ivr/agents/me/state", `{"state":"paused","reason":"会议"}`)
+	if code != http.StatusOK {
+		t.Fatalf("pause on the new active instance: %d %s", code, body)
+	}
+	if ag, ok := b.ctrl.acd.agent("wang"); !ok || ag.State != AgentPaused {
+		t.Errorf("wang on the new active instance: %+v", ag)
+	}
+	_, body = request(t, onB, "GET", "/ivr/live", "")
+	pic = Snapshot{}
+	if err := json.Unmarshal([]byte(body), &pic); err != nil || len(pic.Roles) != 1 || pic.Roles[0].Role != RoleActive {
+		t.Errorf("roles on the new active instance: %+v (%v)", pic.Roles, err)
 	}
 }

@@ -88,16 +88,10 @@ func (t *telephone) SetState(ctx context.Context, p *auth.Principal, state, reas
 	return t.call(ctx, p, "/ivr/agents/me/state", ivr.StateRequest{State: state, Reason: reason})
 }
 
-// Snapshot is the live picture, nil when no controller runs anywhere.
+// Snapshot is the live picture (the active instance's, with this instance's roles), nil
+// when no controller runs anywhere.
 func (t *telephone) Snapshot(ctx context.Context) *ivr.Snapshot {
-	if t.opts.Controller != nil {
-		s := t.opts.Controller.Snapshot()
-		return &s
-	}
-	if t.opts.Live == nil {
-		return nil
-	}
-	s, err := t.opts.Live.Snapshot(ctx)
+	s, err := t.opts.Controller.Picture(ctx, t.opts.Live)
 	if err != nil {
 		return nil
 	}
