@@ -648,7 +648,8 @@ func TestAKeyWhileTheOperatorsPhoneRingsActs(t *testing.T) {
 // TestDirectLineRingsDuringTheWelcome: on a direct line the idle operator's phone rings
 // while the welcome still plays; the operator who answers at once is joined to the
 // caller only when the welcome has ended (it says the call is recorded). A caller who
-// presses 9 during the welcome goes to the voice message at once.
+// presses 9 during the welcome goes to the voice message at once; once the operator has
+// answered, 9 is ignored.
 func TestDirectLineRingsDuringTheWelcome(t *testing.T) {
 	const welcome = 1500 * time.Millisecond
 	direct := func(o *Options, ao *aritest.Options) {
@@ -690,6 +691,30 @@ func TestDirectLineRingsDuringTheWelcome(t *testing.T) {
 		caller.Press("9")
 		h.waitPlayed(caller, "voicemail-intro")
 		caller.Hangup()
+		h.idle()
+	})
+	// Once the operator answered, the caller is being put through: 9 during the rest of
+	// the welcome or in the conversation leaves no message and drops nobody (the key
+	// reaches the operator as a tone, as any key in a conversation does).
+	t.Run("key 9 after the answer", func(t *testing.T) {
+		h := newHarness(t, direct)
+		h.login("li", "PJSIP/8002", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
+		caller := h.dial("13800000001", "8393000")
+		leg := h.originated("PJSIP/8002")
+		h.eventually("the operator answers during the welcome", func() bool { return leg.State() == "Up" })
+		caller.Press("9")
+		h.eventually("bridged", func() bool { return leg.BridgeID() != "" && caller.BridgeID() == leg.BridgeID() })
+		caller.Press("9")
+		// The flow takes the caller's events in order: had a 9 sent them to the voice
+		// message, it would have played before the hang-up is handled.
+		caller.Hangup()
+		h.waitDone(leg)
+		if rec := h.record(caller.ID()); rec.Outcome != OutcomeAnswered || rec.Operator != "li" {
+			t.Errorf("call record %+v; want answered by li", rec)
+		}
+		if played(caller, "voicemail-intro") {
+			t.Errorf("9 after the answer played the voice message: %v", caller.Played())
+		}
 		h.idle()
 	})
 }
