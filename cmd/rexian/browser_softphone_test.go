@@ -211,6 +211,12 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 			}
 			t.Logf("browser audio: %+v", st)
 		}
+		// Hang up once rexian has bridged the two: a hang-up before that is an
+		// operator who dropped the call, and the citizen goes back to the queue.
+		eventually(t, "citizen and operator bridged", func() bool {
+			recs := tel.calls(t, caller)
+			return len(recs) > 0 && recs[0].ConnectedAt != nil
+		})
 		op.do("hang up", chromedp.Click(chromedp.ID("sp-hangup")))
 		op.phoneIs("已注册", 10*time.Second)
 		if res := <-citizen; res.Err != nil {
