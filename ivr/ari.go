@@ -248,6 +248,18 @@ func (r *rest) addToBridge(ctx context.Context, bridge, ch string) error {
 	return r.do(ctx, http.MethodPost, "/bridges/"+esc(bridge)+"/addChannel", url.Values{"channel": {ch}}, nil, nil)
 }
 
+func (r *rest) removeFromBridge(ctx context.Context, bridge, ch string) error {
+	return r.do(ctx, http.MethodPost, "/bridges/"+esc(bridge)+"/removeChannel", url.Values{"channel": {ch}}, nil, nil)
+}
+
+// snoop starts a snoop channel on ch into our app: spy says which audio of ch it hears
+// (in, out, both), whisper which way what is said on the snoop channel goes (none, out:
+// to ch's own ear).
+func (r *rest) snoop(ctx context.Context, ch, snoopID, app, appArgs, spy, whisper string) error {
+	q := url.Values{"snoopId": {snoopID}, "app": {app}, "appArgs": {appArgs}, "spy": {spy}, "whisper": {whisper}}
+	return r.do(ctx, http.MethodPost, "/channels/"+esc(ch)+"/snoop", q, nil, nil)
+}
+
 func (r *rest) deleteBridge(ctx context.Context, bridge string) error {
 	err := r.do(ctx, http.MethodDelete, "/bridges/"+esc(bridge), nil, nil, nil)
 	if gone(err) {

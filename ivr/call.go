@@ -13,6 +13,7 @@ import (
 
 	"github.com/CyCoreSystems/ari/v5"
 
+	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/config"
 )
 
@@ -178,6 +179,13 @@ func (c *call) handle(e event) bool {
 	}
 	if _, ok := e.cmd.(cmdGone); ok {
 		c.markHungup()
+	}
+	if cmd, ok := e.cmd.(cmdControl); ok {
+		// Read anywhere but in a conversation: nothing to control.
+		select {
+		case cmd.reply <- controlReply{err: api.Errorf(api.ErrConflict, "not_talking", "the call is not in a conversation with an operator")}:
+		default:
+		}
 	}
 	return c.isHungup()
 }

@@ -597,6 +597,15 @@ func (c *Controller) applyCommand(cmd command) {
 		if err := c.transfer(cmd.CallID, cmd.Target, cmd.User); err != nil && !errors.Is(err, ErrNoCall) {
 			c.log.Warn("ivr: transfer from another instance failed", "call", cmd.CallID, "err", err)
 		}
+	case "control":
+		// Reason carries the action. The result reaches the screens as call messages.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := c.Control(ctx, cmd.CallID, cmd.Reason, cmd.Target, cmd.Phone, "user:"+cmd.User, cmd.Name, cmd.User); err != nil {
+				c.log.Warn("ivr: call control from another instance failed", "call", cmd.CallID, "action", cmd.Reason, "err", err)
+			}
+		}()
 	}
 }
 

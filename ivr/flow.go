@@ -661,17 +661,12 @@ func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, w
 	bridge := newID("bridge-")
 	c.route(bridge)
 	started := c.ctrl.now()
+	cv := newConversation(c, q, bridge, leg, a, started)
 	defer func() {
 		if c.stopping() && !c.isHungup() {
 			return // the conversation goes on; the next run re-adopts it
 		}
-		if err := c.node.rest.hangup(bg, leg, ""); err != nil {
-			c.log.Warn("ivr: hang up operator leg", "leg", leg, "err", err)
-		}
-		if err := c.node.rest.deleteBridge(bg, bridge); err != nil {
-			c.log.Warn("ivr: delete bridge", "bridge", bridge, "err", err)
-		}
-		c.ctrl.acd.finished(a, c.ctrl.now().Sub(started), q.WrapUp)
+		cv.end(bg)
 	}()
 	if err := c.node.rest.createBridge(ctx, bridge, "call-"+c.waiterKey()); err != nil {
 		c.observe()
@@ -721,26 +716,22 @@ func (c *call) talk(ctx context.Context, q config.Queue, leg string, a *Agent, w
 		if err != nil {
 			return connected, err
 		}
-		switch v := e.ev.(type) {
-		case *ari.ChannelHangupRequest:
-			if v.Channel.ID == leg {
-				return connected, nil
-			}
-		case *ari.StasisEnd:
-			if v.Channel.ID == leg {
-				return connected, nil
-			}
-		case *ari.ChannelDestroyed:
-			if v.Channel.ID == leg {
-				return connected, nil
-			}
+		if e.ev != nil && cv.event(ctx, e) {
+			return connected, nil
 		}
-		if cmd, ok := e.cmd.(cmdTransfer); ok {
+		switch cmd := e.cmd.(type) {
+		case cmdTransfer:
 			c.handOff(ctx, bridge, cmd)
-		}
-		if rs, ok := e.cmd.(cmdResync); ok {
-			if _, alive := rs.alive[leg]; !alive {
-				return connected, nil // the operator hung up while the socket was down
+		case cmdControl:
+			res, err := cv.control(ctx, cmd)
+			cmd.reply <- controlReply{res: res, err: err}
+			continue
+		case cmdResync:
+			// Legs that hung up while the socket was down.
+			for _, id := range cv.legs() {
+				if _, alive := cmd.alive[id]; !alive && cv.legGone(ctx, id, "") {
+					return connected, nil
+				}
 			}
 		}
 		if c.handle(e) {

@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
 	"github.com/rexian/rexian/pii"
@@ -34,6 +35,8 @@ type Handler struct {
 	ops     map[string]string
 	loc     *time.Location
 	log     *slog.Logger
+	// audit records supervisors' listen-ins (nil: not recorded).
+	audit *audit.Log
 	// stopping ends event streams at shutdown (nil: never).
 	stopping <-chan struct{}
 }
@@ -48,6 +51,8 @@ type HandlerOptions struct {
 	Prompts  *Prompts
 	Location *time.Location
 	Log      *slog.Logger
+	// Audit, when set, records every listen-in, whisper and barge-in.
+	Audit *audit.Log
 	// Stopping, when set, is closed when the server begins to shut down: open event
 	// streams end then instead of holding the shutdown until its timeout.
 	Stopping <-chan struct{}
@@ -61,7 +66,7 @@ func NewHandler(o HandlerOptions) *Handler {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
-	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, prompts: o.Prompts, ops: map[string]string{}, loc: o.Location, log: o.Log, stopping: o.Stopping}
+	h := &Handler{ctrl: o.Controller, live: o.Live, db: o.DB, cfg: o.Settings, prompts: o.Prompts, ops: map[string]string{}, loc: o.Location, log: o.Log, stopping: o.Stopping, audit: o.Audit}
 	for _, s := range o.Settings.Operators {
 		name, dial, _ := config.ParseNamedDial(s)
 		h.ops[name] = dial
@@ -81,6 +86,8 @@ func (h *Handler) Routes(g *gin.RouterGroup) {
 	g.GET("/ivr/calls/:id", desk, h.handle(h.call))
 	g.GET("/ivr/calls/:id/recording", desk, h.handle(h.recording))
 	g.POST("/ivr/calls/:id/transfer", desk, h.handle(h.transfer))
+	g.POST("/ivr/calls/:id/control", desk, h.handle(h.control))
+	g.POST("/ivr/calls/:id/monitor", auth.Require(auth.RoleSupervisor), h.handle(h.monitor))
 	g.GET("/ivr/stats", desk, h.handle(h.stats))
 	admin := auth.Require(auth.RoleAdmin)
 	g.GET("/ivr/prompts", admin, h.handle(h.promptTexts))
@@ -528,6 +535,18 @@ func (h *Handler) record(c *gin.Context) (*Record, error) {
 	return &rec, nil
 }
 
+// ownCall reads the call of the path, which only its operator or a supervisor may act on.
+func (h *Handler) ownCall(c *gin.Context) (*Record, error) {
+	rec, err := h.record(c)
+	if err != nil {
+		return nil, err
+	}
+	if p := auth.Current(c); rec.Operator != p.Name && !p.Is(auth.RoleSupervisor) {
+		return nil, api.Errorf(api.ErrForbidden, "not_your_call", "only the operator on call %d or a supervisor can act on it", rec.ID)
+	}
+	return rec, nil
+}
+
 func (h *Handler) call(c *gin.Context) error {
 	rec, err := h.record(c)
 	if err != nil {
@@ -584,14 +603,11 @@ func (h *Handler) transfer(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
-	rec, err := h.record(c)
+	rec, err := h.ownCall(c)
 	if err != nil {
 		return err
 	}
 	p := auth.Current(c)
-	if rec.Operator != p.Name && !p.Is(auth.RoleSupervisor) {
-		return api.Errorf(api.ErrForbidden, "not_your_call", "only the operator on call %d or a supervisor can hand it off", rec.ID)
-	}
 	if rec.EndedAt != nil {
 		return api.Errorf(api.ErrConflict, "call_ended", "call %d has ended", rec.ID)
 	}

@@ -40,7 +40,7 @@ func (h *harness) serve(p *auth.Principal, ctrl *Controller, lv *Live) *httptest
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
 	g := e.Group("/api/v1", authtest.As(p))
-	NewHandler(HandlerOptions{Controller: ctrl, Live: lv, DB: h.opts.DB, Settings: h.opts.Settings, Location: shanghai, Log: testLogger(h.t)}).Routes(g)
+	NewHandler(HandlerOptions{Controller: ctrl, Live: lv, DB: h.opts.DB, Settings: h.opts.Settings, Location: shanghai, Log: testLogger(h.t), Audit: h.audit}).Routes(g)
 	srv := httptest.NewServer(e)
 	h.t.Cleanup(srv.Close)
 	return srv

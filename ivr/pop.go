@@ -29,11 +29,14 @@ type ScreenPop struct {
 type CallEvent struct {
 	CallID uint64 `json:"call_id"`
 	// State: connected, or calling_back (a call-back's operator answered and hears
-	// ring-back while the citizen's phone rings: the console says 回拨中).
+	// ring-back while the citizen's phone rings: the console says 回拨中); for the call
+	// controls also left (the operator left the conversation), party_answered,
+	// party_failed, party_left and monitor, with Message saying what happened.
 	State    string `json:"state"`
 	Operator string `json:"operator"`
 	Caller   string `json:"caller"`
 	Hotline  string `json:"hotline"`
+	Message  string `json:"message,omitempty"`
 }
 
 // screenPop tells the offered operators (and any subscriber) who is calling.

@@ -68,6 +68,14 @@ type Record struct {
 	TicketNumber string  `gorm:"size:20;index" json:"ticket_number,omitempty"`
 	Transfer     string  `gorm:"size:32" json:"transfer,omitempty"` // emergency hand-off target
 	Note         string  `gorm:"type:text" json:"note,omitempty"`
+	// HoldCount and HoldMS are how often and how long the citizen was on hold.
+	HoldCount int   `gorm:"not null;default:0" json:"hold_count"`
+	HoldMS    int64 `gorm:"not null;default:0" json:"hold_ms"`
+	// Parties lists who took part besides the citizen (the operator once they left, a
+	// department or operator rung in), how and how long, one per line.
+	Parties string `gorm:"type:text" json:"parties,omitempty"`
+	// Monitored lists the supervisors who listened, whispered or barged in, and how long.
+	Monitored string `gorm:"type:text" json:"monitored,omitempty"`
 	// UpdatedAt is stamped by every write, so that the dashboards' daily roll-ups find
 	// the calls that changed since their last pass.
 	UpdatedAt time.Time `gorm:"index" json:"updated_at"`
@@ -164,6 +172,31 @@ func Migrations() []*database.Migration {
 			return tx.Migrator().DropColumn("ivr_calls", "in_target_arrival")
 		},
 	}, spellsMigration(), {
+		ID: "20261207_21_ivr_calls_controls",
+		Migrate: func(tx *gorm.DB) error {
+			type ivrCall struct {
+				HoldCount int    `gorm:"not null;default:0"`
+				HoldMS    int64  `gorm:"not null;default:0"`
+				Parties   string `gorm:"type:text"`
+				Monitored string `gorm:"type:text"`
+			}
+			m := tx.Table("ivr_calls").Migrator()
+			for _, f := range []string{"HoldCount", "HoldMS", "Parties", "Monitored"} {
+				if err := m.AddColumn(&ivrCall{}, f); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Rollback: func(tx *gorm.DB) error {
+			for _, col := range []string{"hold_count", "hold_ms", "parties", "monitored"} {
+				if err := tx.Migrator().DropColumn("ivr_calls", col); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}, {
 		ID:      "20261207_50_ivr_prompt_texts",
 		Migrate: migratePrompts, Rollback: rollbackPrompts,
 	}, {

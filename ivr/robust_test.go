@@ -310,16 +310,8 @@ func TestVirtualHoldCallsTheCitizenBack(t *testing.T) {
 
 func TestEmergencyHandOff(t *testing.T) {
 	h := newHarness(t)
-	h.login("wang", "PJSIP/8001", aritest.Phone{})
 	h.srv.SetPhone("Local/120@rexian-outbound", aritest.Phone{AnswerAfter: 5 * time.Millisecond})
-	caller := h.dial("13800138000", "12345")
-	caller.Press("0")
-	leg := h.originated("PJSIP/8001")
-	h.eventually("bridged", func() bool { return leg.BridgeID() != "" && caller.BridgeID() == leg.BridgeID() })
-	var rec Record
-	h.eventually("call record connected", func() bool {
-		return h.opts.DB.Where("channel_id = ?", caller.ID()).First(&rec).Error == nil && rec.ConnectedAt != nil
-	})
+	caller, _, rec := h.connected()
 	if err := h.ctrl.transfer(rec.ID, "999", "operator:wang"); err == nil {
 		t.Error("a transfer to an unconfigured number was accepted")
 	}

@@ -88,6 +88,12 @@ func (s *Store) SaveDepartment(ctx context.Context, in DepartmentInput) (*Depart
 	if in.Level.depth() == 0 {
 		return nil, invalid("invalid_level", "level %q is not one of city, district, township, village", in.Level)
 	}
+	// The phone is dialled for transfers and three-way calls: digits with the usual
+	// separators, at least three digits.
+	in.Phone = strings.TrimSpace(in.Phone)
+	if in.Phone != "" && (!deptPhoneRE.MatchString(in.Phone) || countDigits(in.Phone) < 3) {
+		return nil, invalid("invalid_department_phone", "department phone %q must be a telephone number (digits, spaces, '-', '+', parentheses; e.g. 0477-8581234)", in.Phone)
+	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.saveDepartment(tx, in, name) })
 	s.refreshAfterWrite()
 	if err != nil {
@@ -287,4 +293,16 @@ func (s *Store) SaveCategory(ctx context.Context, in CategoryInput) (*CategoryVi
 		return nil, err
 	}
 	return &CategoryView{CategoryInput: in, Active: in.Active == nil || *in.Active}, nil
+}
+
+var deptPhoneRE = regexp.MustCompile(`^[0-9+\-() ]{3,32}$`)
+
+func countDigits(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
 }

@@ -23,6 +23,13 @@ type deskPage struct {
 	LastCall  *ivr.Record // the operator's latest call, the screen-pop of a page without script
 	Now       time.Time
 	Reasons   []string // the not-ready reasons offered
+	// Controls are the call controls of the operator's conversation (shown while busy).
+	Controls *callControls
+	// Supervising: the listen-in form is offered, for the conversations in Monitorable,
+	// ringing MonitorPhone unless another is typed.
+	Supervising  bool
+	Monitorable  []monitorChoice
+	MonitorPhone string
 }
 
 // waitingRow is a waiting caller with how long they have waited.
@@ -63,6 +70,7 @@ func (h *Handler) renderDesk(c *gin.Context, status int, b base, phone string) {
 		}
 	}
 	page.Softphone = h.softphoneView(c, page.Me)
+	h.deskControls(c, &page)
 	h.render(c, status, "desk", page)
 }
 

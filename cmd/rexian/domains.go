@@ -303,7 +303,7 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).Routes(v1)
 	ivr.NewHandler(ivr.HandlerOptions{
 		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR, Prompts: d.prompts,
-		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
+		Location: d.cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping, Audit: d.audit,
 	}).Routes(v1)
 }
 
@@ -518,7 +518,7 @@ func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
 			Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: cfg.IVR, Prompts: d.prompts,
-			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping,
+			Location: cfg.Location(), Log: d.log.With("component", "ivr"), Stopping: d.stopping, Audit: d.audit,
 		},
 	})
 	if err != nil {

@@ -302,6 +302,8 @@ func TestOpenAPIExamplesWork(t *testing.T) {
 	if _, err := asterisk.WaitOriginated(ctx, "Local/120@rexian-outbound"); err != nil {
 		t.Fatal(err)
 	}
+	send("operator", "POST", fmt.Sprintf("/ivr/calls/%d/control", int(callID)), "POST /ivr/calls/{id}/control", nil, nil)
+	send("supervisor", "POST", fmt.Sprintf("/ivr/calls/%d/monitor", int(callID)), "POST /ivr/calls/{id}/monitor", nil, nil)
 	send("operator", "POST", "/ivr/agents/me/state", "POST /ivr/agents/me/state", nil, nil)
 	caller.Hangup()
 

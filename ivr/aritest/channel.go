@@ -61,6 +61,9 @@ type channel struct {
 	destroyed            bool
 	cause                int
 	heard                []string // DTMF the controller sent towards this channel's far end
+	// snoopOf is the channel a snoop channel spies on, with its directions.
+	snoopOf      *channel
+	spy, whisper string
 }
 
 // json renders the channel in Asterisk's key order. It is built directly
@@ -179,6 +182,7 @@ func (s *Server) destroyLocked(c *channel, cause int) {
 	c.cause = cause
 	delete(s.st.channels, c.id)
 	s.chanEvent("ChannelDestroyed", c, kv{"cause", cause}, kv{"cause_txt", causeText(cause)})
+	s.hangUpSnoopsLocked(c)
 	c.watched = false
 	if c.call != nil {
 		close(c.call.done)
@@ -325,6 +329,8 @@ func (s *Server) routeChannels(r *request, seg []string) reply {
 			return s.ring(id, m == "POST")
 		case op == "moh" && (m == "POST" || m == "DELETE"):
 			return s.channelFlag(id, func(c *channel) { c.moh = m == "POST" })
+		case op == "snoop" && m == "POST":
+			return s.snoop(r, id)
 		case op == "silence" && (m == "POST" || m == "DELETE"):
 			return s.channelFlag(id, func(c *channel) { c.silence = m == "POST" })
 		case (op == "hold" || op == "mute") && (m == "POST" || m == "DELETE"):

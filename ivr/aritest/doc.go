@@ -44,8 +44,10 @@
 // caller Speaks while it runs and a bridge recording as long as it runs, and
 // both download as WAV files of silence. There is no dialplan beyond the
 // hotline entry (Stasis with arguments) and the Local channel pairs the
-// controller originates; snoop, external media, transfers, mailboxes,
-// endpoints, device states and user events are absent or answer empty
+// controller originates. Snoop channels (POST /channels/{id}/snoop) are
+// made as Asterisk makes them (Up, in Stasis at once, hung up with the
+// channel they spy on) but carry no audio either. External media,
+// transfers, mailboxes, endpoints, device states and user events are absent or answer empty
 // lists. DeviceStateChanged, ChannelConnectedLine, the BRIDGEPEER and
 // PLAYBACKSTATUS variable events and the ;1 leg's dialplan steps after the
 // answer are not sent (subscribeAll sockets see them from Asterisk; a

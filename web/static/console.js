@@ -144,6 +144,15 @@
       var b = document.getElementById("ready");
       if (b) { b.textContent = state === "wrap_up" ? "结束整理，就绪" : "就绪"; }
     }
+    // The call controls follow the operator's conversation.
+    var controls = document.getElementById("controls");
+    if (controls) {
+      controls.hidden = state !== "busy";
+      var id = document.getElementById("call-id");
+      if (id && a.call_id) { id.value = String(a.call_id); }
+      var msg = document.getElementById("call-msg");
+      if (msg && state !== "busy") { msg.hidden = true; }
+    }
     var until = document.getElementById("my-until");
     if (until) {
       while (until.firstChild) { until.removeChild(until.firstChild); }
@@ -247,6 +256,12 @@
       note("回拨中：正在呼叫市民 " + (c.caller || "") + "，请稍候");
     } else {
       note("");
+    }
+    // What a call control led to later (the target answered, did not answer, left).
+    var msg = document.getElementById("call-msg");
+    if (msg && c && c.message) {
+      msg.textContent = c.message;
+      msg.hidden = false;
     }
   });
   source.addEventListener("open", function () { live.setAttribute("data-connected", "1"); });
