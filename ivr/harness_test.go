@@ -137,6 +137,18 @@ func (h *harness) eventually(what string, cond func() bool) {
 	}
 }
 
+// behindBusyOperator has a first caller (the blocker) take the operator on PJSIP/8001,
+// whom the test logged in, and then caller dial and join the queue behind them.
+func (h *harness) behindBusyOperator(caller string) (c, blocker *aritest.Call) {
+	h.t.Helper()
+	blocker = h.dial("13800000009", "12345")
+	blocker.Press("0")
+	h.originated("PJSIP/8001")
+	c = h.dial(caller, "12345")
+	c.Press("0")
+	return c, blocker
+}
+
 func (h *harness) dial(number, dialled string) *aritest.Call {
 	h.t.Helper()
 	c, err := h.srv.Dial(h.ctx, aritest.Caller{Number: number, Dialled: dialled})

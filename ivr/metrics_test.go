@@ -70,11 +70,7 @@ func TestMetricsShowTheLivePicture(t *testing.T) {
 
 	// The one operator takes a first call; the second caller waits.
 	h.login("wang", "PJSIP/8001", aritest.Phone{})
-	blocker := h.dial("13800000009", "12345")
-	blocker.Press("0")
-	h.originated("PJSIP/8001")
-	caller := h.dial("13800000001", "12345")
-	caller.Press("0")
+	caller, blocker := h.behindBusyOperator("13800000001")
 	h.waitPlayed(caller, "queue-enter")
 	h.eventually("the queue metric shows the caller", func() bool {
 		return gauge(t, reg, "rexian_ivr_queue_waiting", queue) == 1
