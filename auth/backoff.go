@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,10 +38,50 @@ const (
 type backoff struct {
 	store *live.Store
 	cfg   Backoff
+	// downUntil (unix nanoseconds) is when the live store is tried again after it
+	// failed: until then the process keeps the runs, so that a login never waits on a
+	// Redis that is down.
+	downUntil atomic.Int64
 
 	mu    sync.Mutex
 	local map[string]backoffRun
 }
+
+// Bounds on the live store for the delays: each call gives up after liveTimeout, and
+// after a failure the store is left alone for liveRetry. A login checks two delays and
+// may record two failures; a Redis that does not answer costs it at most one timeout.
+const (
+	liveTimeout = 200 * time.Millisecond
+	liveRetry   = 5 * time.Second
+)
+
+// live runs f against the live store within liveTimeout, and reports whether it ran: not
+// when there is no store or it failed a moment ago. The client does not give up on a
+// server that holds the connection without answering before its own read timeout
+// (seconds), so f runs aside and is left to finish alone when the time is up.
+func (b *backoff) live(ctx context.Context, f func(ctx context.Context) error) (ran bool, err error) {
+	if b.store == nil || time.Now().UnixNano() < b.downUntil.Load() {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), liveTimeout)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- f(ctx)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil && err != redis.Nil {
+		b.down()
+	}
+	return true, err
+}
+
+// down notes that the live store failed: the process keeps the runs for liveRetry.
+func (b *backoff) down() { b.downUntil.Store(time.Now().Add(liveRetry).UnixNano()) }
 
 type backoffRun struct {
 	n    int
@@ -82,11 +123,12 @@ func (b *backoff) run(ctx context.Context, subject string) backoffRun {
 	b.mu.Lock()
 	run := b.local[subject]
 	b.mu.Unlock()
-	if b.store == nil {
-		return run
-	}
-	v, err := b.store.HMGet(ctx, b.key(subject), "n", "last").Result()
-	if err != nil || len(v) != 2 {
+	var v []any
+	ran, err := b.live(ctx, func(ctx context.Context) (err error) {
+		v, err = b.store.HMGet(ctx, b.key(subject), "n", "last").Result()
+		return err
+	})
+	if !ran || err != nil || len(v) != 2 {
 		return run
 	}
 	n, _ := strconv.Atoi(str(v[0]))
@@ -108,15 +150,17 @@ func (b *backoff) fail(ctx context.Context, subject string, now time.Time) {
 	if b.cfg.Off {
 		return
 	}
-	if b.store != nil {
+	ran, err := b.live(ctx, func(ctx context.Context) error {
 		key := b.key(subject)
 		pipe := b.store.TxPipeline()
 		pipe.HIncrBy(ctx, key, "n", 1)
 		pipe.HSet(ctx, key, "last", strconv.FormatInt(now.UnixNano(), 10))
 		pipe.Expire(ctx, key, 2*b.cfg.Max+time.Minute)
-		if _, err := pipe.Exec(ctx); err == nil || err == redis.Nil {
-			return
-		}
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if ran && (err == nil || err == redis.Nil) {
+		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -140,9 +184,7 @@ func (b *backoff) fail(ctx context.Context, subject string, now time.Time) {
 
 // reset ends subject's run.
 func (b *backoff) reset(ctx context.Context, subject string) {
-	if b.store != nil {
-		_ = b.store.Del(ctx, b.key(subject)).Err()
-	}
+	_, _ = b.live(ctx, func(ctx context.Context) error { return b.store.Del(ctx, b.key(subject)).Err() })
 	b.mu.Lock()
 	delete(b.local, subject)
 	b.mu.Unlock()
