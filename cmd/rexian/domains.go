@@ -442,7 +442,7 @@ func (d *domains) intakeChannels(cfg config.Config) (*intakeChannels, error) {
 	ch := &intakeChannels{}
 	if w := cfg.WebForm; w.Enabled {
 		h, err := web.NewHandler(web.Options{
-			Store: d.tickets, Live: d.live, Log: d.log, Secret: w.Secret, MinFillTime: w.MinFillTime,
+			Store: d.tickets, Live: d.live, Log: d.log, Secret: w.Secret, MinFillTime: w.MinFillTime, Audit: d.audit,
 			SubmitLimit:     web.Limit{N: w.SubmissionsPerHour, Window: time.Hour},
 			LookupLimit:     web.Limit{N: w.LookupFailuresPerHour, Window: time.Hour},
 			LookupPairLimit: web.Limit{N: w.LookupPairFailuresPerHour, Window: time.Hour},

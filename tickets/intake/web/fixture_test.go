@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/live/livetest"
 	"github.com/rexian/rexian/tickets"
@@ -33,6 +34,7 @@ type fixture struct {
 	engine  *gin.Engine
 	clock   *ticketstest.Clock
 	closeDB func()
+	audit   *audit.Log
 }
 
 var desk = &auth.Principal{UserID: 1, Name: "wang", Role: auth.RoleOperator}
@@ -40,9 +42,9 @@ var desk = &auth.Principal{UserID: 1, Name: "wang", Role: auth.RoleOperator}
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	env := ticketstest.New(t, ticketstest.Options{})
+	env := ticketstest.New(t, ticketstest.Options{Audit: true})
 	clk := ticketstest.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	opts := Options{Store: env.Store, Live: livetest.Open(t), Now: clk.Now, Secret: "0123456789abcdef0123456789abcdef"}
+	opts := Options{Store: env.Store, Live: livetest.Open(t), Now: clk.Now, Secret: "0123456789abcdef0123456789abcdef", Audit: env.Audit}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -56,7 +58,7 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, ctx: env.Ctx, store: env.Store, h: h, engine: e, clock: clk, closeDB: func() { sqlDB.Close() }}
+	return &fixture{t: t, ctx: env.Ctx, store: env.Store, h: h, engine: e, clock: clk, closeDB: func() { sqlDB.Close() }, audit: env.Audit}
 }
 
 // do sends a request from addr and returns the status and body.

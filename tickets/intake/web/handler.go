@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/tickets"
@@ -46,6 +47,9 @@ type Options struct {
 	// DefaultCategory is the category code of a report whose sender chose none; empty
 	// makes the choice required.
 	DefaultCategory string
+	// Audit records the status page's refusals (a client over a look-up limit); nil
+	// records nothing.
+	Audit *audit.Log
 }
 
 // Handler serves the report form and the status page.
@@ -56,6 +60,7 @@ type Handler struct {
 	submits  *windowLimiter
 	lookIP   *windowLimiter // per client address
 	lookPair *windowLimiter // per ticket number and client address
+	refusals refusalLog
 	pages    map[string]*template.Template
 
 	dirMu sync.Mutex

@@ -1,16 +1,19 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/tickets"
 	"github.com/rexian/rexian/tickets/intake"
 )
@@ -70,6 +73,7 @@ func (h *Handler) lookUp(c *gin.Context) {
 		h.render(c, status, "status", page)
 	}
 	if wait, blocked := h.lookIP.blocked(ctx, client, now); blocked {
+		h.recordRefusal(ctx, client, "status:address", client, "status look-ups refused: too many failures from this address", now)
 		c.Header("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		answer(http.StatusTooManyRequests, fmt.Sprintf("查询失败次数过多，请%d分钟后再试。", int(wait.Minutes())+1))
 		return
@@ -86,6 +90,7 @@ func (h *Handler) lookUp(c *gin.Context) {
 	}
 	pair := number + "\x00" + client
 	if wait, blocked := h.lookPair.blocked(ctx, pair, now); blocked {
+		h.recordRefusal(ctx, pair, "ticket:"+number, client, "status look-ups of this ticket refused: too many failures from this address", now)
 		c.Header("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		answer(http.StatusTooManyRequests, fmt.Sprintf("该工单查询失败次数过多，请%d分钟后再试。", int(wait.Minutes())+1))
 		return
@@ -124,4 +129,36 @@ func statusOf(v *tickets.View) *statusView {
 		s.DueAt = nil
 	}
 	return s
+}
+
+// refusalLog remembers when each refused subject was last written to the audit log, so
+// that a client hammering the page makes one record a minute, not one a request.
+type refusalLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// refusalEvery is how often one subject's refusals are recorded.
+const refusalEvery = time.Minute
+
+// recordRefusal writes to the security audit log that the status page refused client
+// (key: the limiter's subject). A failure to record is logged: the refusal stands.
+func (h *Handler) recordRefusal(ctx context.Context, key, target, client, detail string, now time.Time) {
+	if h.opts.Audit == nil {
+		return
+	}
+	r := &h.refusals
+	r.mu.Lock()
+	if r.last == nil || len(r.last) > 10000 {
+		r.last = map[string]time.Time{}
+	}
+	if t, ok := r.last[key]; ok && now.Sub(t) < refusalEvery {
+		r.mu.Unlock()
+		return
+	}
+	r.last[key] = now
+	r.mu.Unlock()
+	if err := h.opts.Audit.Record(ctx, audit.Event{Action: audit.ActionStatusLocked, Actor: "anonymous", IP: client, Target: target, Detail: detail}); err != nil {
+		h.log.WarnContext(ctx, "status page refusal not audited", "err", err)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -301,6 +303,12 @@ func TestStatusPage(t *testing.T) {
 		if code != http.StatusTooManyRequests || !strings.Contains(body, "次数过多") {
 			t.Fatalf("look-up after 3 failures = %d: %s", code, body)
 		}
+		// The refusal is audited, once a minute however often the client tries.
+		lookUp(number, "5678", "192.0.2.60")
+		rs, _, err := f.audit.Find(f.ctx, audit.Filter{Action: audit.ActionStatusLocked}, api.Page{Page: 1, PerPage: 10})
+		if err != nil || len(rs) != 1 || rs[0].IP != "192.0.2.60" || rs[0].Target != "status:address" {
+			t.Fatalf("audit records of the refusal: %+v, %v", rs, err)
+		}
 	})
 	t.Run("failures are limited per number and address", func(t *testing.T) {
 		for i := range 2 {
@@ -309,6 +317,10 @@ func TestStatusPage(t *testing.T) {
 		code, body := lookUp(number, "5678", "192.0.3.1")
 		if code != http.StatusTooManyRequests || !strings.Contains(body, "该工单查询失败次数过多") {
 			t.Fatalf("the guesser's look-up after 2 failures on the number = %d, want 429: %s", code, body)
+		}
+		rs, _, err := f.audit.Find(f.ctx, audit.Filter{Action: audit.ActionStatusLocked, Target: "ticket:" + number}, api.Page{Page: 1, PerPage: 10})
+		if err != nil || len(rs) != 1 || rs[0].IP != "192.0.3.1" {
+			t.Fatalf("audit records of the refusal on the number: %+v, %v", rs, err)
 		}
 		// The same address may still look up another ticket.
 		code, _ = lookUp(unknown, "0000", "192.0.3.1")
