@@ -224,15 +224,7 @@ func TestAsteriskOperatorAnswers(t *testing.T) {
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	ph, err := tel.ast.Register(ctx, "8001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
-		t.Fatalf("operator login: %d", code)
-	}
-	answered := make(chan asterisktest.Result, 1)
-	go func() { answered <- ph.Answer(ctx, 1, 500*time.Millisecond) }()
+	answered := answering(ctx, tel.operatorPhone(t, ctx, "8001"), 1, 500*time.Millisecond)
 
 	const caller = "13900139000"
 	res := tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
@@ -241,7 +233,7 @@ func TestAsteriskOperatorAnswers(t *testing.T) {
 	if res.Err != nil {
 		t.Fatalf("citizen: %v\n%s", res.Err, res.Output)
 	}
-	if r := <-answered; r.Err != nil {
+	if r := answered(); r.Err != nil {
 		t.Fatalf("phone 8001: %v\n%s", r.Err, r.Output)
 	}
 	rec := tel.ended(t, caller, nil)
@@ -609,19 +601,11 @@ func TestAsteriskRingTime(t *testing.T) {
 				c.IVR.Hotlines[i].Mode = config.ModeDirect
 			}
 		}
-		for i := range c.IVR.Queues {
-			c.IVR.Queues[i].WrapUp = 0
-		}
+		fastQueues(c)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ph, err := tel.ast.Register(ctx, "8001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
-		t.Fatalf("operator login: %d", code)
-	}
+	ph := tel.operatorPhone(t, ctx, "8001")
 	for _, tt := range []struct {
 		name, dialled, caller string
 		steps                 []asterisktest.Step
@@ -630,13 +614,12 @@ func TestAsteriskRingTime(t *testing.T) {
 		{"menu, 1 at once", "12345", "13900139001", []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(3 * time.Second)}, 6 * time.Second, 15 * time.Second},
 		{"direct", "8393000", "13900139002", []asterisktest.Step{asterisktest.Speak(6 * time.Second)}, 3 * time.Second, 12 * time.Second},
 	} {
-		answered := make(chan asterisktest.Result, 1)
-		go func() { answered <- ph.Answer(ctx, 1, 500*time.Millisecond) }()
+		answered := answering(ctx, ph, 1, 500*time.Millisecond)
 		res := tel.ast.Carrier(ctx, asterisktest.Citizen{Dialled: tt.dialled, Steps: tt.steps, Trace: true}, tt.caller)
 		if res.Err != nil {
 			t.Fatalf("%s: citizen: %v\n%s", tt.name, res.Err, res.Output)
 		}
-		phone := <-answered
+		phone := answered()
 		if phone.Err != nil {
 			t.Fatalf("%s: phone 8001: %v\n%s", tt.name, phone.Err, phone.Output)
 		}
@@ -665,22 +648,11 @@ func TestAsteriskRingTime(t *testing.T) {
 func TestAsteriskKeysInTheQueue(t *testing.T) {
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.renderPrompts(t, "queue-enter")
-	tel.start(t, func(c *config.Config) {
-		for i := range c.IVR.Queues {
-			c.IVR.Queues[i].WrapUp = 0
-		}
-	})
+	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ph, err := tel.ast.Register(ctx, "8001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
-		t.Fatalf("operator login: %d", code)
-	}
-	answered := make(chan asterisktest.Result, 1)
-	go func() { answered <- ph.Answer(ctx, 1, 0) }()
+	ph := tel.operatorPhone(t, ctx, "8001")
+	answered := answering(ctx, ph, 1, 0)
 	const first, second, third = "13900139011", "13900139012", "13900139013"
 	talked := make(chan asterisktest.Result, 1)
 	go func() {
@@ -708,7 +680,7 @@ func TestAsteriskKeysInTheQueue(t *testing.T) {
 	if r := <-talked; r.Err != nil {
 		t.Fatalf("first citizen: %v\n%s", r.Err, r.Output)
 	}
-	if r := <-answered; r.Err != nil {
+	if r := answered(); r.Err != nil {
 		t.Fatalf("phone 8001: %v\n%s", r.Err, r.Output)
 	}
 
@@ -811,32 +783,19 @@ func restartReadopts(t *testing.T, kill bool) {
 			tel.env[i] = "REXIAN_REDIS_URL=" + redisURL
 		}
 	}
-	noWrapUp := func(c *config.Config) {
-		for i := range c.IVR.Queues {
-			c.IVR.Queues[i].WrapUp = 0
-		}
-	}
-	start, stop := func() { tel.start(t, noWrapUp) }, func() {
+	start, stop := func() { tel.start(t, fastQueues) }, func() {
 		tel.r.stop()
 		if err := tel.r.wait(t); err != nil {
 			t.Fatalf("rexian stopped with %v", err)
 		}
 	}
 	if kill {
-		start, stop = tel.startProcess(t, noWrapUp)
+		start, stop = tel.startProcess(t, fastQueues)
 	}
 	start()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ph, err := tel.ast.Register(ctx, "8001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/8001"}`, nil); code != http.StatusOK {
-		t.Fatalf("operator login: %d", code)
-	}
-	answered := make(chan asterisktest.Result, 1)
-	go func() { answered <- ph.Answer(ctx, 2, 0) }()
+	answered := answering(ctx, tel.operatorPhone(t, ctx, "8001"), 2, 0)
 	const talking, waiting, leaving = "13900139021", "13900139022", "13900139023"
 	results := map[string]chan asterisktest.Result{}
 	call := func(caller string, speak time.Duration) {
@@ -875,7 +834,7 @@ func restartReadopts(t *testing.T, kill bool) {
 	if r := <-results[waiting]; r.Err != nil {
 		t.Errorf("the waiting caller: %v\n%s", r.Err, r.Output)
 	}
-	if r := <-answered; r.Err != nil {
+	if r := answered(); r.Err != nil {
 		t.Errorf("phone 8001: %v\n%s", r.Err, r.Output)
 	}
 	for _, tt := range []struct {

@@ -79,9 +79,8 @@ func fastQueues(cfg *config.Config) {
 	}
 }
 
-// operatorAt registers desk phone number, logs the operator in with it and starts the
-// phone answering calls calls (ringing 300 ms each); the returned function waits for it.
-func (tel *telephony) operatorAt(t *testing.T, ctx context.Context, number string, calls int) func() asterisktest.Result {
+// operatorPhone registers desk phone number and logs the test's operator in with it.
+func (tel *telephony) operatorPhone(t *testing.T, ctx context.Context, number string) *asterisktest.Phone {
 	t.Helper()
 	p, err := tel.ast.Register(ctx, number)
 	if err != nil {
@@ -90,8 +89,21 @@ func (tel *telephony) operatorAt(t *testing.T, ctx context.Context, number strin
 	if code := tel.api(t, "operator", "POST", "/ivr/agents/me/login", `{"phone":"PJSIP/`+number+`"}`, nil); code != http.StatusOK {
 		t.Fatalf("operator login: %d", code)
 	}
+	return p
+}
+
+// operatorAt is operatorPhone that starts the phone answering calls calls (ringing 300
+// ms each); the returned function waits for it.
+func (tel *telephony) operatorAt(t *testing.T, ctx context.Context, number string, calls int) func() asterisktest.Result {
+	t.Helper()
+	return answering(ctx, tel.operatorPhone(t, ctx, number), calls, 300*time.Millisecond)
+}
+
+// answering starts p answering calls calls, each ringing for ring; the returned
+// function waits for it.
+func answering(ctx context.Context, p *asterisktest.Phone, calls int, ring time.Duration) func() asterisktest.Result {
 	done := make(chan asterisktest.Result, 1)
-	go func() { done <- p.Answer(ctx, calls, 300*time.Millisecond) }()
+	go func() { done <- p.Answer(ctx, calls, ring) }()
 	return func() asterisktest.Result { return <-done }
 }
 

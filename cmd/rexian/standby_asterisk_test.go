@@ -108,6 +108,10 @@ func startServe(t *testing.T, bin string, env []string, args ...string) *servePr
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
+		// Under go test -race the process is a race-enabled binary too.
+		if strings.Contains(p.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("rexian %s reported a data race", addr)
+		}
 		if t.Failed() {
 			t.Logf("log of rexian %s:\n%s", addr, lastLines(p.log.String(), 60))
 		}
