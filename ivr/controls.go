@@ -618,9 +618,9 @@ func (cv *conversation) endMonitor(ctx context.Context, m *monitor) {
 		_ = c.node.rest.deleteBridge(bg, m.bridge)
 	}
 	if !m.joinedAt.IsZero() {
-		cv.note(ctx, fmt.Sprintf("班长 %s 结束%s（%s）", m.name, monitorWord(m.mode), spoken(cv.now().Sub(m.joinedAt))), false)
 		c.rec.Monitored = appendNote(c.rec.Monitored, fmt.Sprintf("%s %s %s 起 %s", m.name, monitorWord(m.mode),
 			m.joinedAt.In(c.ctrl.loc).Format("15:04:05"), spoken(cv.now().Sub(m.joinedAt))))
+		cv.note(ctx, fmt.Sprintf("班长 %s 结束%s（%s）", m.name, monitorWord(m.mode), spoken(cv.now().Sub(m.joinedAt))), false)
 	}
 }
 

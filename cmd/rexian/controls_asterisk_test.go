@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/ivr/asterisktest"
+	"github.com/rexian/rexian/tickets"
+)
+
+// TestAsteriskCallControls: a SIPp citizen presses 1, desk phone 8001 (SIPp) answers;
+// the operator holds and resumes; a supervisor on phone 8003 listens in, then whispers;
+// the operator makes a three-way call with a department, whose phone is the carrier
+// (a second SIPp), and drops out: the citizen and the department stay in one bridge
+// until the citizen hangs up. The record counts the hold and names who took part; the
+// conversation recording is not silence.
+func TestAsteriskCallControls(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, fastQueues)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := tel.r.app.domains.tickets.SaveDepartment(ctx, tickets.DepartmentInput{Code: "t-zjj", Name: "市住建局", Level: tickets.LevelCity, Phone: "0477-8581234"}); err != nil {
+		t.Fatal(err)
+	}
+	dept := tel.deliver(ctx, 1, asterisktest.Callee{Number: "04778581234", Ring: 300 * time.Millisecond,
+		Steps: []asterisktest.Step{asterisktest.Speak(4 * time.Second)}})
+	operator := tel.operatorAt(t, ctx, "8001", 1)
+	sup, err := tel.ast.Register(ctx, "8003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	supDone := make(chan asterisktest.Result, 1)
+	go func() { supDone <- sup.Answer(ctx, 2, 300*time.Millisecond) }()
+
+	const caller = "13900139001"
+	citizen := make(chan asterisktest.Result, 1)
+	go func() {
+		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(20 * time.Second),
+		}}, caller)
+	}()
+	var rec ivr.Record
+	poll := func(what string, cond func(ivr.Record) bool) {
+		t.Helper()
+		for {
+			if calls := tel.calls(t, caller); len(calls) > 0 {
+				rec = calls[0]
+				if cond(rec) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: timed out; record %+v", what, rec)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	path := "/ivr/calls/" + strconv.FormatUint(rec.ID, 10)
+	act := func(role, what, body, want string) {
+		t.Helper()
+		var res json.RawMessage
+		if code := tel.api(t, role, "POST", path+what, body, &res); code != http.StatusOK || !strings.Contains(string(res), want) {
+			t.Fatalf("%s %s: %d %s, want a message with %q", what, body, code, res, want)
+		}
+	}
+	act("operator", "/control", `{"action":"hold"}`, "保持")
+	act("operator", "/control", `{"action":"resume"}`, "恢复")
+	for _, mode := range []string{"listen", "whisper"} {
+		act("supervisor", "/monitor", `{"mode":"`+mode+`","phone":"PJSIP/8003"}`, "正在呼叫您的电话")
+		word := map[string]string{"listen": "监听", "whisper": "耳语"}[mode]
+		poll("the supervisor "+mode+"s", func(r ivr.Record) bool { return strings.Contains(r.Note, "开始"+word) })
+		act("supervisor", "/monitor", `{"mode":"stop"}`, "结束")
+		poll("the "+mode+" ends", func(r ivr.Record) bool { return strings.Contains(r.Monitored, word) })
+	}
+	if code := tel.api(t, "operator", "POST", path+"/monitor", `{"mode":"listen","phone":"PJSIP/8001"}`, nil); code != http.StatusForbidden {
+		t.Errorf("an operator listening in: %d, want 403", code)
+	}
+	act("operator", "/control", `{"action":"conference","target":"department:t-zjj"}`, "市住建局")
+	poll("the department joins", func(r ivr.Record) bool { return strings.Contains(r.Note, "加入三方通话") })
+	act("operator", "/control", `{"action":"leave"}`, "继续通话")
+	if r := operator(); r.Err != nil {
+		t.Fatalf("operator's phone: %v\n%s", r.Err, r.Output)
+	}
+	// The citizen and the department are still connected, in the call's bridge.
+	if n := bridged(t, ctx, tel, "call-"+strconv.FormatUint(rec.ID, 10)); n != 2 {
+		t.Fatalf("the call's bridge holds %d channels after the operator left, want 2 (citizen and department)", n)
+	}
+	if r := <-citizen; r.Err != nil {
+		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
+	}
+	if d := dept(); d.Err != nil {
+		t.Fatalf("department: %v\n%s", d.Err, d.Output)
+	}
+	if r := <-supDone; r.Err != nil {
+		t.Fatalf("supervisor's phone: %v\n%s", r.Err, r.Output)
+	}
+	rec = tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeAnswered || rec.HoldCount != 1 || !strings.Contains(rec.Parties, "市住建局") || !strings.Contains(rec.Parties, "话务员") {
+		t.Errorf("record: outcome %s, hold count %d, parties %q", rec.Outcome, rec.HoldCount, rec.Parties)
+	}
+	wav := tel.recordingBytes(t, rec.ID, "conversation", 5*time.Second)
+	f := filepath.Join(t.TempDir(), "conversation.wav")
+	if err := os.WriteFile(f, wav, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rms := soxRMS(t, f); rms < 0.01 {
+		t.Errorf("the conversation recording is silence (RMS amplitude %.4f)", rms)
+	}
+}
+
+// bridged is how many channels Asterisk's bridge named name holds, asked over ARI.
+func bridged(t *testing.T, ctx context.Context, tel *telephony, name string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tel.ast.ARIURL()+"/ari/bridges", nil)
+	req.SetBasicAuth(tel.ast.ARIUser(), tel.ast.ARIPassword())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []struct {
+		Name     string   `json:"name"`
+		Channels []string `json:"channels"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range list {
+		if b.Name == name {
+			return len(b.Channels)
+		}
+	}
+	return 0
+}
