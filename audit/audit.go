@@ -31,13 +31,15 @@ const (
 	ActionTOTPEnrolled = "totp_enrolled" // a second factor switched on
 	ActionTOTPReset    = "totp_reset"    // a second factor removed by an administrator
 	ActionRecoveryUsed = "recovery_used" // a one-use recovery code spent
-	ActionDirectory    = "directory_changed"
-	ActionConfig       = "config_changed"
-	ActionExport       = "export"        // data taken out in bulk (a file, a report)
-	ActionPIIViewed    = "pii_viewed"    // a citizen's unmasked phone, name or e-mail shown
-	ActionPIIErased    = "pii_erased"    // citizens' personal data erased (request or retention)
-	ActionPruned       = "audit_pruned"  // records past the retention removed
-	ActionStatusLocked = "status_locked" // the public status page refused a client
+	// ActionRecoveryRegenerated: a user replaced their recovery codes.
+	ActionRecoveryRegenerated = "recovery_regenerated"
+	ActionDirectory           = "directory_changed"
+	ActionConfig              = "config_changed"
+	ActionExport              = "export"        // data taken out in bulk (a file, a report)
+	ActionPIIViewed           = "pii_viewed"    // a citizen's unmasked phone, name or e-mail shown
+	ActionPIIErased           = "pii_erased"    // citizens' personal data erased (request or retention)
+	ActionPruned              = "audit_pruned"  // records past the retention removed
+	ActionStatusLocked        = "status_locked" // the public status page refused a client
 )
 
 // Event is what a caller records. Only Action is required.

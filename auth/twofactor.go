@@ -376,24 +376,12 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, id uint, code string) ([
 		return nil, api.Errorf(api.ErrNotFound, "no_enrolment", "no second factor is waiting to be confirmed; start the set-up first")
 	}
 	now := s.now()
-	code = normalizeCode(code)
-	ok := false
-	if isTOTPCode(code) {
-		if ok, _, err = s.checkTOTP(ctx, u, u.TOTPSecret, code, now); err != nil {
-			return nil, err
-		}
+	if err := s.requireAppCode(ctx, u, code, now); err != nil {
+		return nil, err
 	}
-	if !ok {
-		return nil, api.Errorf(api.ErrInvalid, "invalid_code",
-			"the code does not match; check the phone's clock and type the code the app shows now")
-	}
-	codes := make([]string, recoveryCodes)
-	rows := make([]recoveryCode, recoveryCodes)
-	for i := range codes {
-		if codes[i], err = newRecoveryCode(); err != nil {
-			return nil, err
-		}
-		rows[i] = recoveryCode{UserID: u.ID, CodeHash: hashSecret(normalizeCode(codes[i])), CreatedAt: now}
+	codes, rows, err := newRecoveryCodes(u.ID, now)
+	if err != nil {
+		return nil, err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("user_id = ?", u.ID).Delete(&recoveryCode{}).Error; err != nil {
@@ -419,6 +407,70 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, id uint, code string) ([
 	}
 	s.record(ctx, audit.Event{Action: audit.ActionTOTPEnrolled, Target: userTarget(u),
 		Detail: fmt.Sprintf("authenticator app set up, %d recovery codes issued", recoveryCodes)})
+	return codes, nil
+}
+
+// requireAppCode checks code against u's authenticator app (not a recovery code), once:
+// api.ErrInvalid "invalid_code" when it does not match.
+func (s *Service) requireAppCode(ctx context.Context, u *User, code string, now time.Time) error {
+	code = normalizeCode(code)
+	if isTOTPCode(code) {
+		ok, _, err := s.checkTOTP(ctx, u, u.TOTPSecret, code, now)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return api.Errorf(api.ErrInvalid, "invalid_code",
+		"the code does not match; check the phone's clock and type the code the app shows now")
+}
+
+// newRecoveryCodes makes a set of recovery codes for user id: the codes, shown once,
+// and the rows that keep their hashes.
+func newRecoveryCodes(id uint, now time.Time) ([]string, []recoveryCode, error) {
+	codes := make([]string, recoveryCodes)
+	rows := make([]recoveryCode, recoveryCodes)
+	for i := range codes {
+		c, err := newRecoveryCode()
+		if err != nil {
+			return nil, nil, err
+		}
+		codes[i], rows[i] = c, recoveryCode{UserID: id, CodeHash: hashSecret(normalizeCode(c)), CreatedAt: now}
+	}
+	return codes, rows, nil
+}
+
+// RegenerateRecoveryCodes replaces user id's recovery codes with a new set, for someone
+// who used or lost them and still has the phone. It asks for a current code from the
+// authenticator app, so that a session left open cannot mint codes that outlive it.
+// The old codes stop working at once. Errors: api.ErrNotFound "no_two_factor" when the
+// second factor is not on; api.ErrInvalid "invalid_code".
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, id uint, code string) ([]string, error) {
+	u, err := getUser(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	if !u.TwoFactor() {
+		return nil, api.Errorf(api.ErrNotFound, "no_two_factor", "the second factor is not on; set it up first")
+	}
+	now := s.now()
+	if err := s.requireAppCode(ctx, u, code, now); err != nil {
+		return nil, err
+	}
+	codes, rows, err := newRecoveryCodes(u.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("user_id = ?", u.ID).Delete(&recoveryCode{}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&rows).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replace recovery codes: %w", err)
+	}
+	s.record(ctx, audit.Event{Action: audit.ActionRecoveryRegenerated, Target: userTarget(u),
+		Detail: fmt.Sprintf("%d new recovery codes issued; the old ones no longer work", recoveryCodes)})
 	return codes, nil
 }
 

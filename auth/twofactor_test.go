@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,8 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 )
 
@@ -285,4 +289,34 @@ func TestTwoFactorResetByAnotherAdmin(t *testing.T) {
 		t.Errorf("reset with a token: %d, want 403", rec.Code)
 	}
 
+}
+
+// A user with the second factor on replaces their recovery codes with a current code
+// from the app: the old ones stop working, the new ones log in, and it is audited.
+func TestRegenerateRecoveryCodes(t *testing.T) {
+	e := newTwoFactorEnv(t)
+	admin := e.createUser(t, "admin", auth.RoleAdmin, "")
+	uri, old := e.enrol(t, e.login(t, "admin", password))
+	ctx := context.Background()
+	if _, err := e.svc.RegenerateRecoveryCodes(ctx, admin.ID, "000000"); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("regenerate with a wrong code: %v", err)
+	}
+	if _, err := e.svc.RegenerateRecoveryCodes(ctx, admin.ID, old[0]); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("regenerate with a recovery code instead of the app's: %v", err)
+	}
+	e.clock.Advance(time.Minute) // the enrolment's code is spent
+	codes, err := e.svc.RegenerateRecoveryCodes(ctx, admin.ID, e.code(t, uri))
+	if err != nil || len(codes) != 10 {
+		t.Fatalf("regenerate: %v, %v", codes, err)
+	}
+	if rec, _ := e.loginStep2(t, e.loginStep1(t, "admin", "10.0.0.1"), old[1], "10.0.0.1"); rec.Code == http.StatusOK {
+		t.Error("an old recovery code still logs in")
+	}
+	if rec, _ := e.loginStep2(t, e.loginStep1(t, "admin", "10.0.0.1"), codes[0], "10.0.0.1"); rec.Code != http.StatusOK {
+		t.Errorf("a new recovery code: %d %s", rec.Code, rec.Body)
+	}
+	rs, _, err := e.audit.Find(ctx, audit.Filter{Action: audit.ActionRecoveryRegenerated}, api.Page{Page: 1, PerPage: 5})
+	if err != nil || len(rs) != 1 || rs[0].Target == "" {
+		t.Errorf("audit records: %+v, %v", rs, err)
+	}
 }

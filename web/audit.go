@@ -25,6 +25,7 @@ var auditActions = []struct{ Value, Label string }{
 	{audit.ActionTOTPEnrolled, "启用动态口令"},
 	{audit.ActionTOTPReset, "重置动态口令"},
 	{audit.ActionRecoveryUsed, "使用恢复码"},
+	{audit.ActionRecoveryRegenerated, "更换恢复码"},
 	{audit.ActionDirectory, "修改机构目录"},
 	{audit.ActionConfig, "修改配置"},
 	{audit.ActionExport, "导出数据"},

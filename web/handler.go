@@ -145,6 +145,7 @@ func (h *Handler) Routes(e gin.IRouter) {
 	s.POST("/console/logout", h.logout)
 	s.GET("/console/2fa", h.showTwoFactor)
 	s.POST("/console/2fa", h.confirmTwoFactor)
+	s.POST("/console/2fa/recovery-codes", h.regenerateRecoveryCodes)
 	s.GET("/console/2fa/qr.png", h.twoFactorQR)
 	s.GET("/console", h.home)
 	s.GET("/console/", h.home)

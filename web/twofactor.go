@@ -22,6 +22,8 @@ type twoFactorPage struct {
 	URI       string
 	Codes     []string
 	Next      string
+	// Regenerated: Codes replace earlier ones (not a first set-up).
+	Regenerated bool
 }
 
 func (h *Handler) sessionUser(c *gin.Context) *auth.User {
@@ -73,6 +75,30 @@ func (h *Handler) confirmTwoFactor(c *gin.Context) {
 		return
 	}
 	page := twoFactorPage{base: h.base(c, "双因素认证"), Enabled: true, Codes: codes, Next: homeOf(auth.Current(c))}
+	h.render(c, http.StatusOK, "twofactor", page)
+}
+
+// regenerateRecoveryCodes replaces the user's recovery codes, given a current code from
+// the app, and shows the new ones this once.
+func (h *Handler) regenerateRecoveryCodes(c *gin.Context) {
+	u := h.sessionUser(c)
+	ctx := c.Request.Context()
+	codes, err := h.opts.Auth.RegenerateRecoveryCodes(ctx, u.ID, c.PostForm("code"))
+	if err != nil {
+		page := twoFactorPage{base: h.base(c, "双因素认证"), Required: h.opts.Auth.TwoFactorRequired(u), Enabled: u.TwoFactor(), EnabledAt: u.TOTPEnabledAt}
+		if !errors.Is(err, api.ErrInvalid) {
+			h.fail(c, page.base, err)
+			return
+		}
+		if page.Left, err = h.opts.Auth.RecoveryCodesLeft(ctx, u.ID); err != nil {
+			h.fail(c, page.base, err)
+			return
+		}
+		page.Error = "动态码不正确。请输入验证器应用当前显示的6位动态码；恢复码未更换。"
+		h.render(c, http.StatusBadRequest, "twofactor", page)
+		return
+	}
+	page := twoFactorPage{base: h.base(c, "双因素认证"), Enabled: true, Codes: codes, Next: "/console/2fa", Regenerated: true}
 	h.render(c, http.StatusOK, "twofactor", page)
 }
 
