@@ -331,6 +331,10 @@ func TestAsteriskHotStandby(t *testing.T) {
 		// A baseline: what they hear in the queue before anything goes wrong.
 		poll(t, 10*time.Second, "the queue has played for two seconds", func() bool { return time.Since(allWaiting) > 2*time.Second })
 	}
+	// The standby shows the active instance's picture and says it stands by.
+	if onB := b.snapshot(t, sup); len(onB.Waiting) != 10 || len(onB.Roles) != 1 || onB.Roles[0].Role != ivr.RoleStandby {
+		t.Errorf("the standby's live picture: %d waiting, roles %+v; want 10 and standby", len(onB.Waiting), onB.Roles)
+	}
 	busyWith := map[string]uint64{}
 	for _, ag := range before.Agents {
 		busyWith[ag.User] = ag.CallID
@@ -372,6 +376,9 @@ func TestAsteriskHotStandby(t *testing.T) {
 		if ag.State != ivr.AgentBusy || ag.CallID != busyWith[ag.User] {
 			t.Errorf("operator %s after the take-over: %s with call %d, want busy with %d", ag.User, ag.State, ag.CallID, busyWith[ag.User])
 		}
+	}
+	if len(after.Roles) != 1 || after.Roles[0].Role != ivr.RoleActive {
+		t.Errorf("roles after the take-over: %+v, want active", after.Roles)
 	}
 	if len(after.Agents) != 2 {
 		t.Errorf("%d operators after the take-over, want 2", len(after.Agents))
