@@ -50,6 +50,8 @@ func (h *Handler) adminRoutes(g gin.IRoutes) {
 	g.GET("/settings", h.showSettings)
 	g.POST("/refusal-reasons", h.saveRefusalReasons)
 	g.POST("/prompts", h.savePrompts)
+	g.GET("/privacy", h.showPrivacy)
+	g.POST("/privacy", h.erasePersonalData)
 }
 
 // adminPage is every administration page: which section, its rows and the form that
@@ -69,6 +71,7 @@ type adminPage struct {
 	Synonyms    string
 	Refusals    string // the refusal reasons as the form edits them, one "code = 理由" a line
 	Prompts     []adminPrompt
+	Privacy     *privacyForm // the deletion request being confirmed or done
 	// Secret is a new token's secret, shown on this page only.
 	Secret string
 	// Scopes are what a new token can be given; a fresh form checks auth.DefaultScopes.

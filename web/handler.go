@@ -57,6 +57,9 @@ type Options struct {
 	// MaxUploadBytes is the largest attachment a form may carry (default 10 MiB, the
 	// store's own default limit).
 	MaxUploadBytes int64
+	// EraseCitizen serves citizens' deletion requests from /console/admin/privacy (nil:
+	// the page says to use rexian privacy erase).
+	EraseCitizen CitizenEraser
 	// Softphone issues browser phones (nil: the desk offers none).
 	Softphone *softphone.Issuer
 	// Dashboards says the dashboards API (/api/v1/dashboards) is mounted: the supervisor

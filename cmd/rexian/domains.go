@@ -513,7 +513,11 @@ func (d *domains) consoleRoutes(e *gin.Engine, cfg config.Config) error {
 		return err
 	}
 	h, err := consoles.NewHandler(consoles.Options{
-		Softphone:   phones,
+		Softphone: phones,
+		EraseCitizen: func(ctx context.Context, actor, tel, reason string) (consoles.Erasure, error) {
+			e, err := d.eraseCitizen(ctx, actor, tel, reason)
+			return consoles.Erasure{Erased: e.Erased, Open: e.Open, Calls: e.Calls, SMS: e.SMS, Surveys: e.Surveys}, err
+		},
 		ReadTickets: d.tickets.ReadingFrom(d.read), ReadDB: d.read, ReadCallback: d.callback.ReadingFrom(d.read),
 		Auth: d.auth, Audit: d.audit, Tickets: d.tickets, SMS: d.sms, Callback: d.callback, Cards: d.dashboards, Location: cfg.Location(), SecureCookies: cfg.Auth.SecureCookies,
 		Log: d.log, Dashboards: d.dashboards != nil, MaxUploadBytes: cfg.Tickets.AttachmentMaxBytes, IVR: ivr.HandlerOptions{
