@@ -77,6 +77,8 @@ func (h *Handler) funcs() template.FuncMap {
 			return ""
 		},
 		"inc":             func(n int) int { return n + 1 },
+		"phoneLabel":      phoneLabel,
+		"browserPhone":    isBrowserPhone,
 		"softphoneKeys":   func() []string { return []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} },
 		"place":           place,
 		"manualReason":    manualReason,

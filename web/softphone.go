@@ -45,6 +45,16 @@ func isBrowserPhone(phone string) bool {
 	return len(phone) > len("PJSIP/webrtc-") && phone[:len("PJSIP/webrtc-")] == "PJSIP/webrtc-"
 }
 
+// phoneLabel is an operator's phone as people read it: a browser phone's endpoint name
+// (PJSIP/webrtc-<hex>) means nothing to them. static/console.js says the same on the
+// live panel.
+func phoneLabel(phone string) string {
+	if isBrowserPhone(phone) {
+		return "浏览器电话"
+	}
+	return phone
+}
+
 func sessionID(c *gin.Context) string {
 	if v, ok := c.Get(sessionKey); ok {
 		return v.(*auth.Session).ID

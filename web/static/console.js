@@ -17,6 +17,12 @@
     return agentStates[a.state] || a.state;
   }
 
+  // phoneLabel is a phone as the server renders it: a browser phone's endpoint name
+  // (PJSIP/webrtc-…) reads 浏览器电话.
+  function phoneLabel(phone) {
+    return /^PJSIP\/webrtc-./.test(phone || "") ? "浏览器电话" : phone;
+  }
+
   function el(tag, text) {
     var e = document.createElement(tag);
     if (text !== undefined) { e.textContent = String(text); }
@@ -188,7 +194,7 @@
     }));
     fill(document.getElementById("agents"), (s.agents || []).map(function (a) {
       if (me && a.user === user) { myState(a); }
-      var tr = row([a.name, a.phone, agentLabel(a), "", a.calls]);
+      var tr = row([a.name, phoneLabel(a.phone), agentLabel(a), "", a.calls]);
       tr.setAttribute("data-agent", a.user);
       tr.setAttribute("data-state", a.state);
       tr.children[3].setAttribute("data-since", a.since);
