@@ -21,6 +21,7 @@ import (
 
 	"github.com/rexian/rexian/ivr"
 	"github.com/rexian/rexian/ivr/asterisktest"
+	"github.com/rexian/rexian/tickets"
 )
 
 // The browser phone against the real Asterisk: headless Chromium with fake media devices
@@ -141,7 +142,10 @@ func soxRMS(t *testing.T, file string, effects ...string) float64 {
 // page gets its credentials from rexian and registers to Asterisk over WebSocket, which
 // makes the operator ready; a citizen calls 12345 and presses 1; the browser rings, the
 // operator answers with a click, the two talk (each side's audio is in the conversation
-// recording: the operator's 1 kHz tone and the citizen's speech), the operator hangs up.
+// recording: the operator's 1 kHz tone and the citizen's speech); on the desk the
+// operator holds, resumes, makes a three-way call with a department (a second SIPp) and
+// drops out, leaving the citizen and the department connected (browserCallControls); the
+// record counts one hold and names who took part. Further calls the operator hangs up.
 // A second tab of the same session does not register and can take the phone over.
 // operator2's browser refuses the microphone: the page says so and operator2 stays not
 // ready. Logging out deletes the endpoint from Asterisk.
@@ -165,8 +169,13 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 		caller := fmt.Sprintf("137%08d", i)
 		first := i == 0
 		speak := 3 * time.Second
+		var dept func() asterisktest.Delivered
 		if first {
-			speak = 20 * time.Second
+			// The first call goes on to the call controls: the citizen, and the
+			// department's phone (the carrier's), talk until the hotline hangs up.
+			speak = time.Minute
+			dept = tel.deliver(ctx, 1, asterisktest.Callee{Number: "04778581234", Ring: 300 * time.Millisecond,
+				Steps: []asterisktest.Step{asterisktest.Speak(30 * time.Second)}})
 		}
 		citizen := make(chan asterisktest.Result, 1)
 		go func() {
@@ -213,12 +222,21 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 		}
 		// Hang up once rexian has bridged the two: a hang-up before that is an
 		// operator who dropped the call, and the citizen goes back to the queue.
+		var id uint64
 		eventually(t, "citizen and operator bridged", func() bool {
 			recs := tel.calls(t, caller)
-			return len(recs) > 0 && recs[0].ConnectedAt != nil
+			if len(recs) > 0 && recs[0].ConnectedAt != nil {
+				id = recs[0].ID
+				return true
+			}
+			return false
 		})
-		op.do("hang up", chromedp.Click(chromedp.ID("sp-hangup")))
-		op.phoneIs("已注册", 10*time.Second)
+		if first {
+			browserCallControls(t, ctx, tel, op, caller, id)
+		} else {
+			op.do("hang up", chromedp.Click(chromedp.ID("sp-hangup")))
+			op.phoneIs("已注册", 10*time.Second)
+		}
 		if res := <-citizen; res.Err != nil {
 			t.Fatalf("citizen %s: %v\n%s", caller, res.Err, res.Output)
 		}
@@ -227,6 +245,12 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 			t.Fatalf("call record %+v; want answered by operator1", rec)
 		}
 		if first {
+			if d := dept(); d.Err != nil {
+				t.Fatalf("department: %v\n%s", d.Err, d.Output)
+			}
+			if rec.HoldCount != 1 || !strings.Contains(rec.Parties, "市住建局") || !strings.Contains(rec.Parties, "话务员") {
+				t.Errorf("call record: hold count %d, parties %q; want one hold, the operator and 市住建局", rec.HoldCount, rec.Parties)
+			}
 			checkBothSides(t, tel, rec)
 		}
 		// The next call is offered once the operator is ready again (after wrap-up).
@@ -290,6 +314,60 @@ func TestAsteriskBrowserPhone(t *testing.T) {
 	}
 }
 
+// browserCallControls: on the call id that operator1 answered in the browser, the
+// operator clicks the desk's call controls, which must not reload the page (that would
+// end the browser's call): hold, resume, a three-way call with 市住建局 (whose phone is
+// the carrier's) and dropping out. The citizen and the department are then alone in the
+// call's bridge; the department's hanging up ends the call.
+func browserCallControls(t *testing.T, ctx context.Context, tel *telephony, op *browser, caller string, id uint64) {
+	t.Helper()
+	callID := strconv.FormatUint(id, 10)
+	op.until("the call controls", `!document.getElementById("controls").hidden && document.getElementById("call-id").value === "`+callID+`"`, 10*time.Second)
+	op.eval(`(window.__stayed = true)`)
+	click := func(button, want string) {
+		t.Helper()
+		op.do("click "+button, chromedp.Click(chromedp.ID(button)))
+		op.until(button+": "+want, `document.getElementById("call-msg").textContent.includes("`+want+`")`, 10*time.Second)
+		if !op.eval(`window.__stayed === true`) {
+			t.Fatalf("clicking %s reloaded the desk", button)
+		}
+		if got := op.text("#sp-status"); got != "通话中" {
+			t.Fatalf("after %s the browser phone reads %q, want 通话中", button, got)
+		}
+	}
+	click("hold", "已保持通话")
+	op.shot("held")
+	click("resume", "已恢复通话")
+	op.do("choose 市住建局", chromedp.SetValue(chromedp.ID("target"), "department:t-zjj"))
+	click("conference", "三方通话")
+	eventually(t, "the department joins", func() bool {
+		recs := tel.calls(t, caller)
+		return len(recs) > 0 && strings.Contains(recs[0].Note, "加入三方通话")
+	})
+	op.shot("three-way")
+	op.do("click leave-call", chromedp.Click(chromedp.ID("leave-call")))
+	// The form's answer or the call's own event, whichever comes last, both say it (the
+	// department's answer before said how to 退出三方).
+	op.until("the page says the operator left", `document.getElementById("call-msg").textContent.includes("退出三方通话")`, 10*time.Second)
+	if !op.eval(`window.__stayed === true`) {
+		t.Fatal("dropping out reloaded the desk")
+	}
+	// Asterisk hangs the operator's leg up: the browser's call ends, the phone stays.
+	op.phoneIs("已注册", 10*time.Second)
+	op.shot("left-three-way")
+	channels := bridgeChannels(t, ctx, tel, "call-"+callID)
+	if len(channels) != 2 {
+		t.Fatalf("the call's bridge holds %v after the operator left, want the citizen and the department", channels)
+	}
+	for _, ch := range channels {
+		if strings.HasPrefix(ch, "party-") {
+			hangupChannel(t, ctx, tel, ch)
+			return
+		}
+	}
+	t.Fatalf("no department leg (party-…) among the bridge's channels %v", channels)
+}
+
 // browserPhoneReady starts Asterisk and rexian with the browser phone, and operator1's
 // Chromium (whose microphone plays the returned tone file) logged in and joined with the
 // browser phone, registered and ready.
@@ -301,6 +379,10 @@ func browserPhoneReady(t *testing.T, ctx context.Context, artifacts string, step
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.env = append(tel.env, "REXIAN_ARI_SOFTPHONE_WS=ws"+strings.TrimPrefix(tel.ast.ARIURL(), "http")+"/ws")
 	tel.start(t, nil)
+	// A department with a phone, offered for transfers and three-way calls on the desk.
+	if _, err := tel.r.app.domains.tickets.SaveDepartment(ctx, tickets.DepartmentInput{Code: "t-zjj", Name: "市住建局", Level: tickets.LevelCity, Phone: "0477-8581234"}); err != nil {
+		t.Fatal(err)
+	}
 	tone := filepath.Join(t.TempDir(), "operator.wav")
 	if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", tone, "synth", "120", "sine", "1000", "vol", "0.5").CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v\n%s", err, out)

@@ -121,6 +121,28 @@ func TestAsteriskCallControls(t *testing.T) {
 // bridged is how many channels Asterisk's bridge named name holds, asked over ARI.
 func bridged(t *testing.T, ctx context.Context, tel *telephony, name string) int {
 	t.Helper()
+	return len(bridgeChannels(t, ctx, tel, name))
+}
+
+// hangupChannel hangs a channel up over ARI, as its far end would.
+func hangupChannel(t *testing.T, ctx context.Context, tel *telephony, id string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, tel.ast.ARIURL()+"/ari/channels/"+id, nil)
+	req.SetBasicAuth(tel.ast.ARIUser(), tel.ast.ARIPassword())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /ari/channels/%s: %s", id, resp.Status)
+	}
+}
+
+// bridgeChannels are the ids of the channels in Asterisk's bridge named name, asked
+// over ARI (none when there is no such bridge).
+func bridgeChannels(t *testing.T, ctx context.Context, tel *telephony, name string) []string {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tel.ast.ARIURL()+"/ari/bridges", nil)
 	req.SetBasicAuth(tel.ast.ARIUser(), tel.ast.ARIPassword())
 	resp, err := http.DefaultClient.Do(req)
@@ -137,8 +159,8 @@ func bridged(t *testing.T, ctx context.Context, tel *telephony, name string) int
 	}
 	for _, b := range list {
 		if b.Name == name {
-			return len(b.Channels)
+			return b.Channels
 		}
 	}
-	return 0
+	return nil
 }

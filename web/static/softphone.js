@@ -1,7 +1,9 @@
 // The browser phone of the desk (templates/softphone.html). It asks rexian for this
 // session's SIP credentials, registers to Asterisk over WebSocket with JsSIP
 // (jssip.min.js, vendored; see jssip.LICENSE.txt) and lets the operator answer, hang up,
-// mute and send keypad tones. Bad paths say what happened and keep calls safe:
+// mute and send keypad tones. The desk's forms (queue state, call controls, listen-in)
+// are sent without leaving the page, which would end the call. Bad paths say what
+// happened and keep calls safe:
 //   - microphone refused or missing: nothing registers, the operator stays not ready
 //     (the queue does not offer calls) and the page says why;
 //   - WebSocket down: JsSIP reconnects with a growing delay (2 s to 30 s) and registers
@@ -260,6 +262,38 @@
       var fields = {};
       new FormData(f).forEach(function (v, k) { fields[k] = v; });
       post(f.action, fields);
+    });
+  });
+  // The call controls and the listen-in form too: the operator's call is on this page,
+  // so holding it must not reload it. What the server said (the desk page's flash or
+  // error) goes to the call controls' message line.
+  function said(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var e = doc.getElementById("error") || doc.getElementById("flash");
+    return e ? e.textContent : "";
+  }
+  document.querySelectorAll("#call-form, #monitor-form").forEach(function (f) {
+    var out = f.id === "call-form" ? $("call-msg") : null;
+    function show(text) {
+      if (!out) { message(text); return; }
+      out.textContent = text;
+      out.hidden = !text;
+    }
+    f.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var fields = {};
+      new FormData(f).forEach(function (v, k) { fields[k] = v; });
+      if (e.submitter && e.submitter.name) { fields[e.submitter.name] = e.submitter.value; }
+      show("正在处理…");
+      // getAttribute: the buttons named "action" hide the form's action property.
+      post(f.getAttribute("action"), fields).then(function (res) {
+        if (res.redirected && res.url.indexOf("/console/desk") < 0) {
+          return "登录已过期，操作未完成。请在新标签页中重新登录。";
+        }
+        return res.text().then(function (html) { return said(html) || (res.ok ? "" : "操作未完成（HTTP " + res.status + "）。"); });
+      }).then(show, function () {
+        show("网络错误，操作可能未完成，请查看实时状态。");
+      });
     });
   });
   document.querySelectorAll("a[href^='/']").forEach(function (a) {
