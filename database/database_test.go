@@ -9,15 +9,17 @@ import (
 	"github.com/rexian/rexian/database/dbtest"
 )
 
-// TestPostgresWithoutJIT: sessions run without JIT compilation unless the URL asks for it.
-func TestPostgresWithoutJIT(t *testing.T) {
+// TestPostgresSessionDefaults: sessions run without JIT compilation and without parallel
+// workers unless the URL asks for them.
+func TestPostgresSessionDefaults(t *testing.T) {
 	if dbtest.Kind() != database.Postgres {
 		t.Skip("PostgreSQL only (REXIAN_TEST_DB=postgres)")
 	}
 	base := dbtest.URL(t)
-	for _, tc := range []struct{ url, want string }{
-		{base, "off"},
-		{base + "&jit=on", "on"},
+	for _, tc := range []struct{ url, jit, workers string }{
+		{base, "off", "0"},
+		{base + "&jit=on", "on", "0"},
+		{base + "&max_parallel_workers_per_gather=2", "off", "2"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		t.Cleanup(cancel)
@@ -26,12 +28,14 @@ func TestPostgresWithoutJIT(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { database.Close(db) })
-		var jit string
-		if err := db.WithContext(ctx).Raw("SHOW jit").Scan(&jit).Error; err != nil {
-			t.Fatal(err)
-		}
-		if jit != tc.want {
-			t.Errorf("%s: jit is %q, want %q", tc.url, jit, tc.want)
+		for setting, want := range map[string]string{"jit": tc.jit, "max_parallel_workers_per_gather": tc.workers} {
+			var got string
+			if err := db.WithContext(ctx).Raw("SHOW " + setting).Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s: %s is %q, want %q", tc.url, setting, got, want)
+			}
 		}
 	}
 }
