@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -596,7 +597,7 @@ func (cv *conversation) joinMonitor(ctx context.Context, m *monitor) {
 			return
 		}
 		for _, ch := range []string{m.snoop, m.leg} {
-			if err := c.node.rest.addToBridge(ctx, m.bridge, ch); err != nil {
+			if err := addOnceInStasis(ctx, c.node.rest, m.bridge, ch); err != nil {
 				fail(fmt.Errorf("monitor bridge: add %s: %w", ch, err))
 				return
 			}
@@ -604,6 +605,25 @@ func (cv *conversation) joinMonitor(ctx context.Context, m *monitor) {
 	}
 	cv.note(ctx, fmt.Sprintf("班长 %s 开始%s", m.name, monitorWord(m.mode)), false)
 	cv.tell(ctx, "monitor", fmt.Sprintf("%s 已接通：%s中。", m.name, monitorWord(m.mode)))
+}
+
+// addOnceInStasis adds ch to bridge. Asterisk answers the snoop request once the snoop
+// channel exists, but the channel enters the Stasis application on its own thread a
+// moment later, and until then a bridge refuses it with 422 "Channel not in Stasis
+// application" (seen on Asterisk 22 under load): that refusal is retried briefly.
+func addOnceInStasis(ctx context.Context, r *rest, bridge, ch string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := r.addToBridge(ctx, bridge, ch)
+		if err == nil || !isStatus(err, http.StatusUnprocessableEntity) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // endMonitor tears down a supervisor's snoop after their phone hung up.

@@ -45,8 +45,9 @@
 // both download as WAV files of silence. There is no dialplan beyond the
 // hotline entry (Stasis with arguments) and the Local channel pairs the
 // controller originates. Snoop channels (POST /channels/{id}/snoop) are
-// made as Asterisk makes them (Up, in Stasis at once, hung up with the
-// channel they spy on) but carry no audio either. External media,
+// made as Asterisk makes them (Up, entering Stasis a moment after the
+// request is answered, so that a bridge refuses them with 422 until then, hung
+// up with the channel they spy on) but carry no audio either. External media,
 // transfers, mailboxes, endpoints, device states and user events are absent or answer empty
 // lists. DeviceStateChanged, ChannelConnectedLine, the BRIDGEPEER and
 // PLAYBACKSTATUS variable events and the ;1 leg's dialplan steps after the

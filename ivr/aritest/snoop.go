@@ -49,12 +49,20 @@ func (s *Server) snoop(r *request, id string) reply {
 		return fail(409, "Channel with given unique ID already exists")
 	}
 	c := s.newChannelLocked(snoopID, "Snoop/"+target.id+"-"+s.nextLocalSuffixLocked(), "Up")
-	c.originated, c.watched, c.inStasis = true, true, true
+	c.originated, c.watched = true, true
 	c.snoopOf, c.spy, c.whisper = target, spy, whisper
 	c.dialplan.appName = "Stasis"
 	c.dialplan.appData = strings.Join(append([]string{app}, args...), ",")
 	s.chanEvent("ChannelCreated", c)
-	s.chanEvent("StasisStart", c, kv{"args", args})
+	// Asterisk answers once the snoop channel exists; the channel enters the app on its
+	// own thread a moment later, and a bridge refuses it until then (422).
+	s.afterLocked(s.seconds(0.05), func() {
+		if c.destroyed {
+			return
+		}
+		c.inStasis = true
+		s.chanEvent("StasisStart", c, kv{"args", args})
+	})
 	return ok(c.json())
 }
 
