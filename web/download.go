@@ -295,8 +295,37 @@ func (h *Handler) exportFigures(c *gin.Context) {
 			}
 			return *v
 		}
-		return s.add(k.Offered, k.Answered, k.Abandoned, k.Voicemails, k.AnswerRate, k.ServiceLevel, k.ServiceLevelArrival, secs(k.AvgWaitSeconds), secs(k.P90WaitSeconds))
+		if err := s.add(k.Offered, k.Answered, k.Abandoned, k.Voicemails, k.AnswerRate, k.ServiceLevel, k.ServiceLevelArrival, secs(k.AvgWaitSeconds), secs(k.P90WaitSeconds)); err != nil {
+			return err
+		}
+		return addAgentRows(s, set.Agents, secs)
 	})
+}
+
+// addAgentRows adds the operators' figures under the calls, as the page shows them:
+// the labels, then the values in seconds (and the occupancy as a ratio), each not-ready
+// reason a column of its own.
+func addAgentRows(s *sheet, a dashboards.AgentFigures, secs func(*float64) any) error {
+	if !a.Available {
+		return nil
+	}
+	labels, _, _ := agentCells(a)
+	head := make([]any, 0, len(labels)+len(a.NotReady))
+	for _, l := range labels {
+		head = append(head, l)
+	}
+	row := []any{secs(a.Occupancy), a.Handled, secs(a.AvgHandleSeconds), a.TalkSeconds, a.WrapUpSeconds, a.IdleSeconds, a.NotReadySeconds}
+	for _, r := range a.NotReady {
+		head = append(head, "示忙："+pauseReasonName(r.Reason))
+		row = append(row, r.Seconds)
+	}
+	if err := s.add(); err != nil {
+		return err
+	}
+	if err := s.add(head...); err != nil {
+		return err
+	}
+	return s.add(row...)
 }
 
 // exportRates is the three rates ranking as a workbook.

@@ -191,6 +191,35 @@ func TestDownloads(t *testing.T) {
 		t.Errorf("figure rows %q lack the heating company's two tickets", rows)
 	}
 
+	// The operators' figures follow the calls: labels, then seconds per state and reason.
+	at := f.clock.Now().UTC().Add(-time.Hour)
+	if err := f.env.DB.WithContext(f.env.Ctx).Create(&[]ivr.Spell{
+		{Operator: "op", State: ivr.AgentBusy, StartedAt: at, EndedAt: at.Add(230 * time.Second), MS: 230000},
+		{Operator: "op", State: ivr.AgentPaused, Reason: "就餐", StartedAt: at.Add(5 * time.Minute), EndedAt: at.Add(35 * time.Minute), MS: 1800000},
+	}).Error; err != nil {
+		t.Fatal(err)
+	}
+	rows = readSheet(t, sup, html.UnescapeString(m[1]))
+	agents := -1
+	for i, r := range rows {
+		if len(r) > 0 && r[0] == "占用率" {
+			agents = i
+		}
+	}
+	if agents < 0 || agents+1 >= len(rows) {
+		t.Fatalf("the figures workbook has no operators' figures:\n%q", rows)
+	}
+	head, vals := rows[agents], rows[agents+1]
+	got := map[string]string{}
+	for i := range head {
+		if i < len(vals) {
+			got[head[i]] = vals[i]
+		}
+	}
+	if got["通话时长"] != "230" || got["示忙：就餐"] != "1800" {
+		t.Errorf("operators' figures in the workbook = %q, want 230 s talking and 1800 s 就餐", got)
+	}
+
 	rows = readSheet(t, sup, "/console/export/calls?outcome=answered")
 	if len(rows) != 3 || rows[1][4] != "人工接听" {
 		t.Errorf("call rows %q, want the two answered calls", rows)
