@@ -50,19 +50,7 @@ func TestAsteriskCallControls(t *testing.T) {
 	var rec ivr.Record
 	poll := func(what string, cond func(ivr.Record) bool) {
 		t.Helper()
-		for {
-			if calls := tel.calls(t, caller); len(calls) > 0 {
-				rec = calls[0]
-				if cond(rec) {
-					return
-				}
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s: timed out; record %+v", what, rec)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+		rec = pollRecord(t, ctx, tel, caller, what, cond)
 	}
 	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
 	path := "/ivr/calls/" + strconv.FormatUint(rec.ID, 10)
@@ -118,6 +106,25 @@ func TestAsteriskCallControls(t *testing.T) {
 	}
 }
 
+// pollRecord waits until the first call record of caller meets cond, and returns it.
+func pollRecord(t *testing.T, ctx context.Context, tel *telephony, caller, what string, cond func(ivr.Record) bool) ivr.Record {
+	t.Helper()
+	var rec ivr.Record
+	for {
+		if calls := tel.calls(t, caller); len(calls) > 0 {
+			rec = calls[0]
+			if cond(rec) {
+				return rec
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: timed out; record %+v", what, rec)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // bridged is how many channels Asterisk's bridge named name holds, asked over ARI.
 func bridged(t *testing.T, ctx context.Context, tel *telephony, name string) int {
 	t.Helper()
@@ -163,4 +170,77 @@ func bridgeChannels(t *testing.T, ctx context.Context, tel *telephony, name stri
 		}
 	}
 	return nil
+}
+
+// TestAsteriskTransfers: blind transfers through the real Asterisk. A department that is
+// busy sends the citizen back to the operator, who is told so; one that answers takes
+// the citizen over, and the operator's phone is free.
+func TestAsteriskTransfers(t *testing.T) {
+	tel := startAsterisk(t, asterisktest.Options{})
+	tel.start(t, fastQueues)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, d := range []tickets.DepartmentInput{
+		{Code: "t-rsj", Name: "市人社局", Level: tickets.LevelCity, Phone: "0477-8581111"},
+		{Code: "t-zjj", Name: "市住建局", Level: tickets.LevelCity, Phone: "0477-8582222"},
+	} {
+		if _, err := tel.r.app.domains.tickets.SaveDepartment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	depts := tel.deliver(ctx, 2,
+		asterisktest.Callee{Number: "04778581111", Ring: 300 * time.Millisecond, Reject: 486},
+		asterisktest.Callee{Number: "04778582222", Ring: 300 * time.Millisecond, Steps: []asterisktest.Step{asterisktest.Speak(3 * time.Second)}})
+	operator := tel.operatorAt(t, ctx, "8001", 1)
+
+	const caller = "13900139002"
+	citizen := make(chan asterisktest.Result, 1)
+	go func() {
+		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(15 * time.Second),
+		}}, caller)
+	}()
+	var rec ivr.Record
+	poll := func(what string, cond func(ivr.Record) bool) {
+		t.Helper()
+		rec = pollRecord(t, ctx, tel, caller, what, cond)
+	}
+	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	id := strconv.FormatUint(rec.ID, 10)
+	transfer := func(dept string) {
+		t.Helper()
+		var res json.RawMessage
+		if code := tel.api(t, "operator", "POST", "/ivr/calls/"+id+"/control", `{"action":"transfer","target":"department:`+dept+`"}`, &res); code != http.StatusOK {
+			t.Fatalf("transfer to %s: %d %s", dept, code, res)
+		}
+	}
+
+	transfer("t-rsj")
+	poll("the busy department sends the citizen back", func(r ivr.Record) bool {
+		return strings.Contains(r.Note, "市人社局（0477-8581111） 未接听，市民已回到您的通话")
+	})
+	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
+		t.Fatalf("after the unanswered transfer the call's bridge holds %d channels, want 2 (citizen and operator)", n)
+	}
+
+	transfer("t-zjj")
+	poll("the department takes the call", func(r ivr.Record) bool {
+		return strings.Contains(r.Note, "市住建局（0477-8582222） 接听，转接完成")
+	})
+	if r := operator(); r.Err != nil {
+		t.Fatalf("operator's phone after the transfer: %v\n%s", r.Err, r.Output)
+	}
+	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
+		t.Fatalf("after the transfer the call's bridge holds %d channels, want 2 (citizen and department)", n)
+	}
+	if r := <-citizen; r.Err != nil {
+		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
+	}
+	if d := depts(); d.Err != nil || len(d.Invites) != 2 {
+		t.Fatalf("departments: %d INVITEs, %v\n%s", len(d.Invites), d.Err, d.Output)
+	}
+	rec = tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeAnswered || !strings.Contains(rec.Parties, "市住建局") || strings.Contains(rec.Parties, "市人社局") {
+		t.Errorf("record: outcome %s, parties %q; want answered, with 市住建局 and without the busy 市人社局", rec.Outcome, rec.Parties)
+	}
 }
