@@ -35,6 +35,19 @@ func Is(db *gorm.DB, column, index, value string) clause.Expr {
 	return gorm.Expr("(? IN ? OR ? = ?)", clause.Column{Name: index}, idx, clause.Column{Name: column}, value)
 }
 
+// IsAny is Is for several values at once: rows whose column holds any of values.
+func IsAny(db *gorm.DB, column, index string, values []string) clause.Expr {
+	keys := Keys(db)
+	var idx []string
+	for _, v := range values {
+		idx = append(idx, keys.Indexes(v)...)
+	}
+	if len(idx) == 0 {
+		return gorm.Expr("? IN ?", clause.Column{Name: column}, values)
+	}
+	return gorm.Expr("(? IN ? OR ? IN ?)", clause.Column{Name: index}, idx, clause.Column{Name: column}, values)
+}
+
 // ResealReport says what Reseal did on one table.
 type ResealReport struct {
 	Table    string
@@ -171,7 +184,16 @@ func Migrate(tx *gorm.DB, table string, widen []string, indexes ...string) error
 // that hold value exactly and satisfy cond (more conditions, e.g. only finished rows),
 // serving a citizen's deletion request. It returns how many rows it changed.
 func Erase(ctx context.Context, db *gorm.DB, table, column, index, value string, cond ...any) (int64, error) {
+	return EraseWith(ctx, db, table, column, index, value, nil, cond...)
+}
+
+// EraseWith is Erase that also empties the columns also of those rows: texts that may
+// hold the citizen's name, say.
+func EraseWith(ctx context.Context, db *gorm.DB, table, column, index, value string, also []string, cond ...any) (int64, error) {
 	set := map[string]any{column: ""}
+	for _, c := range also {
+		set[c] = ""
+	}
 	if index != "" {
 		set[index] = ""
 	}

@@ -141,13 +141,17 @@ type MessagePart struct {
 // TableName keeps the outbox's tables together.
 func (MessagePart) TableName() string { return "sms_parts" }
 
-// Suppression is a number that opted out of surveys and free text.
+// Suppression is a number that opted out of surveys and free text. The number is sealed
+// at rest like Message.Recipient and found through PhoneIndex; one number has one row,
+// kept so by writing under the number's lock (a sealed value cannot be a unique key).
 type Suppression struct {
-	Phone     string `gorm:"primaryKey;size:20"`
-	Reason    string `gorm:"size:32;not null"` // opt_out (by SMS) or manual
-	Note      string `gorm:"size:255"`
-	CreatedBy string `gorm:"size:96;not null"`
-	CreatedAt time.Time
+	ID         uint64 `gorm:"primaryKey"`
+	Phone      string `gorm:"not null;pii"`
+	PhoneIndex string `gorm:"column:phone_idx;size:64;not null;default:'';index;blindindex:phone"`
+	Reason     string `gorm:"size:32;not null"` // opt_out (by SMS) or manual
+	Note       string `gorm:"size:255"`
+	CreatedBy  string `gorm:"size:96;not null"`
+	CreatedAt  time.Time
 }
 
 // TableName keeps the outbox's tables together.
@@ -204,9 +208,12 @@ const (
 )
 
 // Conversation is the SMS channel's window state per number: further messages within the
-// window join the ticket the first one opened.
+// window join the ticket the first one opened. The number is sealed at rest and found
+// through PhoneIndex, like Suppression's.
 type Conversation struct {
-	Phone        string `gorm:"primaryKey;size:20"`
+	ID           uint64 `gorm:"primaryKey"`
+	Phone        string `gorm:"not null;pii"`
+	PhoneIndex   string `gorm:"column:phone_idx;size:64;not null;default:'';index;blindindex:phone"`
 	TicketNumber string `gorm:"size:20;not null"`
 	OpenedAt     time.Time
 	LastAt       time.Time
@@ -220,17 +227,19 @@ func (Conversation) TableName() string { return "sms_conversations" }
 type Notice struct {
 	ID                uint64 `gorm:"primaryKey"`
 	ApplicationNumber string `gorm:"size:64;not null;uniqueIndex"`
-	ApplicantName     string `gorm:"size:64;not null"`
-	Mobile            string `gorm:"size:20;not null;index"`
-	Item              string `gorm:"size:128;not null"`
-	Department        string `gorm:"size:128"`
-	Hall              string `gorm:"size:255;not null"`
-	Window            string `gorm:"size:32;not null"`
-	ConfirmBy         string `gorm:"size:10;not null"`   // YYYY-MM-DD in the city's zone
-	Documents         string `gorm:"type:text;not null"` // JSON array of strings
-	MessageID         uint64 `gorm:"not null"`
-	CreatedBy         string `gorm:"size:96;not null"`
-	CreatedAt         time.Time
+	// The applicant's name and mobile number are sealed at rest like Message.Recipient.
+	ApplicantName string `gorm:"not null;pii"`
+	Mobile        string `gorm:"not null;pii"`
+	MobileIndex   string `gorm:"column:mobile_idx;size:64;not null;default:'';index;blindindex:mobile"`
+	Item          string `gorm:"size:128;not null"`
+	Department    string `gorm:"size:128"`
+	Hall          string `gorm:"size:255;not null"`
+	Window        string `gorm:"size:32;not null"`
+	ConfirmBy     string `gorm:"size:10;not null"`   // YYYY-MM-DD in the city's zone
+	Documents     string `gorm:"type:text;not null"` // JSON array of strings
+	MessageID     uint64 `gorm:"not null"`
+	CreatedBy     string `gorm:"size:96;not null"`
+	CreatedAt     time.Time
 }
 
 // TableName keeps the outbox's tables together.

@@ -25,16 +25,89 @@ func Migrations() []*database.Migration {
 			}
 			return pii.Migrate(tx, "sms_inbound", []string{"from"}, "from_idx")
 		}},
+		{ID: "20261207_46_sms_opt_outs_conversations_notices_personal_data", Migrate: migrateNumbersKeyed},
 	}
 }
 
-// PersonalData names the outbox's and inbox's personal data, for `rexian keys rotate`.
-// The numbers of opt-outs and conversations are their tables' keys and stay plain.
+// PersonalData names the SMS channel's personal data, for `rexian keys rotate`.
 func PersonalData() []pii.Table {
 	return []pii.Table{
 		{Name: "sms_messages", Key: "id", Sealed: []string{"recipient"}, Index: map[string]string{"recipient_idx": "recipient"}},
 		{Name: "sms_inbound", Key: "id", Sealed: []string{"from"}, Index: map[string]string{"from_idx": "from"}},
+		{Name: "sms_suppressions", Key: "id", Sealed: []string{"phone"}, Index: map[string]string{"phone_idx": "phone"}},
+		{Name: "sms_conversations", Key: "id", Sealed: []string{"phone"}, Index: map[string]string{"phone_idx": "phone"}},
+		{Name: "sms_notices", Key: "id", Sealed: []string{"applicant_name", "mobile"}, Index: map[string]string{"mobile_idx": "mobile"}},
 	}
+}
+
+// The snapshots below are frozen as of migration 20261207_46; never edit them.
+
+// suppressionV2 and conversationV2 key the opt-outs and conversations by a row id: their
+// number is sealed, and a sealed value (a fresh nonce each time) cannot be a key. The
+// number's blind index finds the row.
+type suppressionV2 struct {
+	ID         uint64 `gorm:"primaryKey"`
+	Phone      string `gorm:"not null"`
+	PhoneIndex string `gorm:"column:phone_idx;size:64;not null;default:'';index"`
+	Reason     string `gorm:"size:32;not null"`
+	Note       string `gorm:"size:255"`
+	CreatedBy  string `gorm:"size:96;not null"`
+	CreatedAt  time.Time
+}
+
+func (suppressionV2) TableName() string { return "sms_suppressions" }
+
+type conversationV2 struct {
+	ID           uint64 `gorm:"primaryKey"`
+	Phone        string `gorm:"not null"`
+	PhoneIndex   string `gorm:"column:phone_idx;size:64;not null;default:'';index"`
+	TicketNumber string `gorm:"size:20;not null"`
+	OpenedAt     time.Time
+	LastAt       time.Time
+}
+
+func (conversationV2) TableName() string { return "sms_conversations" }
+
+// migrateNumbersKeyed rebuilds the opt-out and conversation tables around a row id,
+// their rows copied as they are (plain until `rexian keys rotate` seals them, as every
+// table's rows from before the keys), and makes room for the notices' sealed applicant
+// name and mobile number. Both tables are small (one row per number that ever opted out
+// or wrote in), so they are read whole inside the migration's transaction.
+func migrateNumbersKeyed(tx *gorm.DB) error {
+	var sup []suppressionV1
+	if err := tx.Order("created_at, phone").Find(&sup).Error; err != nil {
+		return fmt.Errorf("read sms_suppressions: %w", err)
+	}
+	var conv []conversationV1
+	if err := tx.Order("opened_at, phone").Find(&conv).Error; err != nil {
+		return fmt.Errorf("read sms_conversations: %w", err)
+	}
+	m := tx.Migrator()
+	if err := m.DropTable(&suppressionV1{}, &conversationV1{}); err != nil {
+		return fmt.Errorf("drop the number-keyed tables: %w", err)
+	}
+	if err := m.CreateTable(&suppressionV2{}, &conversationV2{}); err != nil {
+		return fmt.Errorf("create the id-keyed tables: %w", err)
+	}
+	sup2 := make([]suppressionV2, len(sup))
+	for i, r := range sup {
+		sup2[i] = suppressionV2{Phone: r.Phone, Reason: r.Reason, Note: r.Note, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt}
+	}
+	if len(sup2) > 0 {
+		if err := tx.CreateInBatches(sup2, 500).Error; err != nil {
+			return fmt.Errorf("copy sms_suppressions: %w", err)
+		}
+	}
+	conv2 := make([]conversationV2, len(conv))
+	for i, r := range conv {
+		conv2[i] = conversationV2{Phone: r.Phone, TicketNumber: r.TicketNumber, OpenedAt: r.OpenedAt, LastAt: r.LastAt}
+	}
+	if len(conv2) > 0 {
+		if err := tx.CreateInBatches(conv2, 500).Error; err != nil {
+			return fmt.Errorf("copy sms_conversations: %w", err)
+		}
+	}
+	return pii.Migrate(tx, "sms_notices", []string{"applicant_name", "mobile"}, "mobile_idx")
 }
 
 // The snapshots below are frozen as of migration 20261126_20; never edit them.
@@ -207,15 +280,43 @@ func rollbackItemElements(tx *gorm.DB) error {
 	return nil
 }
 
-// EraseNumber empties the number tel (national format) in the finished messages sent to
-// it and in the messages received from it, for a citizen's deletion request. Messages
-// still waiting to go keep it until they are sent; an opt-out is kept, since it is what
-// the citizen asked for. It returns how many rows it changed.
+// EraseNumber serves a citizen's deletion request for the number tel (national format):
+// the finished messages sent to it lose the number, their text and their template's
+// values (a notice's text names the applicant); the messages received from it lose the
+// number; application notices to it lose the applicant's name and number; and the
+// number's conversation window is closed. Messages still waiting to go keep what they
+// need until they are sent; an opt-out is kept, since it is what the citizen asked for.
+// It returns how many rows it changed.
 func EraseNumber(ctx context.Context, db *gorm.DB, tel string) (int64, error) {
-	n, err := pii.Erase(ctx, db, "sms_messages", "recipient", "recipient_idx", tel, "status NOT IN ?", []Status{StatusQueued, StatusSubmitting})
+	var total int64
+	n, err := pii.EraseWith(ctx, db, "sms_messages", "recipient", "recipient_idx", tel, []string{"text", "variables"},
+		"status NOT IN ?", []Status{StatusQueued, StatusSubmitting})
+	total += n
 	if err != nil {
-		return n, err
+		return total, err
 	}
-	m, err := pii.Erase(ctx, db, "sms_inbound", "from", "from_idx", tel)
-	return n + m, err
+	// Parts carry the text as sent, of the messages just emptied (their number is gone, so
+	// they are found as the finished messages with no number and a text left in a part).
+	res := db.WithContext(ctx).Exec(`UPDATE sms_parts SET text = '' WHERE text <> '' AND message_id IN
+  (SELECT id FROM sms_messages WHERE recipient = '' AND text = '')`)
+	if res.Error != nil {
+		return total, fmt.Errorf("erase sms_parts.text: %w", res.Error)
+	}
+	total += res.RowsAffected
+	n, err = pii.Erase(ctx, db, "sms_inbound", "from", "from_idx", tel)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	n, err = pii.EraseWith(ctx, db, "sms_notices", "mobile", "mobile_idx", tel, []string{"applicant_name"},
+		"message_id NOT IN (SELECT id FROM sms_messages WHERE status IN ?)", []Status{StatusQueued, StatusSubmitting})
+	total += n
+	if err != nil {
+		return total, err
+	}
+	res = db.WithContext(ctx).Where(pii.Is(db, "phone", "phone_idx", tel)).Delete(&Conversation{})
+	if res.Error != nil {
+		return total, fmt.Errorf("erase sms_conversations: %w", res.Error)
+	}
+	return total + res.RowsAffected, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/phone"
@@ -146,7 +145,7 @@ func (s *Service) Messages(ctx context.Context, f MessageFilter, page api.Page, 
 // Suppressed reports whether number opted out.
 func (s *Service) Suppressed(ctx context.Context, number string) (bool, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&Suppression{}).Where("phone = ?", number).Count(&n).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&Suppression{}).Where(pii.Is(s.db, "phone", "phone_idx", number)).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("sms: suppression of %s: %w", phone.Mask(number), err)
 	}
 	return n > 0, nil
@@ -164,7 +163,7 @@ type SuppressionView struct {
 // Suppressions returns one page of the suppression list, newest first.
 func (s *Service) Suppressions(ctx context.Context, page api.Page) ([]SuppressionView, bool, error) {
 	var rows []Suppression
-	if err := s.db.WithContext(ctx).Order("created_at DESC, phone").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Order("created_at DESC, id DESC").Offset(page.Offset()).Limit(page.PerPage + 1).Find(&rows).Error; err != nil {
 		return nil, false, fmt.Errorf("sms: list suppressions: %w", err)
 	}
 	more := len(rows) > page.PerPage
@@ -184,17 +183,36 @@ func (s *Service) Suppress(ctx context.Context, actor, raw, note string) (Suppre
 	if err != nil {
 		return SuppressionView{}, err
 	}
-	row := Suppression{Phone: number, Reason: "manual", Note: truncate(strings.TrimSpace(note), 255), CreatedBy: actor, CreatedAt: s.clock()}
-	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
-		return SuppressionView{}, fmt.Errorf("sms: suppress %s: %w", phone.Mask(number), err)
-	}
-	if err := s.db.WithContext(ctx).Where("phone = ?", number).Take(&row).Error; err != nil {
-		return SuppressionView{}, fmt.Errorf("sms: suppress %s: %w", phone.Mask(number), err)
+	row, err := s.addSuppression(ctx, Suppression{Phone: number, Reason: "manual", Note: truncate(strings.TrimSpace(note), 255), CreatedBy: actor, CreatedAt: s.clock()})
+	if err != nil {
+		return SuppressionView{}, err
 	}
 	if err := s.suppressQueued(ctx, number); err != nil {
 		return SuppressionView{}, err
 	}
 	return SuppressionView{Phone: row.Phone, Reason: row.Reason, Note: row.Note, CreatedBy: row.CreatedBy, CreatedAt: row.CreatedAt.In(s.loc)}, nil
+}
+
+// addSuppression puts row's number on the suppression list unless it is there already,
+// and returns the number's entry. The number is sealed, so no unique key can keep it
+// once: the number's lock does.
+func (s *Service) addSuppression(ctx context.Context, row Suppression) (Suppression, error) {
+	unlock, err := s.lockPhone(ctx, row.Phone)
+	if err != nil {
+		return Suppression{}, err
+	}
+	defer unlock()
+	var have []Suppression
+	if err := s.db.WithContext(ctx).Where(pii.Is(s.db, "phone", "phone_idx", row.Phone)).Order("id").Limit(1).Find(&have).Error; err != nil {
+		return Suppression{}, fmt.Errorf("sms: suppress %s: %w", phone.Mask(row.Phone), err)
+	}
+	if len(have) > 0 {
+		return have[0], nil
+	}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return Suppression{}, fmt.Errorf("sms: suppress %s: %w", phone.Mask(row.Phone), err)
+	}
+	return row, nil
 }
 
 // Unsuppress takes a number off the suppression list (the citizen asked to receive
@@ -204,7 +222,7 @@ func (s *Service) Unsuppress(ctx context.Context, raw string) error {
 	if err != nil {
 		return api.Errorf(api.ErrInvalid, "invalid_phone", "%q is not a phone number: %v", raw, err)
 	}
-	res := s.db.WithContext(ctx).Where("phone = ?", n.National).Delete(&Suppression{})
+	res := s.db.WithContext(ctx).Where(pii.Is(s.db, "phone", "phone_idx", n.National)).Delete(&Suppression{})
 	if res.Error != nil {
 		return fmt.Errorf("sms: unsuppress %s: %w", phone.Mask(n.National), res.Error)
 	}

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
@@ -278,12 +277,12 @@ func isDigits(s string) bool {
 }
 
 func (s *Service) optOut(ctx context.Context, m *InboundMessage) error {
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&Suppression{
+	_, err := s.addSuppression(ctx, Suppression{
 		Phone: m.From, Reason: "opt_out", Note: fmt.Sprintf("inbound message %d: %s", m.ID, truncate(m.Text, 64)),
 		CreatedBy: "citizen", CreatedAt: s.clock(),
-	}).Error
+	})
 	if err != nil {
-		return fmt.Errorf("sms: opt out %s: %w", phone.Mask(m.From), err)
+		return fmt.Errorf("sms: opt out of inbound %d: %w", m.ID, err)
 	}
 	if err := s.suppressQueued(ctx, m.From); err != nil {
 		return err
@@ -375,18 +374,22 @@ func (s *Service) toTicket(ctx context.Context, m *InboundMessage) error {
 	defer unlock()
 	now := s.clock()
 
-	var conv Conversation
-	err = s.db.WithContext(ctx).Where("phone = ?", m.From).Take(&conv).Error
-	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("sms: conversation of %s: %w", phone.Mask(m.From), err)
+	// The number's latest conversation; the lock keeps it one row per number.
+	var convs []Conversation
+	if err := s.db.WithContext(ctx).Where(pii.Is(s.db, "phone", "phone_idx", m.From)).Order("last_at DESC, id DESC").Limit(1).Find(&convs).Error; err != nil {
+		return fmt.Errorf("sms: conversation of inbound %d: %w", m.ID, err)
 	}
-	if err == nil && now.Before(conv.LastAt.Add(s.opts.ConversationWindow)) {
+	var conv Conversation
+	if len(convs) > 0 {
+		conv = convs[0]
+	}
+	if conv.ID != 0 && now.Before(conv.LastAt.Add(s.opts.ConversationWindow)) {
 		appended, err := s.appendToTicket(ctx, m, conv.TicketNumber)
 		if err != nil {
 			return err
 		}
 		if appended {
-			if err := s.db.WithContext(ctx).Model(&Conversation{}).Where("phone = ?", m.From).Update("last_at", now).Error; err != nil {
+			if err := s.db.WithContext(ctx).Model(&Conversation{}).Where("id = ?", conv.ID).Update("last_at", now).Error; err != nil {
 				return fmt.Errorf("sms: extend conversation: %w", err)
 			}
 			return s.setRoute(ctx, m, RouteTicketAppend, conv.TicketNumber, nil, "")
@@ -416,10 +419,12 @@ func (s *Service) toTicket(ctx context.Context, m *InboundMessage) error {
 		}
 		number = v.Number
 	}
-	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "phone"}},
-		DoUpdates: clause.AssignmentColumns([]string{"ticket_number", "opened_at", "last_at"}),
-	}).Create(&Conversation{Phone: m.From, TicketNumber: number, OpenedAt: now, LastAt: now}).Error
+	if conv.ID != 0 {
+		err = s.db.WithContext(ctx).Model(&Conversation{}).Where("id = ?", conv.ID).
+			Updates(map[string]any{"ticket_number": number, "opened_at": now, "last_at": now}).Error
+	} else {
+		err = s.db.WithContext(ctx).Create(&Conversation{Phone: m.From, TicketNumber: number, OpenedAt: now, LastAt: now}).Error
+	}
 	if err != nil {
 		return fmt.Errorf("sms: open conversation: %w", err)
 	}
@@ -454,7 +459,8 @@ func (s *Service) appendToTicket(ctx context.Context, m *InboundMessage, number 
 	return false, fmt.Errorf("sms: add inbound %d to ticket %s: %w", m.ID, number, err)
 }
 
-// lockPhone serialises routing of one number's messages: in this process by a striped
+// lockPhone serialises routing of one number's messages and writes to its opt-out and
+// conversation rows (one each: their sealed number cannot be a unique key): in this process by a striped
 // mutex, across instances by a short Redis lock (best effort when Redis is away).
 func (s *Service) lockPhone(ctx context.Context, number string) (func(), error) {
 	h := fnv.New32a()
@@ -464,7 +470,12 @@ func (s *Service) lockPhone(ctx context.Context, number string) (func(), error) 
 	if s.live == nil {
 		return mu.Unlock, nil
 	}
-	key := s.live.Key("sms", "conversation", number)
+	// Redis sees the number's blind index when keys are configured, not the number.
+	name := number
+	if ix := pii.Keys(s.db).Index(number); ix != "" {
+		name = ix
+	}
+	key := s.live.Key("sms", "conversation", name)
 	token := randomHex(8)
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -21,6 +21,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/live"
 	"github.com/rexian/rexian/phone"
+	"github.com/rexian/rexian/pii"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -483,14 +484,14 @@ func (s *Service) enqueueChunk(ctx context.Context, ms []NewMessage, out []Enque
 		return nil
 	}
 	if len(recipients) > 0 {
-		var off []string
-		if err := db.Model(&Suppression{}).Where("phone IN ?", recipients).Pluck("phone", &off).Error; err != nil {
+		var off []Suppression
+		if err := db.Select("id", "phone").Where(pii.IsAny(db, "phone", "phone_idx", recipients)).Find(&off).Error; err != nil {
 			return fmt.Errorf("sms: enqueue batch: suppression list: %w", err)
 		}
 		if len(off) > 0 {
 			set := make(map[string]bool, len(off))
 			for _, p := range off {
-				set[p] = true
+				set[p.Phone] = true
 			}
 			for _, f := range news {
 				if f.msg.Kind.suppressible() && set[f.msg.Recipient] {

@@ -59,11 +59,9 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 		for _, q := range []string{
 			`INSERT INTO ivr_calls (node, channel_id, caller, dialled, hotline, direction, arrived_at, ended_at, updated_at) VALUES ('n1', 'c1', '13800138000', '12345', '12345', 'inbound', ?, ?, ?)`,
 			`INSERT INTO sms_inbound (gateway_ref, "from", "to", text, received_at, route, created_at) VALUES (NULL, '13800138000', '12345', '谢谢', ?, 'ignored', ?)`,
+			`INSERT INTO sms_suppressions (phone, reason, note, created_by, created_at) VALUES ('13800138000', 'opt_out', 'TD', 'citizen', ?)`,
 		} {
-			args := []any{now, now, now}
-			if strings.Contains(q, "sms_inbound") {
-				args = args[:2]
-			}
+			args := []any{now, now, now}[:strings.Count(q, "?")]
 			if err := d.db.WithContext(ctx).Exec(q, args...).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -81,9 +79,9 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 	sealed := append(env, "REXIAN_PERSONAL_DATA_KEYS_FILE="+file)
 	for run, want := range []string{"resealed 1 tickets with key 2027a", "resealed 0 tickets with key 2027a"} {
 		code, stdout, stderr := runCLI(t, sealed, "", "keys", "rotate", "--batch", "10")
-		others := "ivr_calls 1, sms_messages 0, sms_inbound 1, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+		others := "ivr_calls 1, sms_messages 0, sms_inbound 1, sms_suppressions 1, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
 		if run > 0 {
-			others = "ivr_calls 0, sms_messages 0, sms_inbound 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+			others = "ivr_calls 0, sms_messages 0, sms_inbound 0, sms_suppressions 0, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
 		}
 		if code != exitOK || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "resealed rows: "+others) {
 			t.Fatalf("keys rotate run %d: exit %d, stdout %q, stderr %s", run+1, code, stdout, stderr)
@@ -98,7 +96,7 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 		if id, ok := pii.IsSealed(raw); !ok || id != "2027a" || strings.Contains(raw, "13800138000") {
 			t.Errorf("citizen_phone in the database = %q, want it sealed with 2027a", raw)
 		}
-		for _, col := range []string{`SELECT caller FROM ivr_calls`, `SELECT "from" FROM sms_inbound`} {
+		for _, col := range []string{`SELECT caller FROM ivr_calls`, `SELECT "from" FROM sms_inbound`, `SELECT phone FROM sms_suppressions`} {
 			if err := d.db.WithContext(ctx).Raw(col).Scan(&raw).Error; err != nil {
 				t.Fatal(err)
 			}
