@@ -13,7 +13,9 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/database/dbtest"
 	"github.com/rexian/rexian/pii"
+	"github.com/rexian/rexian/pii/piitest"
 	"github.com/rexian/rexian/tickets"
 )
 
@@ -156,6 +158,52 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 		if err := d.db.WithContext(ctx).Raw(`SELECT detail FROM audit_records WHERE action = 'pii_erased' AND target = 'calls,sms,surveys'`).Scan(&detail).Error; err != nil ||
 			!strings.Contains(detail, "1 call records, 1 SMS") || strings.Contains(detail, "13800138000") {
 			t.Errorf("audit record of the erasure of calls and SMS: %q, %v", detail, err)
+		}
+	})
+}
+
+// The standby that figures and exports read from (database_read_url) opens sealed
+// personal data with the same keys as the primary: an export from it shows the citizen's
+// number, not the sealed value.
+func TestStandbyReadOpensSealedData(t *testing.T) {
+	if dbtest.Kind() != database.Postgres {
+		t.Skip("database_read_url is for a PostgreSQL standby (REXIAN_TEST_DB=postgres)")
+	}
+	env := testEnv(t, "")
+	if code, _, stderr := runCLI(t, env, "", "seed", "--demo"); code != exitOK {
+		t.Fatalf("seed --demo: exit %d: %s", code, stderr)
+	}
+	var url string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "REXIAN_DATABASE_URL="); ok {
+			url = v
+		}
+	}
+	// The same database through a pool of its own stands for the standby.
+	env = append(env, "REXIAN_DATABASE_READ_URL="+url, "REXIAN_PERSONAL_DATA_KEYS="+strings.ReplaceAll(piitest.Text, "\n", ";"))
+	operator := &auth.Principal{UserID: 1, Name: "operator1", Role: auth.RoleOperator}
+	withDomainsFor(t, env, func(ctx context.Context, d *domains) {
+		t.Cleanup(func() { _ = d.closeRead() })
+		if d.read == d.db {
+			t.Fatal("database_read_url was not opened")
+		}
+		v, err := d.tickets.Create(ctx, operator, tickets.NewTicket{
+			Channel: tickets.ChannelPhone, Citizen: tickets.NewCitizen{Name: "王先生", Phone: "13800138000"},
+			Title: "小区供暖温度不达标", Content: "东胜区某小区近一周室温不足十六度。", Category: "ZX-SHBX",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw string
+		if err := d.read.WithContext(ctx).Raw(`SELECT citizen_phone FROM tickets WHERE number = ?`, v.Number).Scan(&raw).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := pii.IsSealed(raw); !ok {
+			t.Fatalf("citizen_phone stored as %q; want it sealed", raw)
+		}
+		got, err := d.tickets.ReadingFrom(d.read).Find(ctx, operator, v.Number)
+		if err != nil || got.Citizen.Phone != "13800138000" || got.Citizen.Name != "王先生" {
+			t.Fatalf("the ticket read from the standby: %+v, %v; want the number and name opened", got.Citizen, err)
 		}
 	})
 }
