@@ -221,7 +221,7 @@ func (p *Plugin) openRead(db *gorm.DB) {
 // when it is not the model itself, else the statement's value.
 func each(db *gorm.DB, _ tagged, fn func(reflect.Value) error) {
 	rv := db.Statement.ReflectValue
-	if db.Statement.Dest != nil && db.Statement.Dest != db.Statement.Model {
+	if db.Statement.Dest != nil && !same(db.Statement.Dest, db.Statement.Model) {
 		if d := reflect.Indirect(reflect.ValueOf(db.Statement.Dest)); d.IsValid() && (d.Kind() == reflect.Struct || d.Kind() == reflect.Slice || d.Kind() == reflect.Array) {
 			rv = d
 		}
@@ -243,4 +243,23 @@ func each(db *gorm.DB, _ tagged, fn func(reflect.Value) error) {
 	case reflect.Struct:
 		visit(rv)
 	}
+}
+
+// same reports whether the statement's destination is its model. They may be slices,
+// which == cannot compare (it panics): a slice is the same when it shares its array.
+func same(dest, model any) bool {
+	if model == nil {
+		return false
+	}
+	d, m := reflect.ValueOf(dest), reflect.ValueOf(model)
+	if d.Type() != m.Type() {
+		return false
+	}
+	switch d.Kind() {
+	case reflect.Pointer:
+		return d.Pointer() == m.Pointer()
+	case reflect.Slice:
+		return d.Pointer() == m.Pointer() && d.Len() == m.Len()
+	}
+	return d.Comparable() && d.Equal(m)
 }

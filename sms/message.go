@@ -97,9 +97,11 @@ type Message struct {
 	// are configured (package pii) and found through RecipientIndex.
 	Recipient      string `gorm:"not null;pii"`
 	RecipientIndex string `gorm:"column:recipient_idx;size:64;not null;default:'';index;blindindex:recipient"`
-	Text           string `gorm:"type:text;not null"` // signature included, as sent
-	Template       string `gorm:"size:64"`
-	Variables      string `gorm:"type:text"` // JSON object
+	// Text (signature included, as sent) and Variables (a JSON object) are sealed at rest
+	// too: a notice names the applicant, a free text may name anyone.
+	Text      string `gorm:"type:text;not null;pii"`
+	Template  string `gorm:"size:64"`
+	Variables string `gorm:"type:text;pii"`
 	// IdempotencyKey makes a second enqueue of the same message return the first.
 	IdempotencyKey string    `gorm:"size:160;not null;uniqueIndex"`
 	Status         Status    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1;index:idx_sms_messages_expiry,priority:1"`
@@ -129,7 +131,7 @@ type MessagePart struct {
 	ID        uint64     `gorm:"primaryKey"`
 	MessageID uint64     `gorm:"not null;uniqueIndex:idx_sms_parts_message_seq,priority:1"`
 	Seq       int        `gorm:"not null;uniqueIndex:idx_sms_parts_message_seq,priority:2"`
-	Text      string     `gorm:"type:text;not null"`
+	Text      string     `gorm:"type:text;not null;pii"` // sealed at rest like Message.Text
 	Status    PartStatus `gorm:"size:16;not null"`
 	GatewayID string     `gorm:"size:64"`
 	Detail    string     `gorm:"size:255"`

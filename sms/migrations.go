@@ -32,7 +32,8 @@ func Migrations() []*database.Migration {
 // PersonalData names the SMS channel's personal data, for `rexian keys rotate`.
 func PersonalData() []pii.Table {
 	return []pii.Table{
-		{Name: "sms_messages", Key: "id", Sealed: []string{"recipient"}, Index: map[string]string{"recipient_idx": "recipient"}},
+		{Name: "sms_messages", Key: "id", Sealed: []string{"recipient", "text", "variables"}, Index: map[string]string{"recipient_idx": "recipient"}},
+		{Name: "sms_parts", Key: "id", Sealed: []string{"text"}},
 		{Name: "sms_inbound", Key: "id", Sealed: []string{"from"}, Index: map[string]string{"from_idx": "from"}},
 		{Name: "sms_suppressions", Key: "id", Sealed: []string{"phone"}, Index: map[string]string{"phone_idx": "phone"}},
 		{Name: "sms_conversations", Key: "id", Sealed: []string{"phone"}, Index: map[string]string{"phone_idx": "phone"}},

@@ -3,6 +3,7 @@ package sms
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,8 +63,8 @@ func TestNumbersSealedAtRest(t *testing.T) {
 	for _, p := range f.gw.submitted() {
 		if p.MessageID == receipt.ID {
 			sent = true
-			if p.To != "13800138000" {
-				t.Errorf("the gateway was given %q for the receipt", p.To)
+			if p.To != "13800138000" || !strings.Contains(p.Text, "2600000014") {
+				t.Errorf("the gateway was given %q, %q for the receipt", p.To, p.Text)
 			}
 		}
 	}
@@ -75,8 +76,8 @@ func TestNumbersSealedAtRest(t *testing.T) {
 		t.Fatalf("messages to the number: %d, %v; want 4", len(msgs), err)
 	}
 	for _, m := range msgs {
-		if m.To != "13800138000" {
-			t.Errorf("message %d listed to %q", m.ID, m.To)
+		if _, sealed := pii.IsSealed(m.Text); m.To != "13800138000" || sealed || m.Text == "" {
+			t.Errorf("message %d listed to %q: %q", m.ID, m.To, m.Text)
 		}
 	}
 	in, _, err := f.svc.InboundMessages(f.ctx, InboundFilter{From: "13800138000"}, api.Page{Page: 1, PerPage: 50}, false)
@@ -93,6 +94,9 @@ func TestNumbersSealedAtRest(t *testing.T) {
 		}
 	}
 	piitest.WantSealed(t, "sms_messages.recipient", piitest.Stored(t, f.db, "sms_messages", "recipient", "id"), "13800138000")
+	piitest.WantSealed(t, "sms_messages.text", piitest.Stored(t, f.db, "sms_messages", "text", "id"), "满意")
+	piitest.WantSealed(t, "sms_messages.variables", piitest.Stored(t, f.db, "sms_messages", "variables", "id"), "王芳")
+	piitest.WantSealed(t, "sms_parts.text", piitest.Stored(t, f.db, "sms_parts", "text", "id"), "满意")
 	piitest.WantSealed(t, "sms_suppressions.phone", piitest.Stored(t, f.db, "sms_suppressions", "phone", "id"), "137")
 	piitest.WantSealed(t, "sms_conversations.phone", piitest.Stored(t, f.db, "sms_conversations", "phone", "id"), "136")
 	piitest.WantSealed(t, "sms_notices.mobile", piitest.Stored(t, f.db, "sms_notices", "mobile", "id"), "135")

@@ -81,9 +81,9 @@ func TestPersonalDataKeysThroughCLI(t *testing.T) {
 	sealed := append(env, "REXIAN_PERSONAL_DATA_KEYS_FILE="+file)
 	for run, want := range []string{"resealed 1 tickets with key 2027a", "resealed 0 tickets with key 2027a"} {
 		code, stdout, stderr := runCLI(t, sealed, "", "keys", "rotate", "--batch", "10")
-		others := "ivr_calls 1, sms_messages 0, sms_inbound 1, sms_suppressions 1, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+		others := "ivr_calls 1, sms_messages 0, sms_parts 0, sms_inbound 1, sms_suppressions 1, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
 		if run > 0 {
-			others = "ivr_calls 0, sms_messages 0, sms_inbound 0, sms_suppressions 0, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
+			others = "ivr_calls 0, sms_messages 0, sms_parts 0, sms_inbound 0, sms_suppressions 0, sms_conversations 0, sms_notices 0, callback_surveys 0, mailbox_letters 0, mailbox_replies 0"
 		}
 		if code != exitOK || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "resealed rows: "+others) {
 			t.Fatalf("keys rotate run %d: exit %d, stdout %q, stderr %s", run+1, code, stdout, stderr)
