@@ -31,6 +31,7 @@ import (
 	"github.com/rexian/rexian/api"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/database"
+	"github.com/rexian/rexian/pii"
 )
 
 // Header is the request header that carries the key.
@@ -236,8 +237,12 @@ func (k *Keys) serve(c *gin.Context, p *auth.Principal, key string) error {
 				"%s %q was used for a different request; send a new key for a new request", Header, key)
 		}
 		if old.Status != 0 {
+			body, err := pii.Keys(k.db).Open(string(old.Body))
+			if err != nil {
+				return fmt.Errorf("replay %s %q: %w", Header, key, err)
+			}
 			c.Header("Idempotent-Replayed", "true")
-			c.Data(old.Status, old.ContentType, old.Body)
+			c.Data(old.Status, old.ContentType, []byte(body))
 			c.Abort()
 			return nil
 		}
@@ -282,7 +287,12 @@ func (k *Keys) run(c *gin.Context, cl *claim, claimedAt time.Time) {
 	if status >= 500 {
 		err = where.Where("ref = ? OR ref IS NULL", "").Delete(&Record{}).Error
 	} else {
-		err = where.Updates(map[string]any{"status": status, "content_type": w.Header().Get("Content-Type"), "body": w.body.Bytes()}).Error
+		// The answer may name the citizen (a registered ticket): it is sealed at rest like
+		// the ticket itself when personal-data keys are configured.
+		var body string
+		if body, err = pii.Keys(k.db).Seal(w.body.String()); err == nil {
+			err = where.Updates(map[string]any{"status": status, "content_type": w.Header().Get("Content-Type"), "body": []byte(body)}).Error
+		}
 	}
 	if err != nil {
 		k.log.ErrorContext(ctx, "idempotency key not kept; a retry runs the request again", "err", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rexian/rexian/idempotency"
+	"github.com/rexian/rexian/pii"
+	"github.com/rexian/rexian/pii/piitest"
 	"github.com/rexian/rexian/sms"
 	"github.com/rexian/rexian/tickets"
 )
@@ -102,4 +104,28 @@ func TestIdempotencyKeyAfterACrash(t *testing.T) {
 			t.Errorf("%d keys kept and %d tokens made for a refused request", kept, made)
 		}
 	})
+}
+
+// With personal-data keys, the answer kept for a key (it names the citizen) is sealed in
+// the database, and a retry still gets it as it was.
+func TestIdempotencyAnswerSealedAtRest(t *testing.T) {
+	p := startSeeded(t, []string{"operator"}, nil, func(env []string) []string {
+		return append(env, "REXIAN_PERSONAL_DATA_KEYS="+strings.ReplaceAll(piitest.Text, "\n", ";"))
+	})
+	body := `{"channel":"phone","citizen":{"name":"李秀英","phone":"13812345678"},"content":"路灯不亮","category":"TS-GN"}`
+	status, _, first := p.send(t, "operator", "POST", "/api/v1/tickets", "application/json", body, idempotency.Header, "sealed-1")
+	if status != http.StatusCreated || !strings.Contains(first, "李秀英") {
+		t.Fatalf("register: %d %s", status, first)
+	}
+	var kept idempotency.Record
+	if err := p.db.Where("key = ?", "sealed-1").Take(&kept).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pii.IsSealed(string(kept.Body)); !ok || strings.Contains(string(kept.Body), "李秀英") {
+		t.Fatalf("the kept answer is stored as %.80q; want it sealed", kept.Body)
+	}
+	status, h, again := p.send(t, "operator", "POST", "/api/v1/tickets", "application/json", body, idempotency.Header, "sealed-1")
+	if status != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" || again != first {
+		t.Fatalf("retry: %d %s (replayed %q); want the first answer again", status, again, h.Get("Idempotent-Replayed"))
+	}
 }
