@@ -52,6 +52,9 @@ func (h *Handler) adminRoutes(g gin.IRoutes) {
 	g.POST("/prompts", h.savePrompts)
 	g.GET("/privacy", h.showPrivacy)
 	g.POST("/privacy", h.erasePersonalData)
+	g.GET("/optouts", h.showOptOuts)
+	g.POST("/optouts", h.addOptOut)
+	g.POST("/optouts/remove", h.removeOptOut)
 }
 
 // adminPage is every administration page: which section, its rows and the form that
@@ -72,6 +75,7 @@ type adminPage struct {
 	Refusals    string // the refusal reasons as the form edits them, one "code = 理由" a line
 	Prompts     []adminPrompt
 	Privacy     *privacyForm // the deletion request being confirmed or done
+	OptOuts     *optOutList
 	// Secret is a new token's secret, shown on this page only.
 	Secret string
 	// Scopes are what a new token can be given; a fresh form checks auth.DefaultScopes.
@@ -139,9 +143,11 @@ var adminFlashes = map[string]string{
 	"two_factor_reset": "已重置该用户的双因素认证，其登录已全部结束；下次登录时须重新绑定验证器。", "token_revoked": "令牌已吊销。",
 	"department_saved": "单位已保存。", "category_saved": "类别已保存。", "template_saved": "短信模板已保存。",
 	"item_saved": "事项已保存。", "item_deleted": "事项已删除。", "synonyms_saved": "同义词已保存。",
-	"refusals_saved": "不予受理理由已保存。",
-	"prompts_saved":  "语音提示文本已保存。来电者要等音频重新生成并安装后才能听到新文本：请在服务器上用与服务相同的配置运行 rexian prompts，再把生成的文件复制到每台 Asterisk 的声音目录（见 deploy/asterisk/README.md）。",
-	"prompts_same":   "语音提示文本没有改动。",
+	"refusals_saved":  "不予受理理由已保存。",
+	"opt_out_added":   "该号码已列入退订名单：不再收到回访短信和工作人员发送的短信（受理回执和办件通知照常发送），已排队未发的此类短信不再发送。",
+	"opt_out_removed": "该号码已移出退订名单，今后会收到回访短信。",
+	"prompts_saved":   "语音提示文本已保存。来电者要等音频重新生成并安装后才能听到新文本：请在服务器上用与服务相同的配置运行 rexian prompts，再把生成的文件复制到每台 Asterisk 的声音目录（见 deploy/asterisk/README.md）。",
+	"prompts_same":    "语音提示文本没有改动。",
 }
 
 func init() {
@@ -222,6 +228,8 @@ func (h *Handler) renderAdmin(c *gin.Context, status int, b base, section string
 				page.Synonyms = form.Get("synonyms")
 			}
 		}
+	case "optouts":
+		err = h.fillOptOuts(c, &page)
 	case "settings":
 		if page.Prompts, err = h.adminPrompts(ctx, page.Dir, form); err != nil {
 			break

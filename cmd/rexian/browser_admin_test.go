@@ -156,6 +156,21 @@ func TestSupervisorAndAdminInBrowser(t *testing.T) {
 	if _, err := r.app.domains.auth.AuthenticateToken(context.Background(), secret); err == nil {
 		t.Error("the revoked token still authenticates")
 	}
+
+	// A citizen asks by telephone to receive no more surveys, then asks again to have them.
+	adm.navigate("the SMS opt-out list", base+"/console/admin/optouts", "#optout-add")
+	adm.do("type the number", chromedp.SetValue(chromedp.ID("optout-phone"), "138 0013 8000"),
+		chromedp.SetValue(chromedp.ID("optout-note"), "市民来电要求不再接收回访短信"))
+	adm.submit("put it on the list", "#optout-add-button")
+	if got := adm.text("#optouts"); !strings.Contains(got, "138****8000") || !strings.Contains(got, "市民来电要求不再接收回访短信") || strings.Contains(got, "13800138000") {
+		t.Errorf("the opt-out list: %q; want the number masked, with its note", got)
+	}
+	if off, err := r.app.domains.sms.Suppressed(context.Background(), "13800138000"); err != nil || !off {
+		t.Errorf("after the page put it on the list: suppressed %v, %v", off, err)
+	}
+	adm.do("type the number to take off", chromedp.SetValue(chromedp.ID("optout-remove-phone"), "13800138000"))
+	adm.submit("take it off the list", "#optout-remove-button")
+	adm.do("the list is empty", chromedp.WaitVisible(chromedp.ID("optouts-empty")))
 }
 
 // jsString is s as a JavaScript string literal.
