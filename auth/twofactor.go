@@ -375,6 +375,31 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, id uint, code string) ([
 	if u.TOTPSecret == "" {
 		return nil, api.Errorf(api.ErrNotFound, "no_enrolment", "no second factor is waiting to be confirmed; start the set-up first")
 	}
+	codes, err := s.issueRecoveryCodes(ctx, u, code, func(tx *gorm.DB, now time.Time) error {
+		res := tx.Model(&User{}).Where("id = ? AND totp_enabled_at IS NULL", u.ID).UpdateColumn("totp_enabled_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return errTwoFactorEnabled
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrInvalid) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("enable second factor: %w", err)
+	}
+	s.record(ctx, audit.Event{Action: audit.ActionTOTPEnrolled, Target: userTarget(u),
+		Detail: fmt.Sprintf("authenticator app set up, %d recovery codes issued", recoveryCodes)})
+	return codes, nil
+}
+
+// issueRecoveryCodes checks code against u's authenticator app, then replaces u's
+// recovery codes with new ones in one transaction, with also (if not nil) in it, and
+// returns the new codes: shown this once, kept only as hashes.
+func (s *Service) issueRecoveryCodes(ctx context.Context, u *User, code string, also func(tx *gorm.DB, now time.Time) error) ([]string, error) {
 	now := s.now()
 	if err := s.requireAppCode(ctx, u, code, now); err != nil {
 		return nil, err
@@ -390,23 +415,14 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, id uint, code string) ([
 		if err := tx.Create(&rows).Error; err != nil {
 			return err
 		}
-		res := tx.Model(&User{}).Where("id = ? AND totp_enabled_at IS NULL", u.ID).UpdateColumn("totp_enabled_at", now)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return errTwoFactorEnabled
+		if also != nil {
+			return also(tx, now)
 		}
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, api.ErrConflict) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("enable second factor: %w", err)
+		return nil, err
 	}
-	s.record(ctx, audit.Event{Action: audit.ActionTOTPEnrolled, Target: userTarget(u),
-		Detail: fmt.Sprintf("authenticator app set up, %d recovery codes issued", recoveryCodes)})
 	return codes, nil
 }
 
@@ -452,21 +468,11 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, id uint, code str
 	if !u.TwoFactor() {
 		return nil, api.Errorf(api.ErrNotFound, "no_two_factor", "the second factor is not on; set it up first")
 	}
-	now := s.now()
-	if err := s.requireAppCode(ctx, u, code, now); err != nil {
-		return nil, err
-	}
-	codes, rows, err := newRecoveryCodes(u.ID, now)
+	codes, err := s.issueRecoveryCodes(ctx, u, code, nil)
 	if err != nil {
-		return nil, err
-	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("user_id = ?", u.ID).Delete(&recoveryCode{}).Error; err != nil {
-			return err
+		if errors.Is(err, api.ErrInvalid) {
+			return nil, err
 		}
-		return tx.Create(&rows).Error
-	})
-	if err != nil {
 		return nil, fmt.Errorf("replace recovery codes: %w", err)
 	}
 	s.record(ctx, audit.Event{Action: audit.ActionRecoveryRegenerated, Target: userTarget(u),
