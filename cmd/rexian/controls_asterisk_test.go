@@ -41,18 +41,7 @@ func TestAsteriskCallControls(t *testing.T) {
 	go func() { supDone <- sup.Answer(ctx, 2, 300*time.Millisecond) }()
 
 	const caller = "13900139001"
-	citizen := make(chan asterisktest.Result, 1)
-	go func() {
-		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
-			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(20 * time.Second),
-		}}, caller)
-	}()
-	var rec ivr.Record
-	poll := func(what string, cond func(ivr.Record) bool) {
-		t.Helper()
-		rec = pollRecord(t, ctx, tel, caller, what, cond)
-	}
-	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	rec, poll, citizen := callOperator(t, ctx, tel, caller, 20*time.Second)
 	path := "/ivr/calls/" + strconv.FormatUint(rec.ID, 10)
 	act := func(role, what, body, want string) {
 		t.Helper()
@@ -92,7 +81,7 @@ func TestAsteriskCallControls(t *testing.T) {
 	if r := <-supDone; r.Err != nil {
 		t.Fatalf("supervisor's phone: %v\n%s", r.Err, r.Output)
 	}
-	rec = tel.ended(t, caller, nil)
+	*rec = tel.ended(t, caller, nil)
 	if rec.Outcome != ivr.OutcomeAnswered || rec.HoldCount != 1 || !strings.Contains(rec.Parties, "市住建局") || !strings.Contains(rec.Parties, "话务员") {
 		t.Errorf("record: outcome %s, hold count %d, parties %q", rec.Outcome, rec.HoldCount, rec.Parties)
 	}
@@ -104,6 +93,27 @@ func TestAsteriskCallControls(t *testing.T) {
 	if rms := soxRMS(t, f); rms < 0.01 {
 		t.Errorf("the conversation recording is silence (RMS amplitude %.4f)", rms)
 	}
+}
+
+// callOperator places a citizen's call from caller who presses 1 for an operator and
+// then talks for talk, and waits until the operator has answered. It returns the call's
+// record, poll (which waits until the record meets cond and keeps it in the record), and
+// the citizen's result once the call ends.
+func callOperator(t *testing.T, ctx context.Context, tel *telephony, caller string, talk time.Duration) (*ivr.Record, func(what string, cond func(ivr.Record) bool), <-chan asterisktest.Result) {
+	t.Helper()
+	citizen := make(chan asterisktest.Result, 1)
+	go func() {
+		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
+			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(talk),
+		}}, caller)
+	}()
+	rec := new(ivr.Record)
+	poll := func(what string, cond func(ivr.Record) bool) {
+		t.Helper()
+		*rec = pollRecord(t, ctx, tel, caller, what, cond)
+	}
+	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	return rec, poll, citizen
 }
 
 // pollRecord waits until the first call record of caller meets cond, and returns it.
@@ -194,18 +204,7 @@ func TestAsteriskTransfers(t *testing.T) {
 	operator := tel.operatorAt(t, ctx, "8001", 1)
 
 	const caller = "13900139002"
-	citizen := make(chan asterisktest.Result, 1)
-	go func() {
-		citizen <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{
-			asterisktest.Silence(500 * time.Millisecond), asterisktest.Press("1"), asterisktest.Speak(15 * time.Second),
-		}}, caller)
-	}()
-	var rec ivr.Record
-	poll := func(what string, cond func(ivr.Record) bool) {
-		t.Helper()
-		rec = pollRecord(t, ctx, tel, caller, what, cond)
-	}
-	poll("the operator answers", func(r ivr.Record) bool { return r.ConnectedAt != nil })
+	rec, poll, citizen := callOperator(t, ctx, tel, caller, 15*time.Second)
 	id := strconv.FormatUint(rec.ID, 10)
 	transfer := func(dept string) {
 		t.Helper()
@@ -239,7 +238,7 @@ func TestAsteriskTransfers(t *testing.T) {
 	if d := depts(); d.Err != nil || len(d.Invites) != 2 {
 		t.Fatalf("departments: %d INVITEs, %v\n%s", len(d.Invites), d.Err, d.Output)
 	}
-	rec = tel.ended(t, caller, nil)
+	*rec = tel.ended(t, caller, nil)
 	if rec.Outcome != ivr.OutcomeAnswered || !strings.Contains(rec.Parties, "市住建局") || strings.Contains(rec.Parties, "市人社局") {
 		t.Errorf("record: outcome %s, parties %q; want answered, with 市住建局 and without the busy 市人社局", rec.Outcome, rec.Parties)
 	}
