@@ -90,6 +90,13 @@ func checkScopes(scopes []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// SeesPersonal reports whether p is shown citizens' phone numbers, names and e-mail
+// unmasked: a person at the central desk (anyone but a department's user), or a token
+// given scope personal:read.
+func (p *Principal) SeesPersonal() bool {
+	return p != nil && p.Role != RoleDepartment && p.HasScope(ScopePersonal)
+}
+
 // HasScope reports whether p may use scope s: always for a person's session, and for a
 // token that was given s (or every scope).
 func (p *Principal) HasScope(s string) bool {

@@ -11,14 +11,39 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/phone"
 )
 
 // Handler serves the surveys' REST API: the list (and the manual callback list), answers
 // recorded by hand, and the figures.
 type Handler struct {
-	svc *Service
-	log *slog.Logger
+	svc   *Service
+	log   *slog.Logger
+	audit *audit.Log
+}
+
+// WithAudit has every showing of citizens' unmasked phone numbers recorded in log.
+func (h *Handler) WithAudit(log *audit.Log) *Handler {
+	h.audit = log
+	return h
+}
+
+// shown records that p was shown the unmasked phone numbers of surveys, through via;
+// p shown them masked records nothing. An error means the view was not recorded: the
+// handler then shows nothing.
+func (h *Handler) shown(c *gin.Context, p *auth.Principal, via string, surveys ...View) error {
+	var ids []string
+	for _, v := range surveys {
+		if v.Phone != "" {
+			ids = append(ids, strconv.FormatUint(v.ID, 10))
+		}
+	}
+	if !p.SeesPersonal() {
+		return nil
+	}
+	return h.audit.RecordViewed(c.Request.Context(), "survey", "surveys", via, ids...)
 }
 
 // NewHandler returns the API handler over svc.
@@ -92,7 +117,12 @@ func (h *Handler) list(c *gin.Context, f Filter) error {
 	if err != nil {
 		return err
 	}
-	out, more, err := h.svc.Surveys(c.Request.Context(), f, page, false)
+	// A token without scope personal:read sees the numbers masked.
+	p := auth.Current(c)
+	out, more, err := h.svc.Surveys(c.Request.Context(), f, page, !p.SeesPersonal())
+	if err == nil {
+		err = h.shown(c, p, "the API's survey list", out...)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,7 +160,11 @@ func (h *Handler) survey(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.svc.Find(c.Request.Context(), id, false)
+	p := auth.Current(c)
+	v, err := h.svc.Find(c.Request.Context(), id, !p.SeesPersonal())
+	if err == nil {
+		err = h.shown(c, p, "the API", v)
+	}
 	if err != nil {
 		return err
 	}
@@ -147,8 +181,15 @@ func (h *Handler) answer(c *gin.Context) error {
 	if err := api.BindJSON(c, &in); err != nil {
 		return err
 	}
-	v, err := h.svc.Record(c.Request.Context(), auth.Current(c), id, in)
+	p := auth.Current(c)
+	v, err := h.svc.Record(c.Request.Context(), p, id, in)
 	if err != nil {
+		return err
+	}
+	if !p.SeesPersonal() {
+		v.Phone = phone.Mask(v.Phone)
+	} else if err := h.shown(c, p, "the API's answer", v); err != nil {
+		// The answer is recorded; only its echo is withheld.
 		return err
 	}
 	c.JSON(http.StatusOK, v)

@@ -20,6 +20,7 @@ import (
 	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/config"
+	"github.com/rexian/rexian/phone"
 	"github.com/rexian/rexian/pii"
 )
 
@@ -302,8 +303,47 @@ func (h *Handler) liveSnapshot(c *gin.Context) error {
 	if s == nil {
 		return errNoController()
 	}
-	c.JSON(http.StatusOK, s)
+	c.JSON(http.StatusOK, maskedSnapshot(auth.Current(c), s))
 	return nil
+}
+
+// maskedSnapshot is the live picture as p may see it: the waiting callers' numbers
+// masked for a principal not shown citizens' numbers (a wall screen's token without scope
+// personal:read). The desk's own people see them: they answer those calls.
+func maskedSnapshot(p *auth.Principal, s *Snapshot) *Snapshot {
+	if s == nil || p.SeesPersonal() {
+		return s
+	}
+	out := *s
+	out.Waiting = slices.Clone(s.Waiting)
+	for i := range out.Waiting {
+		out.Waiting[i].Caller = phone.Mask(out.Waiting[i].Caller)
+	}
+	return &out
+}
+
+// maskedMessage is a live message as p may see it (see maskedSnapshot): the caller's
+// number of a call or screen-pop masked, and the citizens of the screen-pop's tickets.
+func maskedMessage(p *auth.Principal, m Message) Message {
+	if p.SeesPersonal() {
+		return m
+	}
+	m.Snapshot = maskedSnapshot(p, m.Snapshot)
+	if m.Call != nil {
+		ev := *m.Call
+		ev.Caller = phone.Mask(ev.Caller)
+		m.Call = &ev
+	}
+	if m.Pop != nil {
+		pop := *m.Pop
+		pop.Caller = phone.Mask(pop.Caller)
+		pop.Tickets = slices.Clone(pop.Tickets)
+		for i := range pop.Tickets {
+			pop.Tickets[i].CitizenPhone = phone.Mask(pop.Tickets[i].CitizenPhone)
+		}
+		m.Pop = &pop
+	}
+	return m
 }
 
 // events streams live messages as server-sent events: the picture, calls, and screen-pops
@@ -317,9 +357,9 @@ func (h *Handler) events(c *gin.Context) error {
 	// Start with the current picture, so a screen needs no second request.
 	if h.local() {
 		s := h.ctrl.Snapshot()
-		c.SSEvent("snapshot", Message{Type: "snapshot", At: s.At, Snapshot: &s})
+		c.SSEvent("snapshot", maskedMessage(p, Message{Type: "snapshot", At: s.At, Snapshot: &s}))
 	} else if s, err := h.live.Snapshot(c.Request.Context()); err == nil && s != nil {
-		c.SSEvent("snapshot", Message{Type: "snapshot", At: s.At, Snapshot: s})
+		c.SSEvent("snapshot", maskedMessage(p, Message{Type: "snapshot", At: s.At, Snapshot: s}))
 	}
 	c.Writer.Flush()
 	keepAlive := time.NewTicker(20 * time.Second)
@@ -341,7 +381,7 @@ func (h *Handler) events(c *gin.Context) error {
 			if m.For != "" && m.For != p.Name && !p.Is(auth.RoleSupervisor) {
 				continue
 			}
-			c.SSEvent(m.Type, m)
+			c.SSEvent(m.Type, maskedMessage(p, m))
 			c.Writer.Flush()
 		}
 	}
@@ -352,8 +392,16 @@ func (h *Handler) calls(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	p := auth.Current(c)
+	if c.Query("caller") != "" && !p.SeesPersonal() {
+		return api.Errorf(api.ErrForbidden, "insufficient_scope",
+			"searching calls by the caller's number needs scope %s; this token lacks it", auth.ScopePersonal)
+	}
 	recs, more, err := ListCalls(c.Request.Context(), h.db, h.loc, c.Request.URL.Query(), page)
 	if err != nil {
+		return err
+	}
+	if err := ShowCallers(c.Request.Context(), h.audit, p, "the API's call list", recs); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"calls": recs, "page": page.Page, "per_page": page.PerPage, "has_more": more})
@@ -552,8 +600,31 @@ func (h *Handler) call(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, rec)
+	one := []Record{*rec}
+	if err := ShowCallers(c.Request.Context(), h.audit, auth.Current(c), "the API", one); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, one[0])
 	return nil
+}
+
+// ShowCallers readies recs' callers' numbers for p: masked for a principal not shown
+// citizens' numbers (a token without scope personal:read), else recorded in the audit
+// log as seen, through via. An error means the view was not recorded: the caller then
+// shows nothing.
+func ShowCallers(ctx context.Context, log *audit.Log, p *auth.Principal, via string, recs []Record) error {
+	var ids []string
+	for i := range recs {
+		if recs[i].Caller == "" {
+			continue
+		}
+		if !p.SeesPersonal() {
+			recs[i].Caller = phone.Mask(recs[i].Caller)
+			continue
+		}
+		ids = append(ids, strconv.FormatUint(recs[i].ID, 10))
+	}
+	return log.RecordViewed(ctx, "call", "calls", via, ids...)
 }
 
 // recording streams a call's audio from Asterisk: the voice message, or with

@@ -16,14 +16,43 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rexian/rexian/api"
+	"github.com/rexian/rexian/audit"
 	"github.com/rexian/rexian/auth"
 	"github.com/rexian/rexian/idempotency"
+	"github.com/rexian/rexian/phone"
 )
 
 // Handler serves the outbox's and the notices' REST API.
 type Handler struct {
-	svc *Service
-	log *slog.Logger
+	svc   *Service
+	log   *slog.Logger
+	audit *audit.Log
+}
+
+// WithAudit has every showing of citizens' unmasked numbers recorded in log.
+func (h *Handler) WithAudit(log *audit.Log) *Handler {
+	h.audit = log
+	return h
+}
+
+// shown records that the principal of c was shown the unmasked numbers of the records
+// ids of a kind, through via; one shown them masked records nothing. An error means the
+// view was not recorded: the handler then shows nothing.
+func (h *Handler) shown(c *gin.Context, kind, kinds, via string, ids []string) error {
+	if masked(auth.Current(c)) {
+		return nil
+	}
+	return h.audit.RecordViewed(c.Request.Context(), kind, kinds, via, ids...)
+}
+
+// numberSearch refuses a search by a citizen's number to a principal shown numbers
+// masked: finding what was sent to a number is reading personal data.
+func numberSearch(c *gin.Context, number string) error {
+	if number != "" && masked(auth.Current(c)) {
+		return api.Errorf(api.ErrForbidden, "insufficient_scope",
+			"searching by phone number needs scope %s; this token lacks it", auth.ScopePersonal)
+	}
+	return nil
 }
 
 // NewHandler returns the API handler over svc.
@@ -179,6 +208,9 @@ func (h *Handler) send(c *gin.Context) error {
 
 func (h *Handler) writeMessage(c *gin.Context, id uint64, created bool) error {
 	v, err := h.svc.Message(c.Request.Context(), id, masked(auth.Current(c)))
+	if err == nil && !created {
+		err = h.shown(c, "sms", "sms", "the API", []string{strconv.FormatUint(id, 10)})
+	}
 	if err != nil {
 		return err
 	}
@@ -197,7 +229,17 @@ func (h *Handler) messages(c *gin.Context) error {
 		return err
 	}
 	f := MessageFilter{Status: Status(c.Query("status")), Kind: Kind(c.Query("kind")), Recipient: c.Query("recipient"), Ticket: c.Query("ticket")}
+	if err := numberSearch(c, f.Recipient); err != nil {
+		return err
+	}
 	items, more, err := h.svc.Messages(c.Request.Context(), f, page, masked(auth.Current(c)))
+	if err == nil {
+		ids := make([]string, len(items))
+		for i, m := range items {
+			ids[i] = strconv.FormatUint(m.ID, 10)
+		}
+		err = h.shown(c, "sms", "sms", "the API's SMS list", ids)
+	}
 	if err != nil {
 		return err
 	}
@@ -294,6 +336,17 @@ func (h *Handler) suppressions(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	shown := make([]string, len(items))
+	for i := range items {
+		shown[i] = phone.Mask(items[i].Phone)
+		if masked(auth.Current(c)) {
+			items[i].Phone = shown[i]
+		}
+	}
+	// The list has no ids of its own to name: the record names the numbers masked.
+	if err := h.shown(c, "sms_opt_out", "sms_opt_outs", "the API's opt-out list", shown); err != nil {
+		return err
+	}
 	c.JSON(http.StatusOK, gin.H{"suppressions": items, "page": page.Page, "per_page": page.PerPage, "has_more": more})
 	return nil
 }
@@ -330,7 +383,17 @@ func (h *Handler) inbound(c *gin.Context) error {
 		return err
 	}
 	f := InboundFilter{From: c.Query("from"), Route: Route(c.Query("route")), Ticket: c.Query("ticket")}
+	if err := numberSearch(c, f.From); err != nil {
+		return err
+	}
 	items, more, err := h.svc.InboundMessages(c.Request.Context(), f, page, masked(auth.Current(c)))
+	if err == nil {
+		ids := make([]string, len(items))
+		for i, m := range items {
+			ids[i] = strconv.FormatUint(m.ID, 10)
+		}
+		err = h.shown(c, "sms_inbound", "sms_inbound", "the API's inbound SMS list", ids)
+	}
 	if err != nil {
 		return err
 	}
@@ -414,6 +477,9 @@ func (h *Handler) createNotice(c *gin.Context) error {
 
 func (h *Handler) notice(c *gin.Context) error {
 	v, err := h.svc.Notice(c.Request.Context(), c.Param("number"), masked(auth.Current(c)))
+	if err == nil {
+		err = h.shown(c, "sms_notice", "sms_notices", "the API", []string{v.ApplicationNumber})
+	}
 	if err != nil {
 		return err
 	}

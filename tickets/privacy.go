@@ -61,8 +61,8 @@ func checkPhoneSearch(p *auth.Principal) error {
 	return nil
 }
 
-// maxListed bounds how many ticket numbers one list record names.
-const maxListed = 200
+// maxListed bounds how many ticket numbers one record names.
+const maxListed = audit.MaxListed
 
 // RecordView writes to the audit log that p was shown the unmasked personal data of the
 // tickets numbered, and through what (via: "api", "console ticket page", "console search",
@@ -76,19 +76,7 @@ func (s *Store) RecordView(ctx context.Context, p *auth.Principal, via string, n
 	if p == nil || !seesPII(p) || len(numbers) == 0 {
 		return nil
 	}
-	e := audit.Event{Action: audit.ActionPIIViewed, Detail: "citizen's personal data unmasked via " + via}
-	if len(numbers) == 1 {
-		e.Target = "ticket:" + numbers[0]
-	} else {
-		e.Target = "tickets"
-		shown := numbers[:min(len(numbers), maxListed)]
-		e.Detail = fmt.Sprintf("citizens' phone numbers of %d tickets unmasked via %s: %s",
-			len(numbers), via, strings.Join(shown, ", "))
-	}
-	if err := s.opts.Audit.Record(ctx, e); err != nil {
-		return fmt.Errorf("record the view of citizens' data: %w", err)
-	}
-	return nil
+	return s.opts.Audit.RecordViewed(ctx, "ticket", "tickets", via, numbers...)
 }
 
 // RecordListView is RecordView for a page of summaries that show phone numbers.

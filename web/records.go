@@ -95,6 +95,9 @@ func (h *Handler) showCalls(c *gin.Context) {
 	}
 	q := c.Request.URL.Query()
 	recs, more, err := ivr.ListCalls(c.Request.Context(), h.opts.IVR.DB, h.opts.Location, q, page)
+	if err == nil {
+		err = ivr.ShowCallers(c.Request.Context(), h.opts.Audit, auth.Current(c), "the console's call list", recs)
+	}
 	if err != nil {
 		h.fail(c, b, err)
 		return

@@ -258,3 +258,23 @@ func TestDownloads(t *testing.T) {
 		t.Errorf("an operator's download: %d, want 403", resp.StatusCode)
 	}
 }
+
+// The console's call list shows callers' numbers: each page shown is a pii_viewed record
+// naming its calls.
+func TestCallListRecordsTheView(t *testing.T) {
+	f := newFixture(t)
+	figureCalls(t, f)
+	sup := f.client()
+	sup.login("sup")
+	resp, page := sup.do("GET", "/console/calls", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "13800138000") {
+		t.Fatalf("the call list: %d", resp.StatusCode)
+	}
+	rs, _, err := f.env.Audit.Find(f.env.Ctx, audit.Filter{Action: audit.ActionPIIViewed}, pageOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Target != "calls" || !strings.Contains(rs[0].Detail, "of 4 calls unmasked via the console's call list") || rs[0].Actor != "supervisor:sup" {
+		t.Fatalf("recorded %+v; want one record of the four calls shown to sup", rs)
+	}
+}

@@ -298,8 +298,8 @@ func (d *domains) routes(v1 *gin.RouterGroup) {
 	d.auth.Routes(v1)
 	d.audit.Routes(v1.Group("", auth.Require(auth.RoleAdmin)))
 	tickets.NewHandler(d.tickets, d.log.With("component", "tickets")).Routes(v1)
-	sms.NewHandler(d.sms, d.log.With("component", "sms")).Routes(v1)
-	callback.NewHandler(d.callback, d.log.With("component", "callback")).Routes(v1)
+	sms.NewHandler(d.sms, d.log.With("component", "sms")).WithAudit(d.audit).Routes(v1)
+	callback.NewHandler(d.callback, d.log.With("component", "callback")).WithAudit(d.audit).Routes(v1)
 	dashboards.NewHandler(d.dashboards, d.log.With("component", "dashboards")).Routes(v1)
 	ivr.NewHandler(ivr.HandlerOptions{
 		Controller: d.ivr, Live: d.ivrLive, DB: d.db, Settings: d.cfg.IVR, Prompts: d.prompts,

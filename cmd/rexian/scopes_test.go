@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rexian/rexian/auth"
+	"github.com/rexian/rexian/ivr"
+	"github.com/rexian/rexian/sms"
 )
 
 // TestTokenScopesThroughTheApp drives the assembled API with tokens of different scopes,
@@ -96,5 +99,103 @@ func TestTokenScopesThroughTheApp(t *testing.T) {
 				t.Errorf("%s %s = %d %.300s; want %d with %q and without %q", tt.method, tt.path, status, out, tt.status, tt.has, tt.hasNot)
 			}
 		})
+	}
+}
+
+// TestCitizensNumbersBeyondTickets: call records, surveys and SMS show a token without
+// personal:read the citizen's number masked and refuse it a search by number; someone
+// shown the numbers leaves a pii_viewed record naming what they saw, as for tickets.
+func TestCitizensNumbersBeyondTickets(t *testing.T) {
+	p := startSeeded(t, []string{"admin", "supervisor", "operator"}, nil, nil)
+	body, _ := json.Marshal(map[string]any{"name": "wall", "role": "supervisor", "scopes": []string{"calls:read", "sms:read", "figures:read"}})
+	status, _, out := p.send(t, "admin", "POST", "/api/v1/tokens", "application/json", string(body))
+	if status != http.StatusCreated {
+		t.Fatalf("create token: %d %s", status, out)
+	}
+	var tok struct {
+		Secret string `json:"secret"`
+	}
+	json.Unmarshal([]byte(out), &tok)
+	p.tokens["wall"] = "Bearer " + tok.Secret
+
+	const tel = "13912345678"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	now := time.Now().UTC()
+	call := ivr.Record{Node: "n1", ChannelID: "c1", Caller: tel, Dialled: "12345", Hotline: "12345", Direction: "inbound", ArrivedAt: now, UpdatedAt: now}
+	if err := p.db.Create(&call).Error; err != nil {
+		t.Fatal(err)
+	}
+	status, _, out = p.send(t, "operator", "POST", "/api/v1/tickets", "application/json",
+		`{"channel":"phone","citizen":{"phone":"`+tel+`"},"content":"小区路灯不亮","category":"TS-GN"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %s", status, out)
+	}
+	var tk struct{ Number string }
+	json.Unmarshal([]byte(out), &tk)
+	if err := p.db.Exec(`INSERT INTO callback_surveys (ticket_id, ticket_number, completion_seq, completed_at, category_id, phone, phone_kind, status, due_at, created_at, updated_at)
+SELECT id, number, 1, ?, category_id, ?, 'mobile', 'manual', ?, ?, ? FROM tickets WHERE number = ?`, now, tel, now, now, now, tk.Number).Error; err != nil {
+		t.Fatal(err)
+	}
+	var survey uint64
+	p.db.Raw(`SELECT id FROM callback_surveys`).Scan(&survey)
+	if status, _, out := p.send(t, "operator", "POST", "/api/v1/sms/messages", "application/json", `{"to":"`+tel+`","text":"您反映的路灯问题已修复。"}`); status != http.StatusCreated {
+		t.Fatalf("send: %d %s", status, out)
+	}
+	if err := p.r.app.domains.sms.Receive(ctx, sms.Inbound{From: tel, To: "12345", Text: "谢谢", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := p.send(t, "supervisor", "POST", "/api/v1/sms/suppressions", "application/json", `{"phone":"`+tel+`"}`); status != http.StatusCreated {
+		t.Fatalf("opt out: %d %s", status, out)
+	}
+	viewed := func() []string {
+		var targets []string
+		p.db.Raw(`SELECT target FROM audit_records WHERE action = 'pii_viewed' AND target NOT LIKE 'ticket%' ORDER BY seq`).Scan(&targets)
+		return targets
+	}
+
+	callPath, surveyPath := "/api/v1/ivr/calls/"+strconv.FormatUint(call.ID, 10), "/api/v1/callback/surveys/"+strconv.FormatUint(survey, 10)
+	for _, tt := range []struct {
+		path   string
+		status int
+		has    string
+	}{
+		{"/api/v1/ivr/calls", 200, "139****5678"},
+		{callPath, 200, "139****5678"},
+		{"/api/v1/ivr/calls?caller=" + tel, 403, "personal:read"},
+		{"/api/v1/callback/surveys", 200, "139****5678"},
+		{surveyPath, 200, "139****5678"},
+		{"/api/v1/sms/messages", 200, "139****5678"},
+		{"/api/v1/sms/messages?recipient=" + tel, 403, "personal:read"},
+		{"/api/v1/sms/inbound", 200, "139****5678"},
+		{"/api/v1/sms/inbound?from=" + tel, 403, "personal:read"},
+		{"/api/v1/sms/suppressions", 200, "139****5678"},
+	} {
+		status, _, out := p.send(t, "wall", "GET", tt.path, "", "")
+		if status != tt.status || !strings.Contains(out, tt.has) || strings.Contains(out, tel) {
+			t.Errorf("wall GET %s = %d %.300s; want %d with %q and never the whole number", tt.path, status, out, tt.status, tt.has)
+		}
+	}
+	if got := viewed(); len(got) != 0 {
+		t.Errorf("masked views were recorded as views of citizens' data: %q", got)
+	}
+
+	for _, path := range []string{"/api/v1/ivr/calls?caller=" + tel, callPath, "/api/v1/callback/surveys", surveyPath,
+		"/api/v1/sms/messages?recipient=" + tel, "/api/v1/sms/inbound?from=" + tel, "/api/v1/sms/suppressions"} {
+		status, _, out := p.send(t, "supervisor", "GET", path, "", "")
+		if status != http.StatusOK || !strings.Contains(out, tel) {
+			t.Errorf("supervisor GET %s = %d %.300s; want the whole number", path, status, out)
+		}
+	}
+	want := []string{"call:" + strconv.FormatUint(call.ID, 10), "call:" + strconv.FormatUint(call.ID, 10),
+		"survey:" + strconv.FormatUint(survey, 10), "survey:" + strconv.FormatUint(survey, 10), "sms", "sms_inbound:", "sms_opt_out:139****5678"}
+	got := viewed()
+	if len(got) != len(want) {
+		t.Fatalf("views recorded: %q; want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("view %d recorded as %q; want %q", i+1, got[i], want[i])
+		}
 	}
 }
