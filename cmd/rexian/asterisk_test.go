@@ -24,6 +24,10 @@ import (
 // deploy/asterisk as shipped (only ports and paths changed), wired to a rexian running as
 // `serve` does with the demo city. Prompts are short tones so that each call takes
 // seconds.
+//
+// They run in parallel with each other (t.Parallel), as do the other tests that mostly
+// wait on calls and on Kannel: each has its own Asterisk, SIPp, ports, database and Redis
+// namespace, and shares nothing with the others. scripts/test runs several at once.
 
 // telephony is one Asterisk and, once started, one rexian attached to it.
 type telephony struct {
@@ -174,6 +178,7 @@ func (tel *telephony) recordingBytes(t *testing.T, id uint64, kind string, min t
 // voice-message ticket of the caller, its recording is in Asterisk's spool and plays
 // through rexian.
 func TestAsteriskVoiceMessage(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -220,6 +225,7 @@ func (tel *telephony) played(sound string) int {
 // two talk and the conversation is recorded; the citizen hangs up and the phone is hung
 // up. The carrier never hears the citizen's own number back as the connected party.
 func TestAsteriskOperatorAnswers(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -247,6 +253,7 @@ func TestAsteriskOperatorAnswers(t *testing.T) {
 // nothing to the menu. Exactly two hear that all lines are busy, and their words become
 // voice-message tickets; nobody is dropped without a word.
 func TestAsteriskAllLinesBusy(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -282,6 +289,7 @@ func TestAsteriskAllLinesBusy(t *testing.T) {
 // TestAsteriskStatusLookup: a citizen presses 3, keys in a ticket number and #, and hears
 // the ticket's number, its state, the handling department and the due date.
 func TestAsteriskStatusLookup(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, nil)
 	var tk struct {
@@ -321,6 +329,7 @@ func TestAsteriskStatusLookup(t *testing.T) {
 // leaves a message, which Asterisk records into the spool; rexian, once started, turns it
 // into a ticket of the caller and moves the file to done/.
 func TestAsteriskOutage(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -383,6 +392,7 @@ func fileExists(p string) bool {
 // spool lacks recording/ and one prompt, with rexian not attached, it fails those three
 // with their fixes; once they are put right and rexian runs, the node passes.
 func TestAsteriskDoctor(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{NoRecordingFolder: true})
 	if err := os.Remove(filepath.Join(tel.ast.Root(), "lib", "sounds", "zh", "rexian", "menu-main.wav")); err != nil {
 		t.Fatal(err)
@@ -592,6 +602,7 @@ func (tel *telephony) renderPrompts(t *testing.T, names ...string) map[string]ti
 // and 3 s) are logged; the test fails only far beyond them, so a loaded machine cannot
 // make it flaky.
 func TestAsteriskRingTime(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	lengths := tel.renderPrompts(t, "welcome-mayor", "welcome-government", "menu-main", "queue-enter")
 	t.Logf("prompts as spoken: %v", lengths)
@@ -646,6 +657,7 @@ func TestAsteriskRingTime(t *testing.T) {
 // Then, with the operator free, a third presses 1 and, while the phone rings, 9: the
 // phone stops ringing and the caller leaves a message too.
 func TestAsteriskKeysInTheQueue(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.renderPrompts(t, "queue-enter")
 	tel.start(t, fastQueues)
@@ -716,6 +728,7 @@ func TestAsteriskKeysInTheQueue(t *testing.T) {
 // to the dialplan's [rexian-fallback], which apologises and records the message into the
 // voice-message spool, and rexian's import turns it into a ticket of the caller.
 func TestAsteriskFlowFailureFallback(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{NoRecordingFolder: true})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -766,13 +779,19 @@ func TestAsteriskFlowFailureFallback(t *testing.T) {
 // the hotline hangs up first), the second caller keeps queue and arrival and reaches the
 // operator once the first hangs up, and every call keeps one record, closed with the end
 // it reached, the third's too.
-func TestAsteriskRestartReadopts(t *testing.T) { restartReadopts(t, false) }
+func TestAsteriskRestartReadopts(t *testing.T) {
+	t.Parallel()
+	restartReadopts(t, false)
+}
 
 // TestAsteriskKill9Readopts is TestAsteriskRestartReadopts with `rexian serve` as a
 // process of its own killed with SIGKILL instead of stopped: nothing is wound down or
 // written at the end, and the next run finds the calls, their open records and the
 // operator's state as the killed one left them.
-func TestAsteriskKill9Readopts(t *testing.T) { restartReadopts(t, true) }
+func TestAsteriskKill9Readopts(t *testing.T) {
+	t.Parallel()
+	restartReadopts(t, true)
+}
 
 func restartReadopts(t *testing.T, kill bool) {
 	tel := startAsterisk(t, asterisktest.Options{})

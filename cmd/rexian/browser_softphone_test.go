@@ -153,6 +153,7 @@ func soxRMS(t *testing.T, file string, effects ...string) float64 {
 // REXIAN_TEST_SOFTPHONE_CALLS=50 places that many calls and logs the p95 of the time
 // from the queue offering the call to the operator until the browser rings.
 func TestAsteriskBrowserPhone(t *testing.T) {
+	t.Parallel()
 	artifacts := browserArtifacts(t, "browser-softphone")
 	calls := 1
 	if n, err := strconv.Atoi(os.Getenv("REXIAN_TEST_SOFTPHONE_CALLS")); err == nil && n > 1 {
@@ -413,6 +414,7 @@ func (tel *telephony) waitReady(t *testing.T, user string) {
 // rexian again, registers, and the operator is ready for the next caller, who is
 // answered on the browser.
 func TestAsteriskBrowserPhoneAsteriskRestart(t *testing.T) {
+	t.Parallel()
 	artifacts := browserArtifacts(t, "browser-softphone-restart")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

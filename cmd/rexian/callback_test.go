@@ -15,6 +15,7 @@ import (
 // "1" makes the survey satisfied and the rate moves; another citizen's "3" and then a
 // reason reopen that ticket with the reason in its timeline.
 func TestCallbackThroughKannel(t *testing.T) {
+	t.Parallel()
 	p := startKannelPlatform(t, []string{"operator", "supervisor"}, []string{
 		"REXIAN_CALLBACK_DELAY=0s",
 		"REXIAN_CALLBACK_INTERVAL=100ms",

@@ -23,6 +23,7 @@ import (
 // until the citizen hangs up. The record counts the hold and names who took part; the
 // conversation recording is not silence.
 func TestAsteriskCallControls(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -186,6 +187,7 @@ func bridgeChannels(t *testing.T, ctx context.Context, tel *telephony, name stri
 // busy sends the citizen back to the operator, who is told so; one that answers takes
 // the citizen over, and the operator's phone is free.
 func TestAsteriskTransfers(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -25,6 +25,7 @@ import (
 // middle, starts it again and retries every request whose answer was lost: each key must
 // have made exactly one ticket. It also checks the replay and the refusal of a reused key.
 func TestIdempotencyKeySurvivesKill9(t *testing.T) {
+	t.Parallel()
 	env, tokens := seedWithTokens(t, []string{"operator"})
 	bin := filepath.Join(t.TempDir(), "rexian")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -41,6 +41,7 @@ func (tel *telephony) deliver(ctx context.Context, calls int, who ...asterisktes
 // TestAsteriskSurveyAnswered: the survey call goes through the dialplan's counted path;
 // the citizen hears who calls and why, presses 1, and the result is "satisfied".
 func TestAsteriskSurveyAnswered(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -167,6 +168,7 @@ func (tel *telephony) pressForCallback(t *testing.T, ctx context.Context, citize
 // calls (callback-hello) before being put through. The leg goes through the dialplan's
 // counted path and the live panel counts it on the line.
 func TestAsteriskCallback(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -220,6 +222,7 @@ func TestAsteriskCallback(t *testing.T) {
 // contract names: the shipped configuration sends From 12345 and no P-Asserted-Identity;
 // with a display name, the carrier's domain and send_pai both headers carry it.
 func TestAsteriskCallerID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts asterisktest.Options
@@ -266,6 +269,7 @@ func TestAsteriskCallerID(t *testing.T) {
 // during the question: the survey is "hung up" (not reached, retried later) and the call
 // record is closed.
 func TestAsteriskSurveyHangUpMidQuestion(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{PromptLength: 2 * time.Second})
 	tel.start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -294,6 +298,7 @@ func TestAsteriskSurveyHangUpMidQuestion(t *testing.T) {
 // citizen on the line a survey is not placed (the carrier gets no INVITE) and the live
 // panel shows the caller; once the caller has gone the survey goes out.
 func TestAsteriskLinesNearlyFull(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, func(cfg *config.Config) { cfg.IVR.Lines[0].Channels = 3 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -325,6 +330,7 @@ func TestAsteriskLinesNearlyFull(t *testing.T) {
 // times, a pause apart, each time with the operator on the line first; then the request
 // becomes a ticket (排队回拨未接通) for the desk to call the citizen by hand.
 func TestAsteriskCallbackNobodyAnswers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		callee asterisktest.Callee
@@ -399,6 +405,7 @@ func TestAsteriskCallbackNobodyAnswers(t *testing.T) {
 // channel it takes is counted like every other, not straight to the trunk; the carrier
 // receives the INVITE for 110 and the call record names the hand-off.
 func TestAsteriskEmergencyHandOff(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -476,6 +483,7 @@ func (tel *telephony) ariGet(t *testing.T, ctx context.Context, path string, out
 // ring-back tone) to the operator's phone, measured on the operator's channel, and the
 // operator's console is told 回拨中 (calling_back).
 func TestAsteriskCallbackRingback(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

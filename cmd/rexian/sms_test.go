@@ -15,6 +15,7 @@ import (
 // SMS centre: a ticket registered for a mobile citizen sends the receipt, the delivery
 // report comes back, and an inbound 退订 puts the number on the suppression list.
 func TestSMSThroughKannel(t *testing.T) {
+	t.Parallel()
 	p := startKannelPlatform(t, []string{"operator", "supervisor"}, nil, nil)
 	r, k := p.r, p.kannel
 	as := func(role, method, path, body string) map[string]any {

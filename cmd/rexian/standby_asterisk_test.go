@@ -234,6 +234,7 @@ func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
 // Stasis when the app's socket drops, so a caller on hold hears no gap; one whom the kill
 // caught between two prompts hears silence until the take-over. None may hear over 5 s.
 func TestAsteriskHotStandby(t *testing.T) {
+	t.Parallel()
 	tel := startAsterisk(t, asterisktest.Options{})
 	redisURL := privateRedis(t)
 	tokens := map[string]string{}

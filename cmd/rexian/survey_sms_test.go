@@ -22,6 +22,7 @@ import (
 // then, and the survey call reaches the citizen (through the real Asterisk) only once it
 // is over; the second SMS never reaches the SMS centre.
 func TestSurveySMSWaitsForKannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		stop, start func(*kanneltest.Kannel, context.Context) error
