@@ -24,33 +24,13 @@ import (
 // conversation recording is not silence.
 func TestAsteriskCallControls(t *testing.T) {
 	t.Parallel()
-	tel := startAsterisk(t, asterisktest.Options{})
-	tel.start(t, fastQueues)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := tel.r.app.domains.tickets.SaveDepartment(ctx, tickets.DepartmentInput{Code: "t-zjj", Name: "市住建局", Level: tickets.LevelCity, Phone: "0477-8581234"}); err != nil {
-		t.Fatal(err)
-	}
-	dept := tel.deliver(ctx, 1, asterisktest.Callee{Number: "04778581234", Ring: 300 * time.Millisecond,
-		Steps: []asterisktest.Step{asterisktest.Speak(4 * time.Second)}})
-	operator := tel.operatorAt(t, ctx, "8001", 1)
-	sup, err := tel.ast.Register(ctx, "8003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	supDone := make(chan asterisktest.Result, 1)
-	go func() { supDone <- sup.Answer(ctx, 2, 300*time.Millisecond) }()
+	tel, dept, operator, supDone := startControlDesk(t, ctx, 4*time.Second, 2)
 
 	const caller = "13900139001"
 	rec, poll, citizen := callOperator(t, ctx, tel, caller, 20*time.Second)
-	path := "/ivr/calls/" + strconv.FormatUint(rec.ID, 10)
-	act := func(role, what, body, want string) {
-		t.Helper()
-		var res json.RawMessage
-		if code := tel.api(t, role, "POST", path+what, body, &res); code != http.StatusOK || !strings.Contains(string(res), want) {
-			t.Fatalf("%s %s: %d %s, want a message with %q", what, body, code, res, want)
-		}
-	}
+	act := controlsOf(t, tel, rec.ID)
 	act("operator", "/control", `{"action":"hold"}`, "保持")
 	act("operator", "/control", `{"action":"resume"}`, "恢复")
 	for _, mode := range []string{"listen", "whisper"} {
@@ -60,7 +40,7 @@ func TestAsteriskCallControls(t *testing.T) {
 		act("supervisor", "/monitor", `{"mode":"stop"}`, "结束")
 		poll("the "+mode+" ends", func(r ivr.Record) bool { return strings.Contains(r.Monitored, word) })
 	}
-	if code := tel.api(t, "operator", "POST", path+"/monitor", `{"mode":"listen","phone":"PJSIP/8001"}`, nil); code != http.StatusForbidden {
+	if code := tel.api(t, "operator", "POST", "/ivr/calls/"+strconv.FormatUint(rec.ID, 10)+"/monitor", `{"mode":"listen","phone":"PJSIP/8001"}`, nil); code != http.StatusForbidden {
 		t.Errorf("an operator listening in: %d, want 403", code)
 	}
 	act("operator", "/control", `{"action":"conference","target":"department:t-zjj"}`, "市住建局")
@@ -93,6 +73,43 @@ func TestAsteriskCallControls(t *testing.T) {
 	}
 	if rms := soxRMS(t, f); rms < 0.01 {
 		t.Errorf("the conversation recording is silence (RMS amplitude %.4f)", rms)
+	}
+}
+
+// startControlDesk starts Asterisk and rexian with an operator's phone 8001 that answers
+// one call, a department t-zjj (市住建局) whose phone answers once and talks for talk,
+// and a supervisor's phone 8003 that answers supRings calls. It returns the phones'
+// results: the department's and the operator's once their call ends, the supervisor's on
+// the channel.
+func startControlDesk(t *testing.T, ctx context.Context, talk time.Duration, supRings int) (tel *telephony, dept func() asterisktest.Delivered, operator func() asterisktest.Result, sup <-chan asterisktest.Result) {
+	t.Helper()
+	tel = startAsterisk(t, asterisktest.Options{})
+	tel.start(t, fastQueues)
+	if _, err := tel.r.app.domains.tickets.SaveDepartment(ctx, tickets.DepartmentInput{Code: "t-zjj", Name: "市住建局", Level: tickets.LevelCity, Phone: "0477-8581234"}); err != nil {
+		t.Fatal(err)
+	}
+	dept = tel.deliver(ctx, 1, asterisktest.Callee{Number: "04778581234", Ring: 300 * time.Millisecond,
+		Steps: []asterisktest.Step{asterisktest.Speak(talk)}})
+	operator = tel.operatorAt(t, ctx, "8001", 1)
+	phone, err := tel.ast.Register(ctx, "8003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan asterisktest.Result, 1)
+	go func() { done <- phone.Answer(ctx, supRings, 300*time.Millisecond) }()
+	return tel, dept, operator, done
+}
+
+// controlsOf returns act, which posts a call control (what: /control or /monitor) on call
+// id as role and fails the test unless it is accepted with a message holding want.
+func controlsOf(t *testing.T, tel *telephony, id uint64) func(role, what, body, want string) {
+	path := "/ivr/calls/" + strconv.FormatUint(id, 10)
+	return func(role, what, body, want string) {
+		t.Helper()
+		var res json.RawMessage
+		if code := tel.api(t, role, "POST", path+what, body, &res); code != http.StatusOK || !strings.Contains(string(res), want) {
+			t.Fatalf("%s %s: %d %s, want a message with %q", what, body, code, res, want)
+		}
 	}
 }
 
@@ -243,5 +260,57 @@ func TestAsteriskTransfers(t *testing.T) {
 	*rec = tel.ended(t, caller, nil)
 	if rec.Outcome != ivr.OutcomeAnswered || !strings.Contains(rec.Parties, "市住建局") || strings.Contains(rec.Parties, "市人社局") {
 		t.Errorf("record: outcome %s, parties %q; want answered, with 市住建局 and without the busy 市人社局", rec.Outcome, rec.Parties)
+	}
+}
+
+// TestAsteriskConsultAndBarge: through the real Asterisk, a supervisor barges into a
+// conversation (their phone joins the call's bridge) and leaves; then the operator
+// consults a department while the citizen is held (the operator and the department alone
+// in the bridge), and completes the transfer: the citizen and the department talk, the
+// operator's phone is free, and the record names the department and says 强插.
+func TestAsteriskConsultAndBarge(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	tel, dept, operator, supDone := startControlDesk(t, ctx, 8*time.Second, 1)
+
+	const caller = "13900139003"
+	rec, poll, citizen := callOperator(t, ctx, tel, caller, 25*time.Second)
+	id := strconv.FormatUint(rec.ID, 10)
+	act := controlsOf(t, tel, rec.ID)
+
+	act("supervisor", "/monitor", `{"mode":"barge","phone":"PJSIP/8003"}`, "正在呼叫您的电话")
+	poll("the supervisor barges in", func(r ivr.Record) bool { return strings.Contains(r.Note, "开始强插") })
+	if n := bridged(t, ctx, tel, "call-"+id); n != 3 {
+		t.Fatalf("the call's bridge holds %d channels while the supervisor barges in, want 3", n)
+	}
+	act("supervisor", "/monitor", `{"mode":"stop"}`, "结束")
+	poll("the barge-in ends", func(r ivr.Record) bool { return strings.Contains(r.Monitored, "强插") })
+	if r := <-supDone; r.Err != nil {
+		t.Fatalf("supervisor's phone: %v\n%s", r.Err, r.Output)
+	}
+
+	act("operator", "/control", `{"action":"consult","target":"department:t-zjj"}`, "咨询转接")
+	poll("the department answers the consultation", func(r ivr.Record) bool { return strings.Contains(r.Note, "接听（咨询中，市民保持）") })
+	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
+		t.Fatalf("the call's bridge holds %d channels while the operator consults, want 2 (operator and department; the citizen held)", n)
+	}
+	act("operator", "/control", `{"action":"complete"}`, "已转接")
+	if r := operator(); r.Err != nil {
+		t.Fatalf("operator's phone after the transfer: %v\n%s", r.Err, r.Output)
+	}
+	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
+		t.Fatalf("after the transfer the call's bridge holds %d channels, want 2 (citizen and department)", n)
+	}
+	if r := <-citizen; r.Err != nil {
+		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
+	}
+	if d := dept(); d.Err != nil {
+		t.Fatalf("department: %v\n%s", d.Err, d.Output)
+	}
+	*rec = tel.ended(t, caller, nil)
+	if rec.Outcome != ivr.OutcomeAnswered || !strings.Contains(rec.Parties, "市住建局") || !strings.Contains(rec.Monitored, "强插") ||
+		!strings.Contains(rec.Note, "完成转接") || rec.HoldCount < 1 {
+		t.Errorf("record: outcome %s, parties %q, monitored %q, holds %d, note %q", rec.Outcome, rec.Parties, rec.Monitored, rec.HoldCount, rec.Note)
 	}
 }
