@@ -534,25 +534,70 @@ func repoRoot() (string, error) {
 
 // ---- ports ----
 
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+// Ports for Asterisk, SIPp and the ear come from above the kernel's ephemeral range
+// (32768–60999 by default) and Asterisk's RTP range (5000–31000 without rtp.conf): a
+// port the kernel handed out a moment ago to an outgoing connection, or Asterisk to a
+// call's audio, is never chosen, which matters when several tests place calls at once.
+// SIPp binds its media port and the one two above it (video), so each UDP port comes
+// with the three above it free too. Ports are handed out in turn through the range, so
+// a port comes round again only after every other has been handed out in this process.
+const (
+	portLow  = 61000
+	portHigh = 65530
+)
+
+var ports struct {
+	sync.Mutex
+	next int
 }
 
-func freeUDPPort(t testing.TB) int {
+// freePort returns a port p such that p to p+span-1 are free to bind on 127.0.0.1
+// (TCP or UDP, as network says).
+func freePort(t testing.TB, network string, span int) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.next == 0 {
+		// Processes that run at once start at different places.
+		ports.next = portLow + (os.Getpid()*7919)%(portHigh-portLow)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	for range portHigh - portLow {
+		p := ports.next
+		ports.next += span
+		if ports.next+span > portHigh {
+			ports.next = portLow
+		}
+		if bindable(network, p, span) {
+			return p
+		}
+	}
+	t.Fatalf("no free %s port between %d and %d", network, portLow, portHigh)
+	return 0
 }
+
+func bindable(network string, p, span int) bool {
+	for i := range span {
+		addr := "127.0.0.1:" + strconv.Itoa(p+i)
+		if network == "tcp" {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return false
+			}
+			ln.Close()
+			continue
+		}
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
+}
+
+func freeTCPPort(t testing.TB) int { return freePort(t, "tcp", 1) }
+
+func freeUDPPort(t testing.TB) int { return freePort(t, "udp", 4) }
 
 // WaitApp waits until the Stasis application app is registered over ARI (rexian's
 // controller attached its event socket).

@@ -216,16 +216,32 @@ func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, por
 		"-sf", file, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
 		"-timeout", strconv.Itoa(int(timeout.Seconds())) + "s", "-timeout_error", "-trace_err", "-nostdin",
 	}
-	if !slices.Contains(args, "-mp") {
-		all = append(all, "-mp", strconv.Itoa(freeUDPPort(a.t)))
-	}
+	ownMedia := !slices.Contains(args, "-mp")
 	all = append(all, args...)
 	all = append(all, a.SIPAddr())
-	cmd := exec.CommandContext(ctx, "sipp", all...)
-	cmd.Dir = dir
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	var err error
+	for try := 1; ; try++ {
+		run := all
+		if ownMedia {
+			run = append([]string{"-mp", strconv.Itoa(freeUDPPort(a.t))}, all...)
+		}
+		cmd := exec.CommandContext(ctx, "sipp", run...)
+		cmd.Dir = dir
+		out.Reset()
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err = cmd.Run()
+		// Another process took the media port between its choice and SIPp's bind: SIPp
+		// stops before sending anything, so it may start again on another.
+		if err == nil || !ownMedia || try == 3 || !strings.Contains(out.String(), "Unable to bind") {
+			break
+		}
+		if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
+			for _, l := range logs {
+				os.Remove(l)
+			}
+		}
+	}
 	res := Result{Output: lastLines(out.String(), 40)}
 	if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
 		for _, l := range logs {
