@@ -89,6 +89,20 @@ func (p *cutProxy) cut(pause time.Duration) {
 	}
 }
 
+// queueCallers returns call, which places a citizen's call from caller who presses 1 for
+// an operator and talks for speak, and result, which waits for that call's end.
+func (tel *telephony) queueCallers(ctx context.Context) (call func(caller string, speak time.Duration), result func(caller string) asterisktest.Result) {
+	results := map[string]chan asterisktest.Result{}
+	call = func(caller string, speak time.Duration) {
+		done := make(chan asterisktest.Result, 1)
+		results[caller] = done
+		go func() {
+			done <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(speak)}}, caller)
+		}()
+	}
+	return call, func(caller string) asterisktest.Result { return <-results[caller] }
+}
+
 // TestAsteriskARIConnectionDrop: the connection between rexian and Asterisk (the ARI
 // WebSocket and every REST connection) drops for two seconds while Asterisk and rexian
 // both keep running, with one citizen talking to phone 8001 and another waiting in the
@@ -113,14 +127,7 @@ func TestAsteriskARIConnectionDrop(t *testing.T) {
 	defer cancel()
 	answered := answering(ctx, tel.operatorPhone(t, ctx, "8001"), 3, 0)
 	const talking, waiting, later = "13900139031", "13900139032", "13900139033"
-	results := map[string]chan asterisktest.Result{}
-	call := func(caller string, speak time.Duration) {
-		done := make(chan asterisktest.Result, 1)
-		results[caller] = done
-		go func() {
-			done <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(speak)}}, caller)
-		}()
-	}
+	call, result := tel.queueCallers(ctx)
 	call(talking, 10*time.Second)
 	pollRecord(t, ctx, tel, talking, "talks", func(r ivr.Record) bool { return r.ConnectedAt != nil })
 	call(waiting, 25*time.Second)
@@ -133,14 +140,14 @@ func TestAsteriskARIConnectionDrop(t *testing.T) {
 	if err := tel.ast.WaitApp(ctx, testConfig(t, tel.env).ARI.App); err != nil {
 		t.Fatalf("rexian's application never came back to Asterisk: %v", err)
 	}
-	if r := <-results[talking]; r.Err != nil {
+	if r := result(talking); r.Err != nil {
 		t.Errorf("the conversation across the drop: %v\n%s", r.Err, r.Output)
 	}
-	if r := <-results[waiting]; r.Err != nil {
+	if r := result(waiting); r.Err != nil {
 		t.Errorf("the waiting caller: %v\n%s", r.Err, r.Output)
 	}
 	call(later, 3*time.Second)
-	if r := <-results[later]; r.Err != nil {
+	if r := result(later); r.Err != nil {
 		t.Errorf("a call after the drop: %v\n%s", r.Err, r.Output)
 	}
 	if r := answered(); r.Err != nil {

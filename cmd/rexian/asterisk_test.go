@@ -816,14 +816,7 @@ func restartReadopts(t *testing.T, kill bool) {
 	defer cancel()
 	answered := answering(ctx, tel.operatorPhone(t, ctx, "8001"), 2, 0)
 	const talking, waiting, leaving = "13900139021", "13900139022", "13900139023"
-	results := map[string]chan asterisktest.Result{}
-	call := func(caller string, speak time.Duration) {
-		done := make(chan asterisktest.Result, 1)
-		results[caller] = done
-		go func() {
-			done <- tel.ast.Carrier(ctx, asterisktest.Citizen{Steps: []asterisktest.Step{asterisktest.Press("1"), asterisktest.Speak(speak)}}, caller)
-		}()
-	}
+	call, result := tel.queueCallers(ctx)
 	until := func(caller, what string, cond func(ivr.Record) bool) ivr.Record {
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			if recs := tel.calls(t, caller); len(recs) > 0 && cond(recs[0]) {
@@ -842,15 +835,15 @@ func restartReadopts(t *testing.T, kill bool) {
 	until(leaving, "queued", func(r ivr.Record) bool { return r.QueuedAt != nil })
 
 	stop()
-	if r := <-results[leaving]; r.Err != nil {
+	if r := result(leaving); r.Err != nil {
 		t.Fatalf("the caller who left while rexian was down: %v\n%s", r.Err, r.Output)
 	}
 	start()
 
-	if r := <-results[talking]; r.Err != nil {
+	if r := result(talking); r.Err != nil {
 		t.Errorf("the conversation across the restart: %v\n%s", r.Err, r.Output)
 	}
-	if r := <-results[waiting]; r.Err != nil {
+	if r := result(waiting); r.Err != nil {
 		t.Errorf("the waiting caller: %v\n%s", r.Err, r.Output)
 	}
 	if r := answered(); r.Err != nil {
