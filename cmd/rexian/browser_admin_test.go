@@ -20,7 +20,8 @@ import (
 // TestSupervisorAndAdminInBrowser drives the supervisor's figures and the administrator's
 // pages in headless Chromium: every figure link lands on a page (never on JSON), the
 // figures download as a workbook that excelize reads back, and the administrator
-// creates a user and a category and creates and revokes a token.
+// creates a user and a category, creates and revokes a token, keeps the SMS opt-out list
+// and serves a citizen's deletion request.
 func TestSupervisorAndAdminInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		dbtest.Unavailable(t, "Chromium", "apt-get install chromium fonts-wqy-microhei (scripts/test does it)", err)
@@ -171,6 +172,29 @@ func TestSupervisorAndAdminInBrowser(t *testing.T) {
 	adm.do("type the number to take off", chromedp.SetValue(chromedp.ID("optout-remove-phone"), "13800138000"))
 	adm.submit("take it off the list", "#optout-remove-button")
 	adm.do("the list is empty", chromedp.WaitVisible(chromedp.ID("optouts-empty")))
+
+	// A citizen's deletion request: the closed ticket loses the citizen's data after the
+	// administrator confirms.
+	closed, err := r.app.domains.tickets.Create(context.Background(), opr, tickets.NewTicket{
+		Citizen: tickets.NewCitizen{Name: "李女士", Phone: "13800138000"}, Content: "路灯不亮", Category: "TS-GN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.app.domains.tickets.Act(context.Background(), opr, closed.Number, tickets.ActRefuse,
+		tickets.ActionRequest{Reason: tickets.DefaultRefusalReasons()[0].Code}); err != nil {
+		t.Fatal(err)
+	}
+	adm.navigate("the deletion page", base+"/console/admin/privacy", "#privacy-form")
+	adm.do("type the request", chromedp.SetValue(chromedp.ID("privacy-phone"), "138 0013 8000"),
+		chromedp.SetValue(chromedp.ID("privacy-reason"), "市民 2026-12-06 的书面申请"))
+	adm.submit("ask for the deletion", "#privacy-submit")
+	adm.submit("confirm it", "#privacy-confirm-button")
+	if got := adm.text("#privacy-erased"); !strings.Contains(got, closed.Number) {
+		t.Errorf("the deletion result: %q; want %s erased", got, closed.Number)
+	}
+	if v, err := r.app.domains.tickets.Find(context.Background(), opr, closed.Number); err != nil || v.Citizen.Phone != "" || v.Citizen.Name != "" {
+		t.Errorf("the ticket after the deletion: %+v, %v", v.Citizen, err)
+	}
 }
 
 // jsString is s as a JavaScript string literal.
