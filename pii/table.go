@@ -26,13 +26,9 @@ type Table struct {
 
 // Is is the condition that finds rows whose column holds value exactly: through the
 // blind index column under every index key, or the plain value for rows written before
-// keys were configured and not yet sealed again. Without keys it is column = value.
+// keys were configured and not yet sealed again. Without keys it is column IN (value).
 func Is(db *gorm.DB, column, index, value string) clause.Expr {
-	idx := Keys(db).Indexes(value)
-	if len(idx) == 0 {
-		return gorm.Expr("? = ?", clause.Column{Name: column}, value)
-	}
-	return gorm.Expr("(? IN ? OR ? = ?)", clause.Column{Name: index}, idx, clause.Column{Name: column}, value)
+	return IsAny(db, column, index, []string{value})
 }
 
 // IsAny is Is for several values at once: rows whose column holds any of values.

@@ -45,6 +45,15 @@ func (h *Handler) shown(c *gin.Context, kind, kinds, via string, ids []string) e
 	return h.audit.RecordViewed(c.Request.Context(), kind, kinds, via, ids...)
 }
 
+// idsOf names the records of a list, for the record of its view.
+func idsOf[T any](items []T, id func(T) uint64) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = strconv.FormatUint(id(it), 10)
+	}
+	return out
+}
+
 // numberSearch refuses a search by a citizen's number to a principal shown numbers
 // masked: finding what was sent to a number is reading personal data.
 func numberSearch(c *gin.Context, number string) error {
@@ -118,7 +127,7 @@ func requestKey(c *gin.Context, body string) string {
 // token leaking must not leak citizens' numbers), departments, and any token without
 // scope personal:read.
 func masked(p *auth.Principal) bool {
-	return p == nil || p.Role == auth.RoleIntegrator || p.Role == auth.RoleDepartment || !p.HasScope(auth.ScopePersonal)
+	return !p.SeesPersonal() || p.Role == auth.RoleIntegrator
 }
 
 // MeasureRequest is a text, or a template and its variables, to measure.
@@ -234,11 +243,7 @@ func (h *Handler) messages(c *gin.Context) error {
 	}
 	items, more, err := h.svc.Messages(c.Request.Context(), f, page, masked(auth.Current(c)))
 	if err == nil {
-		ids := make([]string, len(items))
-		for i, m := range items {
-			ids[i] = strconv.FormatUint(m.ID, 10)
-		}
-		err = h.shown(c, "sms", "sms", "the API's SMS list", ids)
+		err = h.shown(c, "sms", "sms", "the API's SMS list", idsOf(items, func(m MessageView) uint64 { return m.ID }))
 	}
 	if err != nil {
 		return err
@@ -336,10 +341,10 @@ func (h *Handler) suppressions(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	shown := make([]string, len(items))
+	shown, hide := make([]string, len(items)), masked(auth.Current(c))
 	for i := range items {
 		shown[i] = phone.Mask(items[i].Phone)
-		if masked(auth.Current(c)) {
+		if hide {
 			items[i].Phone = shown[i]
 		}
 	}
@@ -388,11 +393,7 @@ func (h *Handler) inbound(c *gin.Context) error {
 	}
 	items, more, err := h.svc.InboundMessages(c.Request.Context(), f, page, masked(auth.Current(c)))
 	if err == nil {
-		ids := make([]string, len(items))
-		for i, m := range items {
-			ids[i] = strconv.FormatUint(m.ID, 10)
-		}
-		err = h.shown(c, "sms_inbound", "sms_inbound", "the API's inbound SMS list", ids)
+		err = h.shown(c, "sms_inbound", "sms_inbound", "the API's inbound SMS list", idsOf(items, func(m InboundView) uint64 { return m.ID }))
 	}
 	if err != nil {
 		return err

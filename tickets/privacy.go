@@ -31,7 +31,7 @@ func phoneIs(db *gorm.DB, tel string) clause.Expr {
 // principal the store is serving itself (a receipt, a notice), and the data goes to the
 // citizen, not to a person at a console.
 func seesPII(p *auth.Principal) bool {
-	return p == nil || (p.Role != auth.RoleDepartment && p.HasScope(auth.ScopePersonal))
+	return p == nil || p.SeesPersonal()
 }
 
 // maskedToken reports whether p is a token shown personal data masked: it also gets the

@@ -51,7 +51,7 @@ func (h *Handler) erasePersonalData(c *gin.Context) {
 	}
 	n, err := phone.Parse(strings.TrimSpace(form.Get("phone")))
 	if err != nil {
-		h.adminFailed(c, privacyTitle, "privacy", api.Errorf(api.ErrInvalid, "invalid_phone", "“%s”不是有效的电话号码。", form.Get("phone")))
+		h.adminFailed(c, privacyTitle, "privacy", api.Errorf(api.ErrInvalid, "privacy_bad_number", "“%s”不是有效的电话号码。", form.Get("phone")))
 		return
 	}
 	reason := strings.TrimSpace(form.Get("reason"))

@@ -113,6 +113,22 @@ func controlsOf(t *testing.T, tel *telephony, id uint64) func(role, what, body, 
 	}
 }
 
+// transferred checks the end of a transfer to a department on call id: the operator's
+// phone is free, the call's bridge holds the citizen and the department, and the
+// citizen's call ends well.
+func transferred(t *testing.T, ctx context.Context, tel *telephony, id string, operator func() asterisktest.Result, citizen <-chan asterisktest.Result) {
+	t.Helper()
+	if r := operator(); r.Err != nil {
+		t.Fatalf("operator's phone after the transfer: %v\n%s", r.Err, r.Output)
+	}
+	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
+		t.Fatalf("after the transfer the call's bridge holds %d channels, want 2 (citizen and department)", n)
+	}
+	if r := <-citizen; r.Err != nil {
+		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
+	}
+}
+
 // callOperator places a citizen's call from caller who presses 1 for an operator and
 // then talks for talk, and waits until the operator has answered. It returns the call's
 // record, poll (which waits until the record meets cond and keeps it in the record), and
@@ -245,15 +261,7 @@ func TestAsteriskTransfers(t *testing.T) {
 	poll("the department takes the call", func(r ivr.Record) bool {
 		return strings.Contains(r.Note, "市住建局（0477-8582222） 接听，转接完成")
 	})
-	if r := operator(); r.Err != nil {
-		t.Fatalf("operator's phone after the transfer: %v\n%s", r.Err, r.Output)
-	}
-	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
-		t.Fatalf("after the transfer the call's bridge holds %d channels, want 2 (citizen and department)", n)
-	}
-	if r := <-citizen; r.Err != nil {
-		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
-	}
+	transferred(t, ctx, tel, id, operator, citizen)
 	if d := depts(); d.Err != nil || len(d.Invites) != 2 {
 		t.Fatalf("departments: %d INVITEs, %v\n%s", len(d.Invites), d.Err, d.Output)
 	}
@@ -296,15 +304,7 @@ func TestAsteriskConsultAndBarge(t *testing.T) {
 		t.Fatalf("the call's bridge holds %d channels while the operator consults, want 2 (operator and department; the citizen held)", n)
 	}
 	act("operator", "/control", `{"action":"complete"}`, "已转接")
-	if r := operator(); r.Err != nil {
-		t.Fatalf("operator's phone after the transfer: %v\n%s", r.Err, r.Output)
-	}
-	if n := bridged(t, ctx, tel, "call-"+id); n != 2 {
-		t.Fatalf("after the transfer the call's bridge holds %d channels, want 2 (citizen and department)", n)
-	}
-	if r := <-citizen; r.Err != nil {
-		t.Fatalf("citizen: %v\n%s", r.Err, r.Output)
-	}
+	transferred(t, ctx, tel, id, operator, citizen)
 	if d := dept(); d.Err != nil {
 		t.Fatalf("department: %v\n%s", d.Err, d.Output)
 	}

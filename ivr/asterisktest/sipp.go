@@ -236,14 +236,12 @@ func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, por
 		if err == nil || !ownMedia || try == 3 || !strings.Contains(out.String(), "Unable to bind") {
 			break
 		}
-		if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
-			for _, l := range logs {
-				os.Remove(l)
-			}
+		for _, l := range errorLogs(dir) {
+			os.Remove(l)
 		}
 	}
 	res := Result{Output: lastLines(out.String(), 40)}
-	if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
+	if logs := errorLogs(dir); len(logs) > 0 {
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
 			res.Output += "\n--- " + filepath.Base(l) + ":\n" + lastLines(string(b), 60)
@@ -253,6 +251,12 @@ func (a *Asterisk) sipp(ctx context.Context, dir, scenario string, data any, por
 		res.Err = fmt.Errorf("sipp %s: %w", scenario, err)
 	}
 	return res
+}
+
+// errorLogs are the error logs SIPp left in dir (-trace_err).
+func errorLogs(dir string) []string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+	return logs
 }
 
 func lastLines(s string, n int) string {
